@@ -1,0 +1,33 @@
+# The two commands: `make run` (serve the demo on SQLite + local files) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= var
+
+
+export LIENTHONG_DATA_DIR ?= $(DATA_DIR)
+
+.PHONY: run test lint typecheck layers deps install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	LIENTHONG_DEMO=1 $(BIN)/lienthong db upgrade
+	LIENTHONG_DEMO=1 $(BIN)/lienthong demo
+	LIENTHONG_DEMO=1 $(BIN)/lienthong serve
+
+test: $(STAMP)
+	$(BIN)/ruff check engine signing storage api tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

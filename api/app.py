@@ -1,0 +1,53 @@
+"""The FastAPI application: adapters are built in `lifespan`, never at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.deps import AppState
+from api.errors import install_error_handlers
+from api.routes import auth, calendar, health, org, procedures, workflow
+from api.settings import Settings
+from storage.db import make_engine, make_sessionmaker
+from storage.objects import LocalObjectStore
+
+__all__ = ["build_state", "create_app"]
+
+
+def build_state(settings: Settings) -> AppState:
+    """Connect the adapters the settings describe."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        objects=LocalObjectStore(settings.objects_dir),
+    )
+
+
+def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
+    """The application; pass `state` to share adapters (tests, the CLI's serve)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = state is None
+        app.state.lienthong = state or build_state(settings or Settings())
+        app.state.lienthong.settings.check()
+        yield
+        if own:
+            app.state.lienthong.engine.dispose()
+
+    app = FastAPI(
+        title="lienthong",
+        summary="E-office, one-stop shop and inter-agency exchange for Vietnamese public administration",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (health, auth, org, calendar, procedures, workflow):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,251 @@
+"""The `lienthong` command line (Typer). Each command calls one service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from api.deps import AppState
+from api.settings import Settings, SettingsError
+from engine.errors import LienthongError
+from storage.errors import StorageError
+
+app = typer.Typer(help="lienthong — e-office, một cửa và liên thông văn bản", no_args_is_help=True)
+db_app = typer.Typer(help="Database / cơ sở dữ liệu", no_args_is_help=True)
+calendar_app = typer.Typer(help="Working-day calendar / lịch ngày làm việc", no_args_is_help=True)
+workflows_app = typer.Typer(help="BPMN process definitions / quy trình", no_args_is_help=True)
+procedures_app = typer.Typer(help="Procedure catalogue / danh mục TTHC", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(calendar_app, name="calendar")
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(procedures_app, name="procedures")
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    # One wrapper turns every known error into a sentence and exit code 1.
+    try:
+        yield
+    except (LienthongError, StorageError, SettingsError) as e:
+        raise _fail(getattr(e, "message", str(e))) from None
+
+
+def _state() -> AppState:
+    from api.app import build_state
+
+    return build_state(Settings())
+
+
+@contextmanager
+def _unit_of_work() -> Iterator[tuple[AppState, Session]]:
+    with _errors():
+        state = _state()
+        try:
+            with state.sessions.begin() as session:
+                yield state, session
+        finally:
+            state.engine.dispose()
+
+
+def _run(fn: Callable[[], T]) -> T:
+    with _errors():
+        return fn()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (SQLite under ./var by default)."""
+    from storage.migrate import current_revision, upgrade
+
+    with _errors():
+        state = _state()
+        upgrade(state.engine)
+        out.print(f"database at revision {current_revision(state.engine)}")
+        state.engine.dispose()
+
+
+@app.command()
+def demo() -> None:
+    """Seed the demo province, agencies and users (password `demo`) if the database is empty."""
+    from engine.setup import install_shipped
+
+    with _unit_of_work() as (state, session):
+        report = install_shipped(session, state.settings.workflows_dir, seed_demo=True)
+    out.print(
+        "demo data seeded" if report.demo_seeded else "database not empty: demo data left as is"
+    )
+    out.print(
+        f"deployed: {', '.join(report.deployed) or 'nothing new'}; procedures added: {report.procedures_added}"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="LIENTHONG_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="LIENTHONG_PORT")] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the timer worker too")
+    ] = True,
+) -> None:
+    """Serve the API (and the worker) on http://LIENTHONG_HOST:LIENTHONG_PORT."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.worker import run_worker
+    from engine.demo import users_with_demo_password
+    from engine.setup import install_shipped
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    with _errors():
+        state = _state()
+        state.settings.check()
+        with state.sessions.begin() as session:
+            install_shipped(session, state.settings.workflows_dir, seed_demo=False)
+            weak = [] if state.settings.demo else users_with_demo_password(session)
+        if weak:
+            raise SettingsError(
+                f"Tài khoản {', '.join(weak)} còn mật khẩu demo; đổi mật khẩu hoặc bật LIENTHONG_DEMO=1 / "
+                f"accounts {', '.join(weak)} still have the demo password; change it or set LIENTHONG_DEMO=1"
+            )
+    stop = threading.Event()
+    if worker:
+        threading.Thread(
+            target=run_worker,
+            args=(state.sessions, state.settings.worker_interval, stop),
+            name="lienthong-worker",
+            daemon=True,
+        ).start()
+    try:
+        uvicorn.run(
+            create_app(state=state),
+            host=host or state.settings.host,
+            port=port or state.settings.port,
+            log_level="info",
+        )
+    finally:
+        stop.set()
+
+
+@app.command("worker")
+def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] = False) -> None:
+    """Run the timer worker alone (several may run against one PostgreSQL)."""
+    from api.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    with _errors():
+        state = _state()
+        fired = run_worker(
+            state.sessions, state.settings.worker_interval, threading.Event(), once=once
+        )
+        if once:
+            out.print(f"fired {fired} timer(s)")
+
+
+@calendar_app.command("holidays")
+def calendar_holidays(
+    year: int, as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False
+) -> None:
+    """Days off and make-up workdays of YEAR."""
+    from engine.workdays import list_holidays
+
+    with _unit_of_work() as (_, session):
+        days = list_holidays(session, year)
+    if as_json:
+        print(
+            json.dumps(
+                [{"date": d.date.isoformat(), "name": d.name, "kind": d.kind} for d in days],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    table = Table("date", "weekday", "name", "kind")
+    for d in days:
+        table.add_row(d.date.isoformat(), d.date.strftime("%a"), d.name, d.kind)
+    out.print(table)
+
+
+@calendar_app.command("due")
+def calendar_due(
+    start: Annotated[str, typer.Argument(help="ISO 8601 start, e.g. 2026-02-13T09:00+07:00")],
+    working_days: Annotated[str, typer.Argument(help="Working days, halves allowed (0.5)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The deadline WORKING_DAYS after START."""
+    from engine.workdays import due_at
+
+    try:
+        start_at = dt.datetime.fromisoformat(start)
+        days = Decimal(working_days)
+    except (ValueError, InvalidOperation):
+        raise _fail(
+            f"'{start}' hoặc '{working_days}' không hợp lệ; ví dụ: 2026-02-13T09:00+07:00 3 / "
+            "invalid start or number of days; e.g. 2026-02-13T09:00+07:00 3"
+        ) from None
+    with _unit_of_work() as (_, session):
+        due = due_at(session, start_at, days)
+    print(json.dumps({"due_at": due.isoformat()}) if as_json else due.isoformat())
+
+
+@workflows_app.command("deploy")
+def workflows_deploy(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Defaults to the shipped workflows/")
+    ] = None,
+) -> None:
+    """Deploy every BPMN file of DIRECTORY (with DIRECTORY/forms) as new versions where changed."""
+    from engine.runtime.definitions import deploy_directory
+    from engine.runtime.services import DEFAULT_SERVICES
+
+    with _unit_of_work() as (state, session):
+        results = deploy_directory(
+            session,
+            directory or state.settings.workflows_dir,
+            known_services=DEFAULT_SERVICES.names(),
+        )
+    for view, created in results:
+        out.print(
+            f"{view.process_id} v{view.version} {'deployed' if created else 'unchanged'} ({view.filename})"
+        )
+
+
+@procedures_app.command("sync")
+def procedures_sync(
+    overwrite: Annotated[
+        bool, typer.Option(help="Also overwrite procedures edited in the database")
+    ] = False,
+) -> None:
+    """Load workflows/catalogue into the database."""
+    from engine.catalogue import sync_catalogue
+
+    with _unit_of_work() as (state, session):
+        added, updated = sync_catalogue(
+            session, state.settings.workflows_dir / "catalogue", overwrite=overwrite
+        )
+    out.print(f"added {added}, updated {updated}")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the `lienthong` console script."""
+    return app(args=argv if argv is not None else sys.argv[1:], prog_name="lienthong")

@@ -1,0 +1,105 @@
+"""Request dependencies, declared once: the session, the current user, the adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.settings import Settings
+from engine.auth import principal_from_token
+from engine.errors import AuthenticationError, PermissionDeniedError
+from engine.principal import Principal
+from storage.objects import ObjectStore
+
+__all__ = [
+    "AppState",
+    "CurrentUser",
+    "ObjectStoreDep",
+    "Page",
+    "SessionDep",
+    "SettingsDep",
+    "require_roles",
+]
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    objects: ObjectStore
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.lienthong
+    return state
+
+
+def _session(request: Request) -> Iterator[Session]:
+    # One transaction per request: committed when the route returns, rolled back on error.
+    with _state(request).sessions.begin() as session:
+        yield session
+
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+def _settings(request: Request) -> Settings:
+    return _state(request).settings
+
+
+def _objects(request: Request) -> ObjectStore:
+    return _state(request).objects
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ObjectStoreDep = Annotated[ObjectStore, Depends(_objects)]
+
+
+def _current_user(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal:
+    if not token:
+        raise AuthenticationError(
+            "Cần đăng nhập (Authorization: Bearer …) / Log in first (Authorization: Bearer …)"
+        )
+    return principal_from_token(session, token, _state(request).settings.secret_key)
+
+
+CurrentUser = Annotated[Principal, Depends(_current_user)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets only users holding one of `roles` through (403 otherwise)."""
+
+    def check(user: CurrentUser) -> Principal:
+        if not user.has_role(*roles):
+            raise PermissionDeniedError(
+                f"Cần vai trò {', '.join(roles)} / This needs the role {' or '.join(roles)}",
+                code="role_required",
+            )
+        return user
+
+    return check
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def _page(
+    limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+) -> PageParams:
+    return PageParams(limit, offset)
+
+
+Page = Annotated[PageParams, Depends(_page)]

@@ -1,0 +1,134 @@
+"""Agencies and users (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+
+from api.deps import CurrentUser, Page, SessionDep, require_roles
+from api.errors import error_responses
+from api.schemas import Input, Output, PageOut
+from engine.agencies import create_agency, get_agency, in_scope, list_agencies
+from engine.errors import PermissionDeniedError
+from engine.principal import Clearance, Principal
+from engine.users import create_user, list_users
+
+router = APIRouter(prefix="/api/v1", tags=["organisation"])
+Admin = Annotated[Principal, Depends(require_roles("admin"))]
+
+
+class AgencyOut(Output):
+    id: int
+    code: str
+    name: str
+    kind: str
+    parent_code: str | None
+    depth: int
+
+
+class AgencyIn(Input):
+    code: str = Field(min_length=1, max_length=35)
+    name: str = Field(min_length=1, max_length=255)
+    kind: str
+    parent_code: str | None = None
+
+
+class UserOut(Output):
+    id: int
+    username: str
+    full_name: str
+    agency_code: str
+    agency_name: str
+    roles: list[str]
+    clearance: str
+    is_active: bool
+
+
+class UserIn(Input):
+    username: str = Field(min_length=2, max_length=64)
+    full_name: str = Field(min_length=1, max_length=255)
+    agency_code: str
+    roles: list[str] = Field(min_length=1)
+    password: str = Field(min_length=8, max_length=256)
+    clearance: int = Field(default=0, ge=0, le=3)
+    position: str | None = Field(default=None, max_length=255)
+
+
+@router.get("/agencies", response_model=list[AgencyOut], responses=error_responses(401))
+def agencies(session: SessionDep, user: CurrentUser) -> list[AgencyOut]:
+    """Every agency, in tree order (depth 0 = a root)."""
+    return [AgencyOut.model_validate(a) for a in list_agencies(session)]
+
+
+@router.post(
+    "/agencies",
+    response_model=AgencyOut,
+    status_code=201,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def add_agency(body: AgencyIn, session: SessionDep, user: Admin) -> AgencyOut:
+    """Add an agency under a parent within the admin's scope."""
+    # A new root needs an admin of a root agency; anything else must land in the admin's subtree.
+    allowed = (
+        user.agency_path.count("/") == 2
+        if body.parent_code is None
+        else in_scope(user, get_agency(session, body.parent_code).path)
+    )
+    if not allowed:
+        raise PermissionDeniedError(
+            "Chỉ thêm cơ quan trong phạm vi của mình / Add agencies within your own subtree",
+            code="agency_out_of_scope",
+        )
+    agency = create_agency(session, body.code, body.name, body.kind, body.parent_code)
+    view = next(a for a in list_agencies(session, agency) if a.id == agency.id)
+    return AgencyOut.model_validate(view)
+
+
+@router.get("/users", response_model=PageOut[UserOut], responses=error_responses(401, 403))
+def users(session: SessionDep, user: Admin, page: Page) -> PageOut[UserOut]:
+    """Users of the admin's agency subtree with roles and agency codes."""
+    items, total = list_users(session, user, limit=page.limit, offset=page.offset)
+    return PageOut(
+        items=[UserOut.model_validate(u) for u in items],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=201,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def add_user(body: UserIn, session: SessionDep, user: Admin) -> UserOut:
+    """Create a user in an agency within the admin's scope."""
+    if not in_scope(user, get_agency(session, body.agency_code).path):
+        raise PermissionDeniedError(
+            "Chỉ tạo người dùng trong phạm vi của mình / Create users within your own subtree",
+            code="agency_out_of_scope",
+        )
+    created = create_user(
+        session,
+        body.username,
+        body.full_name,
+        body.agency_code,
+        body.roles,
+        body.password,
+        clearance=Clearance(body.clearance),
+        position=body.position,
+        actor_id=user.user_id,
+    )
+    return UserOut(
+        id=created.id,
+        username=created.username,
+        full_name=created.full_name,
+        agency_code=body.agency_code.upper(),
+        agency_name=get_agency(session, body.agency_code).name,
+        roles=sorted(set(body.roles)),
+        clearance=Clearance(body.clearance).label,
+        is_active=True,
+    )

@@ -1,0 +1,59 @@
+"""Settings from the environment (prefix `LIENTHONG_`), validated at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_SECRET", "Settings", "SettingsError"]
+
+DEFAULT_SECRET = "lienthong-demo-secret-change-me"  # noqa: S105 - refused outside demo mode
+_REPO = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message says which variable to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIENTHONG_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    demo: bool = False
+    secret_key: str = DEFAULT_SECRET
+    object_store: Literal["local", "s3"] = "local"
+    workflows_dir: Path = _REPO / "workflows"
+    token_ttl_hours: float = Field(default=12, gt=0)
+    worker_interval: float = Field(default=5.0, gt=0)
+
+    @property
+    def db_url(self) -> str:
+        """The database URL: the given one, or SQLite under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'lienthong.db').resolve()}"
+
+    @property
+    def objects_dir(self) -> Path:
+        """Where the local object store keeps its files."""
+        return self.data_dir / "objects"
+
+    def check(self) -> None:
+        """Refuse to run outside demo mode with default secrets; raises SettingsError."""
+        if not self.demo and self.secret_key == DEFAULT_SECRET:
+            raise SettingsError(
+                "LIENTHONG_SECRET_KEY đang là giá trị mặc định; hãy đặt một chuỗi bí mật riêng "
+                "(hoặc LIENTHONG_DEMO=1 để chạy thử) / LIENTHONG_SECRET_KEY is the default; set a "
+                "secret of your own (or LIENTHONG_DEMO=1 for the demo)"
+            )
+        if not self.demo and len(self.secret_key) < 16:
+            raise SettingsError(
+                "LIENTHONG_SECRET_KEY quá ngắn (tối thiểu 16 ký tự) / LIENTHONG_SECRET_KEY is "
+                "too short (16 characters at least)"
+            )

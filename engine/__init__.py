@@ -1,0 +1,1 @@
+"""The core of lienthong: workflow runtime and domain services. Knows nothing of HTTP."""

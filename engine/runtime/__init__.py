@@ -1,0 +1,1 @@
+"""The persisted BPMN runtime over SpiffWorkflow: parse, deploy, run, persist, fire timers."""

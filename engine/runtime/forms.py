@@ -1,0 +1,93 @@
+"""Task forms: JSON Schema from the definition, choices filled from the database, validation."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import InvalidInputError, WorkflowError
+from engine.runtime.lanes import resolve_lane
+from storage.models import Agency, User, UserRole
+
+__all__ = ["DEFAULT_FORM", "render_form", "validate_submission"]
+
+DEFAULT_FORM: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "comment": {"type": "string", "title": "Ý kiến / Comment", "maxLength": 2000, "default": ""}
+    },
+}
+CHOICES_KEY = "x-choices"
+
+
+def render_form(
+    session: Session, schema: dict[str, Any] | None, case_agency: Agency, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The task's JSON Schema with `x-choices` turned into `enum` + labels and defaults."""
+    form = copy.deepcopy(schema or DEFAULT_FORM)
+    for prop in form.get("properties", {}).values():
+        source = prop.pop(CHOICES_KEY, None)
+        if not source:
+            continue
+        kind, _, lane = str(source).partition(":")
+        if kind != "users":
+            raise WorkflowError(f"unknown choice source '{source}'", code="form_bad_choices")
+        role, agency = resolve_lane(session, lane, case_agency, data)
+        users = session.execute(
+            select(User.username, User.full_name)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(User.agency_id == agency.id, UserRole.role == role, User.is_active.is_(True))
+            .order_by(User.full_name)
+        ).all()
+        prop["enum"] = [u.username for u in users]
+        prop["x-enumNames"] = [u.full_name for u in users]
+        if users:
+            prop.setdefault("default", users[0].username)
+    return form
+
+
+def validate_submission(form: dict[str, Any], data: Any) -> dict[str, Any]:
+    """Check submitted task data against the rendered form; raises InvalidInputError (422)."""
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            "Dữ liệu phải là một đối tượng JSON / data must be a JSON object",
+            details=[{"field": "data", "message": "expected an object"}],
+        )
+    filled = {
+        k: copy.deepcopy(v["default"])
+        for k, v in form.get("properties", {}).items()
+        if "default" in v and k not in data
+    }
+    data = {**filled, **data}
+    try:
+        validator = Draft202012Validator(form)
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    except SchemaError as e:
+        raise WorkflowError(f"biểu mẫu không hợp lệ / broken form schema: {e.message}") from e
+    if errors:
+        details = [
+            {"field": ".".join(str(p) for p in e.path) or _field_from(e), "message": e.message}
+            for e in errors
+        ]
+        raise InvalidInputError(
+            "Dữ liệu biểu mẫu không hợp lệ / the form data is invalid: "
+            + "; ".join(f"{d['field']}: {d['message']}" for d in details),
+            code="invalid_form_data",
+            details=details,
+        )
+    return data
+
+
+def _field_from(error: Any) -> str:
+    # `required` and `additionalProperties` errors sit on the parent object; name the field.
+    if error.validator == "required":
+        return str(error.message.split("'")[1])
+    if error.validator == "additionalProperties":
+        return ",".join(sorted(set(error.instance) - set(error.schema.get("properties", {}))))
+    return "data"

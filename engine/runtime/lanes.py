@@ -1,0 +1,95 @@
+"""Lanes route user tasks: a lane names a role and the agency it belongs to.
+
+Convention (see docs/bpmn-conventions.md): the lane name is `role@ref`, optionally after a
+human label and in brackets — `Chuyên viên thụ lý [specialist@competent]`. `ref` is:
+
+- `case` (default): the agency the case (dossier, document) belongs to;
+- `parent`: that agency's parent;
+- `competent`: the agency whose code is in the instance data `competent_agency`
+  (falls back to the case agency when absent);
+- `kind:<kind>`: the nearest agency of that kind (itself, then each ancestor's subtree);
+- `code:<agency code>`: an explicit agency.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.agencies import AGENCY_KINDS, ancestors, get_agency, nearest_of_kind
+from engine.errors import NotFoundError, WorkflowError
+from engine.principal import ROLES
+from storage.models import Agency
+
+__all__ = ["LaneRef", "parse_lane", "resolve_lane"]
+
+_BRACKET = re.compile(r"\[([^\]]+)\]\s*$")
+_SPEC = re.compile(r"^(?P<role>[a-z_]+)(?:@(?P<ref>[A-Za-z_]+(?::[A-Za-z0-9_.]+)?))?$")
+_SIMPLE_REFS = {"case", "parent", "competent"}
+
+
+@dataclass(frozen=True)
+class LaneRef:
+    role: str
+    ref: str = "case"
+    arg: str | None = None
+
+
+def parse_lane(lane: str) -> LaneRef:
+    """Read a lane name; raises WorkflowError naming the lane when it breaks the convention."""
+    text = lane.strip()
+    bracket = _BRACKET.search(text)
+    spec = bracket.group(1).strip() if bracket else text
+    match = _SPEC.match(spec)
+    if not match or match.group("role") not in ROLES:
+        raise _bad_lane(lane, f"role must be one of {sorted(ROLES)}")
+    ref = match.group("ref") or "case"
+    kind, _, arg = ref.partition(":")
+    if kind in _SIMPLE_REFS and not arg:
+        return LaneRef(match.group("role"), kind)
+    if kind == "kind" and arg in AGENCY_KINDS:
+        return LaneRef(match.group("role"), "kind", arg)
+    if kind == "code" and arg:
+        return LaneRef(match.group("role"), "code", arg.upper())
+    raise _bad_lane(lane, "agency must be case, parent, competent, kind:<kind> or code:<code>")
+
+
+def _bad_lane(lane: str, why: str) -> WorkflowError:
+    return WorkflowError(
+        f"Lane '{lane}' không đúng quy ước role@agency / lane '{lane}' breaks the role@agency "
+        f"convention: {why}",
+        code="bpmn_bad_lane",
+    )
+
+
+def resolve_lane(
+    session: Session, lane: str, case_agency: Agency, data: dict[str, Any]
+) -> tuple[str, Agency]:
+    """The (role, agency) a task in `lane` goes to; raises WorkflowError naming the lane."""
+    ref = parse_lane(lane)
+    agency: Agency | None
+    try:
+        if ref.ref == "case":
+            agency = case_agency
+        elif ref.ref == "parent":
+            parents = ancestors(session, case_agency)
+            agency = parents[0] if parents else None
+        elif ref.ref == "competent":
+            code = data.get("competent_agency")
+            agency = get_agency(session, str(code)) if code else case_agency
+        elif ref.ref == "kind":
+            agency = nearest_of_kind(session, case_agency, ref.arg or "")
+        else:
+            agency = get_agency(session, ref.arg or "")
+    except NotFoundError:
+        agency = None
+    if agency is None:
+        raise WorkflowError(
+            f"Không xác định được cơ quan cho lane '{lane}' (hồ sơ của {case_agency.code}) / "
+            f"cannot resolve the agency of lane '{lane}' for a case of {case_agency.code}",
+            code="lane_unresolved",
+        )
+    return ref.role, agency

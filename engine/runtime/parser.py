@@ -1,0 +1,154 @@
+"""Parse BPMN safely and check it against our conventions before it may be deployed."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+
+from engine.errors import WorkflowError
+from engine.runtime.lanes import parse_lane
+
+__all__ = ["MAX_BPMN_BYTES", "ParsedProcess", "UserTaskInfo", "parse_bpmn"]
+
+MAX_BPMN_BYTES = 5 * 1024 * 1024
+FORM_PROPERTY = "formJsonSchemaFilename"
+
+
+@dataclass(frozen=True)
+class UserTaskInfo:
+    id: str
+    name: str
+    lane: str
+    form: str | None
+
+
+@dataclass(frozen=True)
+class ParsedProcess:
+    process_id: str
+    name: str
+    sha256: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    user_tasks: tuple[UserTaskInfo, ...] = field(default=())
+    service_operations: frozenset[str] = frozenset()
+
+
+def _hardened_parser() -> etree.XMLParser:
+    # No DTD, no entity expansion, no network, no huge trees: hostile XML fails fast.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_pis=True,
+    )
+
+
+def _parse_xml(data: bytes, filename: str) -> etree._ElementTree:
+    if len(data) > MAX_BPMN_BYTES:
+        raise WorkflowError(
+            f"{filename}: tệp BPMN vượt quá {MAX_BPMN_BYTES // 1024 // 1024} MB / "
+            f"BPMN file larger than {MAX_BPMN_BYTES // 1024 // 1024} MB",
+            code="bpmn_too_large",
+        )
+    head = data[:4096].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
+        raise WorkflowError(
+            f"{filename}: BPMN không được chứa DOCTYPE hoặc ENTITY / "
+            "BPMN must not contain a DOCTYPE or entity declarations",
+            code="bpmn_forbidden_dtd",
+        )
+    try:
+        root = etree.fromstring(data, parser=_hardened_parser())
+    except etree.XMLSyntaxError as e:
+        raise WorkflowError(
+            f"{filename}: XML không hợp lệ / not well-formed XML: {e}", code="bpmn_malformed"
+        ) from e
+    return root.getroottree()
+
+
+def _pick_process(parser: SpiffBpmnParser, tree: etree._ElementTree, filename: str) -> str:
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+    executable = tree.xpath("//bpmn:process[@isExecutable='true']/@id", namespaces=ns)
+    candidates = list(executable) or list(parser.get_process_ids())
+    if len(candidates) != 1:
+        raise WorkflowError(
+            f"{filename}: cần đúng một quy trình isExecutable=true, thấy {len(candidates)} / "
+            f"exactly one executable process expected, found {len(candidates)}",
+            code="bpmn_process_count",
+        )
+    return str(candidates[0])
+
+
+def parse_bpmn(data: bytes, filename: str) -> ParsedProcess:
+    """Parse and validate a BPMN file; raises WorkflowError naming what is wrong."""
+    tree = _parse_xml(data, filename)
+    parser = SpiffBpmnParser()
+    try:
+        parser.add_bpmn_xml(tree, filename)
+        process_id = _pick_process(parser, tree, filename)
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except (ValidationException, SpiffWorkflowException) as e:
+        raise WorkflowError(
+            f"{filename}: BPMN không hợp lệ / invalid BPMN: {e}", code="bpmn_invalid"
+        ) from e
+    except WorkflowError:
+        raise
+    except Exception as e:  # SpiffWorkflow raises bare exceptions for some malformed input
+        raise WorkflowError(
+            f"{filename}: BPMN không hợp lệ / invalid BPMN: {type(e).__name__}: {e}",
+            code="bpmn_invalid",
+        ) from e
+    specs = [spec, *subprocess_specs.values()]
+    return ParsedProcess(
+        process_id=process_id,
+        name=spec.description or process_id,
+        sha256=hashlib.sha256(data).hexdigest(),
+        spec=spec,
+        subprocess_specs=subprocess_specs,
+        user_tasks=tuple(_user_tasks(specs, filename)),
+        service_operations=frozenset(_service_operations(specs)),
+    )
+
+
+def _user_tasks(specs: list[BpmnProcessSpec], filename: str) -> list[UserTaskInfo]:
+    tasks = []
+    for spec in specs:
+        for ts in spec.task_specs.values():
+            if not getattr(ts, "manual", False):
+                continue
+            if not ts.lane:
+                raise WorkflowError(
+                    f"{filename}: công việc '{ts.name}' không thuộc lane nào / "
+                    f"user task '{ts.name}' is in no lane; lanes route tasks to inboxes",
+                    code="bpmn_task_without_lane",
+                )
+            parse_lane(ts.lane)  # raises WorkflowError naming the lane
+            props: dict[str, Any] = getattr(ts, "extensions", {}).get("properties", {})
+            tasks.append(
+                UserTaskInfo(
+                    id=ts.name,
+                    name=ts.bpmn_name or ts.name,
+                    lane=ts.lane,
+                    form=props.get(FORM_PROPERTY),
+                )
+            )
+    return tasks
+
+
+def _service_operations(specs: list[BpmnProcessSpec]) -> set[str]:
+    return {
+        ts.operation_name
+        for spec in specs
+        for ts in spec.task_specs.values()
+        if hasattr(ts, "operation_name")
+    }

@@ -1,0 +1,106 @@
+"""The worker's part of the runtime: fire due timers, retry incidents.
+
+Each instance's next timer time is a column; due work is one indexed query. On PostgreSQL
+several workers claim instances with `FOR UPDATE SKIP LOCKED`, so a timer never fires twice;
+on SQLite every write transaction is already exclusive.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import audit
+from engine.errors import ConflictError, PermissionDeniedError
+from engine.principal import Principal
+from engine.runtime.instances import LoadedInstance, advance, load_instance
+from engine.runtime.scripts import ServiceRegistry
+from engine.runtime.services import DEFAULT_SERVICES
+from storage.models import WorkflowInstance, utcnow
+
+__all__ = ["fire_due_timers", "list_incidents", "retry_instance"]
+
+
+def _claim_one(session: Session, now: datetime, seen: set[int]) -> int | None:
+    stmt = (
+        select(WorkflowInstance.id)
+        .where(
+            WorkflowInstance.status == "running",
+            WorkflowInstance.next_timer_at <= now,
+            WorkflowInstance.id.not_in(seen),
+        )
+        .order_by(WorkflowInstance.next_timer_at)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return session.scalar(stmt)
+
+
+def fire_due_timers(
+    factory: sessionmaker[Session],
+    *,
+    now: datetime | None = None,
+    limit: int = 100,
+    services: ServiceRegistry = DEFAULT_SERVICES,
+) -> int:
+    """Advance up to `limit` instances whose next timer is due; one transaction each."""
+    seen: set[int] = set()  # never spin on an instance whose timer is not due by Spiff's clock
+    for _ in range(limit):
+        with factory.begin() as session:
+            instance_id = _claim_one(session, now or utcnow(), seen)
+            if instance_id is None:
+                break
+            seen.add(instance_id)
+            loaded = load_instance(session, instance_id, services=services)
+            advance(session, loaded, services=services)
+    return len(seen)
+
+
+def retry_instance(
+    session: Session,
+    instance_id: int,
+    principal: Principal,
+    data: dict[str, Any] | None = None,
+    *,
+    services: ServiceRegistry = DEFAULT_SERVICES,
+) -> LoadedInstance:
+    """Re-run the failed tasks of an instance in incident, optionally after fixing their data.
+
+    Raises PermissionDeniedError (admins only) and ConflictError (no incident to retry).
+    """
+    if not principal.is_admin:
+        raise PermissionDeniedError("Chỉ quản trị viên được chạy lại / Only admins may retry")
+    loaded = load_instance(session, instance_id, services=services, actor_id=principal.user_id)
+    errored = loaded.workflow.get_tasks(state=TaskState.ERROR)
+    if loaded.row.status != "incident" or not errored:
+        raise ConflictError(
+            f"Phiên {instance_id} không có sự cố để chạy lại / instance {instance_id} has no incident",
+            code="no_incident",
+        )
+    for task in errored:
+        task.data.update(data or {})
+        task._set_state(TaskState.READY)
+    loaded.row.incident = None
+    audit.record(
+        session, principal.user_id, "retry", "workflow_instance", instance_id, {"data": data or {}}
+    )
+    advance(session, loaded, actor_id=principal.user_id, services=services)
+    return loaded
+
+
+def list_incidents(session: Session, *, limit: int = 50, offset: int = 0) -> list[WorkflowInstance]:
+    """Instances waiting for an admin, oldest first."""
+    return list(
+        session.scalars(
+            select(WorkflowInstance)
+            .where(WorkflowInstance.status == "incident")
+            .order_by(WorkflowInstance.updated_at)
+            .limit(limit)
+            .offset(offset)
+        )
+    )

@@ -1,0 +1,39 @@
+"""Bring a database to a working state: shipped workflows deployed, catalogue loaded, demo data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from engine import demo
+from engine.catalogue import sync_catalogue
+from engine.runtime.definitions import deploy_directory
+from engine.runtime.services import DEFAULT_SERVICES
+
+__all__ = ["SetupReport", "install_shipped"]
+
+
+@dataclass(frozen=True)
+class SetupReport:
+    deployed: list[str]
+    procedures_added: int
+    demo_seeded: bool
+
+
+def install_shipped(session: Session, workflows_dir: Path, *, seed_demo: bool) -> SetupReport:
+    """Deploy changed BPMN files, add missing catalogue procedures, seed demo data if empty."""
+    seeded = False
+    if seed_demo and demo.is_empty(session):
+        demo.seed(session)
+        seeded = True
+    deployed = [
+        f"{view.process_id} v{view.version}"
+        for view, created in deploy_directory(
+            session, workflows_dir, known_services=DEFAULT_SERVICES.names()
+        )
+        if created
+    ]
+    added, _ = sync_catalogue(session, workflows_dir / "catalogue")
+    return SetupReport(deployed=deployed, procedures_added=added, demo_seeded=seeded)

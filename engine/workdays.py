@@ -1,0 +1,115 @@
+"""The working-day calendar backed by the admin's yearly decisions in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import extract, select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.calendar import CalendarError, DayOverride, Holiday, OfficeHours, WorkCalendar
+from engine.errors import ConflictError, InvalidInputError, NotFoundError
+from storage.models import CalendarDay
+
+__all__ = [
+    "add_override",
+    "calendar_for",
+    "configure_office_hours",
+    "due_at",
+    "list_holidays",
+    "overrides_in",
+    "remove_override",
+]
+
+_office_hours = OfficeHours()
+
+
+def configure_office_hours(hours: OfficeHours) -> None:
+    """Set the office hours used for every deadline in this process (from settings)."""
+    global _office_hours
+    _office_hours = hours
+
+
+def calendar_for(session: Session) -> WorkCalendar:
+    """A WorkCalendar with every override the admins entered."""
+    rows = session.scalars(select(CalendarDay)).all()
+    return WorkCalendar(
+        [DayOverride(r.day, r.kind, r.name) for r in rows],  # type: ignore[arg-type]
+        office_hours=_office_hours,
+    )
+
+
+def _invalid(e: CalendarError, field: str) -> InvalidInputError:
+    return InvalidInputError(
+        str(e), code="invalid_calendar_input", details=[{"field": field, "message": str(e)}]
+    )
+
+
+def list_holidays(session: Session, year: int) -> list[Holiday]:
+    """Non-working days and make-up workdays of `year`; raises InvalidInputError for a bad year."""
+    try:
+        return calendar_for(session).holidays(year)
+    except CalendarError as e:
+        raise _invalid(e, "year") from e
+
+
+def due_at(
+    session: Session, start: dt.datetime, working_days: Decimal | str | float
+) -> dt.datetime:
+    """The deadline N working days after `start`; raises InvalidInputError on bad input."""
+    try:
+        return calendar_for(session).add_working_days(start, working_days)
+    except CalendarError as e:
+        raise _invalid(e, "working_days") from e
+    except ValueError as e:
+        raise InvalidInputError(str(e), details=[{"field": "start", "message": str(e)}]) from e
+
+
+def add_override(
+    session: Session, day: dt.date, kind: str, name: str, *, actor_id: int | None
+) -> CalendarDay:
+    """Record a government decision for a date; raises ConflictError if the date has one."""
+    try:
+        DayOverride(day, kind, name)  # type: ignore[arg-type]
+    except CalendarError as e:
+        raise _invalid(e, "kind") from e
+    if session.scalar(select(CalendarDay.id).where(CalendarDay.day == day)) is not None:
+        raise ConflictError(
+            f"Ngày {day:%d/%m/%Y} đã có điều chỉnh; xoá trước khi nhập lại / "
+            f"{day} already has an override; remove it first",
+            code="duplicate_override",
+        )
+    row = CalendarDay(day=day, kind=kind, name=name.strip(), created_by=actor_id)
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor_id,
+        "add_override",
+        "calendar_day",
+        day.isoformat(),
+        {"kind": kind, "name": name},
+    )
+    return row
+
+
+def remove_override(session: Session, day: dt.date, *, actor_id: int | None) -> None:
+    """Delete the override of a date; raises NotFoundError when there is none."""
+    row = session.scalar(select(CalendarDay).where(CalendarDay.day == day))
+    if row is None:
+        raise NotFoundError(f"Ngày {day} không có điều chỉnh / {day} has no override")
+    session.delete(row)
+    audit.record(session, actor_id, "remove_override", "calendar_day", day.isoformat())
+
+
+def overrides_in(session: Session, year: int) -> list[CalendarDay]:
+    """The overrides entered for one year."""
+    return list(
+        session.scalars(
+            select(CalendarDay)
+            .where(extract("year", CalendarDay.day) == year)
+            .order_by(CalendarDay.day)
+        )
+    )
