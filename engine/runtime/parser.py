@@ -14,6 +14,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine.errors import WorkflowError
 from engine.runtime.lanes import parse_lane
+from engine.runtime.scripts import ScriptRejected, check_script
 
 __all__ = ["MAX_BPMN_BYTES", "ParsedProcess", "UserTaskInfo", "parse_bpmn"]
 
@@ -76,8 +77,7 @@ def _parse_xml(data: bytes, filename: str) -> etree._ElementTree:
 
 
 def _pick_process(parser: SpiffBpmnParser, tree: etree._ElementTree, filename: str) -> str:
-    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
-    executable = tree.xpath("//bpmn:process[@isExecutable='true']/@id", namespaces=ns)
+    executable = tree.xpath("//bpmn:process[@isExecutable='true']/@id", namespaces=_BPMN_NS)
     candidates = list(executable) or list(parser.get_process_ids())
     if len(candidates) != 1:
         raise WorkflowError(
@@ -88,9 +88,35 @@ def _pick_process(parser: SpiffBpmnParser, tree: etree._ElementTree, filename: s
     return str(candidates[0])
 
 
+_BPMN_NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+_CODE_XPATH = {
+    "exec": "//bpmn:scriptTask/bpmn:script",
+    "eval": "//bpmn:conditionExpression | //bpmn:timeDate | //bpmn:timeDuration | //bpmn:timeCycle",
+}
+
+
+def _check_scripts(tree: etree._ElementTree, filename: str) -> None:
+    # Refuse sandbox escapes at deploy time rather than as an incident months later.
+    for mode, xpath in _CODE_XPATH.items():
+        for node in tree.xpath(xpath, namespaces=_BPMN_NS):
+            code = (node.text or "").strip()
+            if not code:
+                continue
+            try:
+                check_script(code, mode)
+            except ScriptRejected as e:
+                owner = node.getparent()
+                where = owner.get("id") if owner is not None else "?"
+                raise WorkflowError(
+                    f"{filename}: mã trong '{where}' bị từ chối / code in '{where}' rejected: {e}",
+                    code="bpmn_script_rejected",
+                ) from e
+
+
 def parse_bpmn(data: bytes, filename: str) -> ParsedProcess:
     """Parse and validate a BPMN file; raises WorkflowError naming what is wrong."""
     tree = _parse_xml(data, filename)
+    _check_scripts(tree, filename)
     parser = SpiffBpmnParser()
     try:
         parser.add_bpmn_xml(tree, filename)

@@ -24,6 +24,7 @@ __all__ = [
     "ServiceCall",
     "ServiceRegistry",
     "ScriptRejected",
+    "check_script",
     "make_script_engine",
 ]
 
@@ -63,7 +64,8 @@ class ScriptRejected(ValueError):
 
 
 @lru_cache(maxsize=1024)
-def _check(source: str, mode: str) -> None:
+def check_script(source: str, mode: str) -> None:
+    """Refuse imports, underscore names and attributes; raises ScriptRejected saying why."""
     try:
         tree = ast.parse(source, mode=mode)
     except SyntaxError as e:
@@ -125,11 +127,11 @@ class _RestrictedEnvironment(TaskDataEnvironment):
     def evaluate(
         self, expression: str, context: dict[str, Any], external_context: Any = None
     ) -> Any:
-        _check(expression, "eval")
+        check_script(expression, "eval")
         return super().evaluate(expression, context, external_context)
 
     def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
-        _check(script, "exec")
+        check_script(script, "exec")
         return bool(super().execute(script, context, external_context))
 
 
