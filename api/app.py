@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.routes import auth, calendar, health, org, procedures, workflow
-from api.settings import Settings
+from api.settings import Settings, SettingsError
+from engine.calendar import CalendarError, OfficeHours
+from engine.workdays import configure_office_hours
 from storage.db import make_engine, make_sessionmaker
 from storage.objects import LocalObjectStore
 
@@ -20,6 +22,10 @@ __all__ = ["build_state", "create_app"]
 def build_state(settings: Settings) -> AppState:
     """Connect the adapters the settings describe."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        configure_office_hours(OfficeHours(tuple(settings.parsed_office_hours())))
+    except CalendarError as e:
+        raise SettingsError(f"LIENTHONG_OFFICE_HOURS: {e}") from e
     engine = make_engine(settings.db_url)
     return AppState(
         settings=settings,

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.deps import AppState
@@ -49,6 +50,12 @@ def _errors() -> Iterator[None]:
         yield
     except (LienthongError, StorageError, SettingsError) as e:
         raise _fail(getattr(e, "message", str(e))) from None
+    except SQLAlchemyError as e:
+        cause = getattr(e, "orig", None) or e
+        raise _fail(
+            f"Lỗi cơ sở dữ liệu / database error: {str(cause).splitlines()[0]} "
+            "(đã chạy `lienthong db upgrade` chưa? / did you run `lienthong db upgrade`?)"
+        ) from None
 
 
 def _state() -> AppState:
@@ -100,6 +107,17 @@ def demo() -> None:
     )
 
 
+def _require_current_schema(state: AppState) -> None:
+    from storage.migrate import current_revision, head_revision
+
+    current, head = current_revision(state.engine), head_revision()
+    if current != head:
+        raise SettingsError(
+            f"Cơ sở dữ liệu ở phiên bản {current}, cần {head}: chạy `lienthong db upgrade` / "
+            f"the database is at revision {current}, this code needs {head}: run `lienthong db upgrade`"
+        )
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="LIENTHONG_HOST")] = None,
@@ -120,6 +138,7 @@ def serve(
     with _errors():
         state = _state()
         state.settings.check()
+        _require_current_schema(state)
         with state.sessions.begin() as session:
             install_shipped(session, state.settings.workflows_dir, seed_demo=False)
             weak = [] if state.settings.demo else users_with_demo_password(session)

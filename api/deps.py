@@ -49,6 +49,7 @@ def _session(request: Request) -> Iterator[Session]:
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
+
 def _settings(request: Request) -> Settings:
     return _state(request).settings
 

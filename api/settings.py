@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,24 @@ class Settings(BaseSettings):
     workflows_dir: Path = _REPO / "workflows"
     token_ttl_hours: float = Field(default=12, gt=0)
     worker_interval: float = Field(default=5.0, gt=0)
+    office_hours: str = Field(
+        default="07:30-11:30,13:00-17:00",
+        description="Office periods of a working day, Vietnam time: HH:MM-HH:MM,…",
+    )
+
+    def parsed_office_hours(self) -> list[tuple[dt.time, dt.time]]:
+        """LIENTHONG_OFFICE_HOURS as (start, end) pairs; raises SettingsError when malformed."""
+        try:
+            periods = []
+            for part in self.office_hours.split(","):
+                start, end = part.strip().split("-")
+                periods.append((dt.time.fromisoformat(start), dt.time.fromisoformat(end)))
+            return periods
+        except ValueError as e:
+            raise SettingsError(
+                f"LIENTHONG_OFFICE_HOURS='{self.office_hours}' không hợp lệ; ví dụ 07:30-11:30,13:00-17:00"
+                f" / invalid; e.g. 07:30-11:30,13:00-17:00"
+            ) from e
 
     @property
     def db_url(self) -> str:

@@ -73,8 +73,14 @@ def seed(session: Session) -> None:
     hashed = hash_password(DEMO_PASSWORD)  # one argon2 run: the demo password is shared anyway
     for username, full_name, agency, roles, clearance in USERS:
         create_user(
-            session, username, full_name, agency, roles, DEMO_PASSWORD,
-            clearance=clearance, password_hash=hashed,
+            session,
+            username,
+            full_name,
+            agency,
+            roles,
+            DEMO_PASSWORD,
+            clearance=clearance,
+            password_hash=hashed,
         )
 
 

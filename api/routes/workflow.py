@@ -120,14 +120,12 @@ def incidents(
     status: Annotated[str, Query(pattern="^incident$")] = "incident",
 ) -> PageOut[InstanceOut]:
     """Instances in incident, waiting for an admin to fix and retry."""
-    rows = list_incidents(session, limit=page.limit, offset=page.offset)
+    rows, total = list_incidents(session, limit=page.limit, offset=page.offset)
     items = [
         InstanceOut.model_validate(asdict(instance_view(session, load_instance(session, r.id))))
         for r in rows
     ]
-    return PageOut(
-        items=items, total=len(items) + page.offset, limit=page.limit, offset=page.offset
-    )
+    return PageOut(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get(

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
@@ -93,14 +93,17 @@ def retry_instance(
     return loaded
 
 
-def list_incidents(session: Session, *, limit: int = 50, offset: int = 0) -> list[WorkflowInstance]:
-    """Instances waiting for an admin, oldest first."""
-    return list(
-        session.scalars(
-            select(WorkflowInstance)
-            .where(WorkflowInstance.status == "incident")
-            .order_by(WorkflowInstance.updated_at)
-            .limit(limit)
-            .offset(offset)
-        )
+def list_incidents(
+    session: Session, *, limit: int = 50, offset: int = 0
+) -> tuple[list[WorkflowInstance], int]:
+    """Instances waiting for an admin, oldest first; returns (page, total)."""
+    where = WorkflowInstance.status == "incident"
+    total = session.scalar(select(func.count()).select_from(WorkflowInstance).where(where)) or 0
+    rows = session.scalars(
+        select(WorkflowInstance)
+        .where(where)
+        .order_by(WorkflowInstance.updated_at)
+        .limit(limit)
+        .offset(offset)
     )
+    return list(rows), total
