@@ -34,7 +34,7 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(procedures_app, name="procedures")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 

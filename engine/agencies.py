@@ -114,10 +114,14 @@ def create_agency(
 
 def list_agencies(session: Session, under: Agency | None = None) -> list[AgencyView]:
     """Agencies in tree order (by materialised path), optionally only a subtree."""
-    stmt = select(Agency).order_by(Agency.path)
+    stmt = select(Agency)
     if under is not None:
         stmt = stmt.where(Agency.path.startswith(under.path))
-    rows = list(session.scalars(stmt))
+    # Tree order by numeric path segments: a string sort puts /1/11/ before /1/2/, and a
+    # collation may ignore the slashes altogether.
+    rows = sorted(
+        session.scalars(stmt), key=lambda a: [int(p) for p in a.path.strip("/").split("/")]
+    )
     by_id = {a.id: a for a in rows}
     missing = {a.parent_id for a in rows if a.parent_id and a.parent_id not in by_id}
     if missing:

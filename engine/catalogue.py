@@ -99,12 +99,12 @@ def list_procedures(
     if level:
         where.append(Procedure.level == level)
     if q:
-        like = f"%{q.lower()}%"
+        needle = q.lower()
         where.append(
             or_(
-                func.lower(Procedure.name).like(like),
-                func.lower(Procedure.code).like(like),
-                func.lower(Procedure.field).like(like),
+                func.lower(Procedure.name).contains(needle, autoescape=True),
+                func.lower(Procedure.code).contains(needle, autoescape=True),
+                func.lower(Procedure.field).contains(needle, autoescape=True),
             )
         )
     total = session.scalar(select(func.count()).select_from(Procedure).where(*where)) or 0

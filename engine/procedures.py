@@ -88,8 +88,8 @@ class CatalogueError(InvalidInputError, ValueError):
     def __init__(self, message: str, *, source: str, field: str | None = None) -> None:
         # `message` already names the field(s) when there is one; see `_describe`.
         super().__init__(
-            f"{source}: {message} (danh mục thủ tục không hợp lệ; sửa tệp rồi nạp lại)",
-            details={"source": source, "field": field},
+            f"{source}: {message} (thủ tục hành chính không hợp lệ / invalid procedure)",
+            details=[{"field": field or "body", "message": message, "source": source}],
         )
         self.source = source
         self.field = field

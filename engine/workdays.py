@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.calendar import CalendarError, DayOverride, Holiday, OfficeHours, WorkCalendar
 from engine.errors import ConflictError, InvalidInputError, NotFoundError
+from engine.lunar import MAX_YEAR, MIN_YEAR
 from storage.models import CalendarDay
 
 __all__ = [
@@ -59,18 +60,37 @@ def due_at(
     session: Session, start: dt.datetime, working_days: Decimal | str | float
 ) -> dt.datetime:
     """The deadline N working days after `start`; raises InvalidInputError on bad input."""
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise _invalid(
+            CalendarError(
+                "Thời điểm bắt đầu phải kèm múi giờ, ví dụ +07:00 / start needs a UTC offset, "
+                "e.g. 2026-02-13T09:00+07:00"
+            ),
+            "start",
+        )
+    _check_year(start.year, "start")
     try:
         return calendar_for(session).add_working_days(start, working_days)
     except CalendarError as e:
         raise _invalid(e, "working_days") from e
-    except ValueError as e:
-        raise InvalidInputError(str(e), details=[{"field": "start", "message": str(e)}]) from e
+
+
+def _check_year(year: int, field: str) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise _invalid(
+            CalendarError(
+                f"Năm {year} nằm ngoài lịch hỗ trợ {MIN_YEAR}–{MAX_YEAR} / year {year} is outside "
+                f"the supported calendar {MIN_YEAR}–{MAX_YEAR}"
+            ),
+            field,
+        )
 
 
 def add_override(
     session: Session, day: dt.date, kind: str, name: str, *, actor_id: int | None
 ) -> CalendarDay:
     """Record a government decision for a date; raises ConflictError if the date has one."""
+    _check_year(day.year, "date")
     try:
         DayOverride(day, kind, name)  # type: ignore[arg-type]
     except CalendarError as e:

@@ -1,33 +1,118 @@
-"""The object store. The local-directory store is the embedded default; S3 comes next."""
+"""The object store: one interface, a local directory (embedded default) and S3 (`storage.s3`).
+
+Keys are content addresses (`sha256/ab/abcdef…`, see `key_for`): an object is written once
+and never overwritten, so a write of an existing key is a no-op. The archive area keeps
+objects under retention (WORM): deleting one before its retention date fails.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
-from storage.errors import ObjectStoreError
+from storage.errors import ObjectStoreError, StorageError
 
-__all__ = ["LocalObjectStore", "ObjectStore"]
+__all__ = [
+    "CHUNK",
+    "LocalObjectStore",
+    "ObjectInfo",
+    "ObjectMissingError",
+    "ObjectStore",
+    "RetainedObjectError",
+    "key_for",
+]
+
+CHUNK = 256 * 1024
+
+
+class ObjectMissingError(StorageError):
+    http_status = 410
+    default_code = "object_missing"
+
+
+class RetainedObjectError(StorageError):
+    http_status = 409
+    default_code = "retained"
+
+
+def key_for(sha256: str) -> str:
+    """The content address of an object: `sha256/<first two hex>/<hex>`."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError("not a lowercase hex SHA-256")
+    return f"sha256/{sha256[:2]}/{sha256}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: datetime
 
 
 class ObjectStore:
-    """What every backend offers; `ping` says whether the store answers."""
+    """What every backend offers. `archive=True` addresses the WORM area."""
 
     name = "abstract"
 
     def ping(self) -> None:
-        """Raise ObjectStoreError when the store cannot be written."""
+        """Raise ObjectStoreError saying exactly what is wrong when the store is unusable."""
         raise NotImplementedError
+
+    def stat(self, key: str, *, archive: bool = False) -> ObjectInfo | None:
+        """Size and time of an object, or None when absent."""
+        raise NotImplementedError
+
+    def put(
+        self,
+        key: str,
+        source: BinaryIO,
+        size: int,
+        *,
+        content_type: str = "application/octet-stream",
+        archive: bool = False,
+        retain_until: datetime | None = None,
+    ) -> None:
+        """Store `size` bytes read from `source` under `key` (a no-op when it exists)."""
+        raise NotImplementedError
+
+    def open(self, key: str, *, archive: bool = False) -> Iterator[bytes]:
+        """The object's bytes in chunks; raises ObjectMissingError."""
+        raise NotImplementedError
+
+    def delete(self, key: str, *, archive: bool = False) -> None:
+        """Remove an object; raises RetainedObjectError while it is under retention."""
+        raise NotImplementedError
+
+    def keys(self, *, archive: bool = False) -> Iterator[ObjectInfo]:
+        """Every object, in key order."""
+        raise NotImplementedError
+
+    def presigned_url(
+        self, key: str, *, expires_seconds: int, filename: str, content_type: str
+    ) -> str | None:
+        """A short-lived URL a client can fetch directly, or None if the backend has none."""
+        return None
 
 
 class LocalObjectStore(ObjectStore):
-    """Objects as files under a root directory."""
+    """Objects as files under a root directory; written via a temp file and an atomic rename."""
 
     name = "local"
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def _path(self, key: str, archive: bool) -> Path:
+        if ".." in key.split("/") or key.startswith("/"):
+            raise ValueError(f"bad object key {key!r}")
+        return self.root / ("archive" if archive else "objects") / key
 
     def ping(self) -> None:
         """Check the root exists and is writable; raises ObjectStoreError otherwise."""
@@ -41,3 +126,103 @@ class LocalObjectStore(ObjectStore):
                 f"Kho tệp {self.root} không ghi được / the object store at {self.root} "
                 f"is not writable: {e.strerror}"
             ) from e
+
+    def stat(self, key: str, *, archive: bool = False) -> ObjectInfo | None:
+        """Size and time of an object, or None when absent."""
+        try:
+            st = self._path(key, archive).stat()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def put(
+        self,
+        key: str,
+        source: BinaryIO,
+        size: int,
+        *,
+        content_type: str = "application/octet-stream",
+        archive: bool = False,
+        retain_until: datetime | None = None,
+    ) -> None:
+        """Write via a temp file, fsync, rename: a crash never leaves a partial object."""
+        path = self._path(key, archive)
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                remaining = size
+                while remaining > 0:
+                    chunk = source.read(min(CHUNK, remaining))
+                    if not chunk:
+                        raise ObjectStoreError(f"source ended {remaining} bytes early for {key}")
+                    out.write(chunk)
+                    remaining -= len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        if archive:
+            path.chmod(0o444)
+            if retain_until is not None:
+                _retention_file(path).write_text(
+                    json.dumps({"retain_until": retain_until.isoformat()})
+                )
+
+    def open(self, key: str, *, archive: bool = False) -> Iterator[bytes]:
+        """The object's bytes in chunks; raises ObjectMissingError."""
+        path = self._path(key, archive)
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError as e:
+            raise ObjectMissingError(
+                f"Thiếu đối tượng {key} trong kho / object {key} is missing from the store"
+            ) from e
+        return _chunks(handle)
+
+    def delete(self, key: str, *, archive: bool = False) -> None:
+        """Remove an object; raises RetainedObjectError while it is under retention."""
+        path = self._path(key, archive)
+        until = _retained_until(path)
+        if until is not None and until > datetime.now(UTC):
+            raise RetainedObjectError(
+                f"Đối tượng {key} đang trong thời hạn lưu giữ đến {until:%d/%m/%Y} / "
+                f"object {key} is under retention until {until.date()}; it cannot be deleted"
+            )
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            _retention_file(path).unlink()
+
+    def keys(self, *, archive: bool = False) -> Iterator[ObjectInfo]:
+        """Every object, in key order (temp files of writes in progress are not objects)."""
+        base = self.root / ("archive" if archive else "objects")
+        if not base.exists():
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.name.startswith(".") and path.suffix != ".retention":
+                st = path.stat()
+                key = path.relative_to(base).as_posix()
+                yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+def _retention_file(path: Path) -> Path:
+    return path.with_name(path.name + ".retention")
+
+
+def _retained_until(path: Path) -> datetime | None:
+    try:
+        return datetime.fromisoformat(json.loads(_retention_file(path).read_text())["retain_until"])
+    except FileNotFoundError:
+        return None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import CurrentUser, SessionDep, require_roles
 from api.errors import error_responses
 from api.schemas import Input
+from engine.lunar import MAX_YEAR, MIN_YEAR
 from engine.principal import Principal
 from engine.workdays import add_override, due_at, list_holidays, remove_override
 
@@ -37,7 +38,7 @@ class OverrideIn(Input):
 
 @router.get("/holidays", response_model=list[HolidayOut], responses=error_responses(401, 422))
 def holidays(
-    session: SessionDep, user: CurrentUser, year: Annotated[int, Query(ge=1990, le=2100)]
+    session: SessionDep, user: CurrentUser, year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR)]
 ) -> list[HolidayOut]:
     """Days off and make-up workdays of a year (computed defaults with admin decisions)."""
     return [HolidayOut(date=h.date, name=h.name, kind=h.kind) for h in list_holidays(session, year)]

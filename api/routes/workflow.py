@@ -122,7 +122,9 @@ def incidents(
     """Instances in incident, waiting for an admin to fix and retry."""
     rows, total = list_incidents(session, limit=page.limit, offset=page.offset)
     items = [
-        InstanceOut.model_validate(asdict(instance_view(session, load_instance(session, r.id))))
+        InstanceOut.model_validate(
+            asdict(instance_view(session, load_instance(session, r.id, readonly=True)))
+        )
         for r in rows
     ]
     return PageOut(items=items, total=total, limit=page.limit, offset=page.offset)
@@ -133,7 +135,7 @@ def incidents(
 )
 def get_instance(instance_id: int, session: SessionDep, user: CurrentUser) -> InstanceOut:
     """An instance of my agency's subtree (admins: any in scope)."""
-    loaded = load_instance(session, instance_id)
+    loaded = load_instance(session, instance_id, readonly=True)
     if not in_scope(user, loaded.agency.path):
         raise PermissionDeniedError("Phiên quy trình ngoài phạm vi / instance out of your scope")
     return InstanceOut.model_validate(asdict(instance_view(session, loaded)))

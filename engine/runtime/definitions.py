@@ -21,11 +21,14 @@ __all__ = [
     "deploy",
     "deploy_directory",
     "latest_definition",
+    "load_definition",
     "list_definitions",
     "load_parsed",
 ]
 
-_cache: dict[int, ParsedProcess] = {}
+# definition id -> (parsed spec, forms); checked against the row's sha256 on every use,
+# since ids are only unique within one database.
+_cache: dict[int, tuple[ParsedProcess, dict[str, Any]]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -120,14 +123,22 @@ def deploy(
         {"process_id": row.process_id, "version": version, "sha256": row.sha256},
     )
     with _cache_lock:
-        _cache[row.id] = parsed
+        _cache[row.id] = (parsed, used_forms)
     return _view(row, parsed), True
 
 
 def deploy_directory(
     session: Session, directory: Path, *, known_services: frozenset[str] | None = None
 ) -> list[tuple[DefinitionView, bool]]:
-    """Deploy every `*.bpmn` under `directory` with the forms in `directory/forms`."""
+    """Deploy every `*.bpmn` under `directory` with the forms in `directory/forms`.
+
+    Raises NotFoundError when the directory does not exist.
+    """
+    if not directory.is_dir():
+        raise NotFoundError(
+            f"Không có thư mục quy trình {directory} / no workflow directory {directory}",
+            code="workflow_dir_missing",
+        )
     forms = {
         p.name: json.loads(p.read_text(encoding="utf-8"))
         for p in sorted((directory / "forms").glob("*.json"))
@@ -140,18 +151,26 @@ def deploy_directory(
 
 def load_parsed(session: Session, definition_id: int) -> tuple[ProcessDefinition, ParsedProcess]:
     """A definition row and its parsed spec; specs are parsed once per process and cached."""
+    row, parsed, _ = load_definition(session, definition_id)
+    return row, parsed
+
+
+def load_definition(
+    session: Session, definition_id: int
+) -> tuple[ProcessDefinition, ParsedProcess, dict[str, Any]]:
+    """A definition row (small columns), its parsed spec and its forms, cached by sha256."""
     row = session.get(ProcessDefinition, definition_id)
     if row is None:
         raise NotFoundError(
             f"Không có định nghĩa quy trình {definition_id} / No definition {definition_id}"
         )
     with _cache_lock:
-        parsed = _cache.get(definition_id)
-    if parsed is None or parsed.sha256 != row.sha256:
-        parsed = parse_bpmn(row.bpmn_xml.encode("utf-8"), row.filename)
+        cached = _cache.get(definition_id)
+    if cached is None or cached[0].sha256 != row.sha256:
+        cached = (parse_bpmn(row.bpmn_xml.encode("utf-8"), row.filename), dict(row.forms))
         with _cache_lock:
-            _cache[definition_id] = parsed
-    return row, parsed
+            _cache[definition_id] = cached
+    return row, cached[0], cached[1]
 
 
 def latest_definition(session: Session, process_id: str) -> ProcessDefinition:

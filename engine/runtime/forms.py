@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -66,7 +68,7 @@ def validate_submission(form: dict[str, Any], data: Any) -> dict[str, Any]:
     }
     data = {**filled, **data}
     try:
-        validator = Draft202012Validator(form)
+        validator = _validator(json.dumps(form, sort_keys=True))
         errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
     except SchemaError as e:
         raise WorkflowError(f"biểu mẫu không hợp lệ / broken form schema: {e.message}") from e
@@ -82,6 +84,11 @@ def validate_submission(form: dict[str, Any], data: Any) -> dict[str, Any]:
             details=details,
         )
     return data
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
 
 
 def _field_from(error: Any) -> str:

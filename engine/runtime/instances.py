@@ -18,8 +18,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit
 from engine.errors import ConflictError, NotFoundError, WorkflowError
-from engine.runtime import serializer
-from engine.runtime.definitions import latest_definition, load_parsed
+from engine.runtime import cache, serializer
+from engine.runtime.definitions import latest_definition, load_definition
 from engine.runtime.lanes import resolve_lane
 from engine.runtime.parser import ParsedProcess
 from engine.runtime.scripts import ServiceRegistry, make_script_engine
@@ -67,6 +67,7 @@ class LoadedInstance:
     workflow: BpmnWorkflow
     agency: Agency
     definition_version: int
+    forms: dict[str, Any] = field(default_factory=dict)
 
 
 def _bind(
@@ -89,7 +90,7 @@ def start_instance(
 ) -> LoadedInstance:
     """Start the newest version of a process for a case of `agency_id` and run it to its first wait."""
     definition = latest_definition(session, process_id)
-    _, parsed = load_parsed(session, definition.id)
+    _, parsed, forms = load_definition(session, definition.id)
     agency = session.get(Agency, agency_id)
     if agency is None:
         raise NotFoundError(f"Không có cơ quan {agency_id} / No agency {agency_id}")
@@ -106,7 +107,7 @@ def start_instance(
     )
     session.add(row)
     session.flush()
-    loaded = LoadedInstance(row, parsed, workflow, agency, definition.version)
+    loaded = LoadedInstance(row, parsed, workflow, agency, definition.version, forms)
     audit.record(
         session, actor_id, "start", "workflow_instance", row.id, {"process_id": process_id}
     )
@@ -120,19 +121,25 @@ def load_instance(
     *,
     services: ServiceRegistry = DEFAULT_SERVICES,
     actor_id: int | None = None,
+    readonly: bool = False,
 ) -> LoadedInstance:
-    """Load an instance and restore its workflow from the stored state and spec."""
+    """Load an instance and restore its workflow (from the live cache when still current).
+
+    With `readonly`, the caller promises not to change the workflow, and it stays cached.
+    """
     row = session.get(WorkflowInstance, instance_id)
     if row is None:
         raise NotFoundError(f"Không có phiên quy trình {instance_id} / No instance {instance_id}")
-    definition, parsed = load_parsed(session, row.definition_id)
-    workflow = serializer.loads(
+    definition, parsed, forms = load_definition(session, row.definition_id)
+    workflow = cache.take(session, instance_id, row.state) or serializer.loads(
         row.state, parsed.spec, parsed.subprocess_specs, row.serializer_version
     )
     agency = session.get(Agency, row.agency_id)
     assert agency is not None  # FK
-    loaded = LoadedInstance(row, parsed, workflow, agency, definition.version)
+    loaded = LoadedInstance(row, parsed, workflow, agency, definition.version, forms)
     _bind(session, loaded, services, actor_id)
+    if readonly:
+        cache.stage(session, row.id, row.state, workflow)
     return loaded
 
 
@@ -204,6 +211,7 @@ def persist(
             "Someone else changed this case just now; reload and try again",
             code="concurrent_update",
         ) from e
+    cache.stage(session, row.id, row.state, workflow)
 
 
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
@@ -245,7 +253,11 @@ def _sync_tasks(session: Session, loaded: LoadedInstance, assign_to: str | None)
                 role=role,
                 agency_id=agency.id,
                 assignee_id=_eligible(session, assign_to, role, agency.id)
-                or _previous_assignee(session, row.id, task.task_spec.name, role, agency.id),
+                or (
+                    _previous_assignee(session, row.id, task.task_spec.name, role, agency.id)
+                    if workflow.get_tasks(spec_name=task.task_spec.name, state=TaskState.COMPLETED)
+                    else None
+                ),
                 state="ready",
                 created_at=now,
                 due_at=_task_due(session, task.data, task.task_spec.name, now),

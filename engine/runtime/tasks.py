@@ -129,7 +129,7 @@ def task_detail(
     """A task, its JSON Schema form (choices and defaults filled) and the case data."""
     row = _task_row(session, task_id)
     _check_access(row, principal, to_act=False)
-    loaded = load_instance(session, row.instance_id)
+    loaded = load_instance(session, row.instance_id, readonly=True)
     form = _form(session, loaded, row)
     view = _views(
         session, list(session.execute(_task_query().where(WorkflowTask.id == row.id)).tuples())
@@ -149,18 +149,10 @@ def _form(session: Session, loaded: LoadedInstance, row: WorkflowTask) -> dict[s
             None,
         )
     props = getattr(spec, "extensions", {}).get("properties", {}) if spec else {}
-    definition_forms = _definition_forms(session, loaded)
-    schema = definition_forms.get(props.get("formJsonSchemaFilename", ""))
+    schema = loaded.forms.get(props.get("formJsonSchemaFilename", ""))
     task = loaded.workflow.get_task_from_id(UUID(row.task_uuid))
     data = task.data if task is not None else current_data(loaded.workflow)
     return render_form(session, schema, loaded.agency, data)
-
-
-def _definition_forms(session: Session, loaded: LoadedInstance) -> dict[str, Any]:
-    from storage.models import ProcessDefinition
-
-    definition = session.get(ProcessDefinition, loaded.row.definition_id)
-    return dict(definition.forms) if definition else {}
 
 
 def claim_task(session: Session, task_id: int, principal: Principal) -> TaskView:
@@ -188,29 +180,35 @@ def complete_task(
     Raises PermissionDeniedError, ConflictError (already done, or a concurrent change:
     exactly one of two simultaneous completions wins), InvalidInputError (form errors).
     """
-    row = _task_row(session, task_id)
-    _check_access(row, principal, to_act=True)
-    loaded = load_instance(session, row.instance_id, services=services, actor_id=principal.user_id)
-    task = loaded.workflow.get_task_from_id(UUID(row.task_uuid))
-    if task is None or not task.has_state(TaskState.READY):
-        raise ConflictError(
-            f"Công việc {row.id} không còn chờ xử lý / task {row.id} is no longer waiting",
-            code="task_not_ready",
+    # One flush, in persist: autoflushes before each query cost more than the work itself.
+    with session.no_autoflush:
+        row = _task_row(session, task_id)
+        _check_access(row, principal, to_act=True)
+        loaded = load_instance(
+            session, row.instance_id, services=services, actor_id=principal.user_id
         )
-    clean = validate_submission(_form(session, loaded, row), data)
-    task.data.update(clean)
-    task.run()
-    row.state = "completed"
-    row.completed_at = utcnow()
-    row.completed_by = principal.user_id
-    if row.assignee_id is None:
-        row.assignee_id = principal.user_id
-    audit.record(session, principal.user_id, "complete", "task", row.id, {"task": row.task_spec})
-    advance(
-        session,
-        loaded,
-        actor_id=principal.user_id,
-        assign_to=clean.get("next_assignee"),
-        services=services,
-    )
+        task = loaded.workflow.get_task_from_id(UUID(row.task_uuid))
+        if task is None or not task.has_state(TaskState.READY):
+            raise ConflictError(
+                f"Công việc {row.id} không còn chờ xử lý / task {row.id} is no longer waiting",
+                code="task_not_ready",
+            )
+        clean = validate_submission(_form(session, loaded, row), data)
+        task.data.update(clean)
+        task.run()
+        row.state = "completed"
+        row.completed_at = utcnow()
+        row.completed_by = principal.user_id
+        if row.assignee_id is None:
+            row.assignee_id = principal.user_id
+        audit.record(
+            session, principal.user_id, "complete", "task", row.id, {"task": row.task_spec}
+        )
+        advance(
+            session,
+            loaded,
+            actor_id=principal.user_id,
+            assign_to=clean.get("next_assignee"),
+            services=services,
+        )
     return loaded

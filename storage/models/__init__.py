@@ -2,6 +2,7 @@
 
 from storage.models.base import Base, UTCDateTime, utcnow
 from storage.models.catalogue import AuditEvent, CalendarDay, Procedure
+from storage.models.files import StoredFile
 from storage.models.org import Agency, ApiToken, User, UserRole
 from storage.models.workflow import ProcessDefinition, WorkflowInstance, WorkflowTask
 
@@ -13,6 +14,7 @@ __all__ = [
     "CalendarDay",
     "Procedure",
     "ProcessDefinition",
+    "StoredFile",
     "UTCDateTime",
     "User",
     "UserRole",

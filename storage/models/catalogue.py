@@ -23,7 +23,7 @@ class Procedure(Base):
     field: Mapped[str] = mapped_column(String(255))
     level: Mapped[str] = mapped_column(String(16), index=True)
     competent_agency_kind: Mapped[str] = mapped_column(String(32))
-    competent_unit: Mapped[str] = mapped_column(String(255))
+    competent_unit: Mapped[str] = mapped_column(String(500))
     processing_days: Mapped[Decimal] = mapped_column(Numeric(8, 2))
     fee_amount: Mapped[int] = mapped_column(Integer, default=0)
     fee_note: Mapped[str | None] = mapped_column(Text)

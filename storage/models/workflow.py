@@ -28,8 +28,9 @@ class ProcessDefinition(Base):
     version: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     filename: Mapped[str] = mapped_column(String(255))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
-    forms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Deferred: a step only needs the small columns; the parsed spec is cached by sha256.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    forms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, deferred=True)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deployed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 

@@ -126,7 +126,9 @@ def test_catalogue_error_is_a_value_error_and_an_engine_error() -> None:
         parse_procedure(valid(level="district"), source="x.yaml")
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, EngineError)
-    assert caught.value.details == {"source": "x.yaml", "field": "level"}
+    assert len(caught.value.details) == 1
+    assert caught.value.details[0]["field"] == "level"
+    assert caught.value.details[0]["source"] == "x.yaml"
 
 
 def test_full_dvc_code_with_agency_suffix_is_accepted() -> None:
