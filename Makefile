@@ -10,7 +10,12 @@ export LIENTHONG_DATA_DIR ?= $(DATA_DIR)
 
 .PHONY: run test lint typecheck layers deps install clean
 
+# Debian packages the project needs (libmagic sniffs media types); installed when run as root.
+DEBS := libmagic1
+
 $(STAMP): pyproject.toml
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
+		apt-get update -qq && apt-get install -y -qq $(DEBS); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -9,14 +9,35 @@ from fastapi import FastAPI
 
 from api.deps import AppState
 from api.errors import install_error_handlers
-from api.routes import auth, calendar, health, org, procedures, workflow
+from api.routes import auth, calendar, files, health, org, procedures, workflow
 from api.settings import Settings, SettingsError
 from engine.calendar import CalendarError, OfficeHours
 from engine.workdays import configure_office_hours
 from storage.db import make_engine, make_sessionmaker
-from storage.objects import LocalObjectStore
+from storage.objects import LocalObjectStore, ObjectStore
+from storage.s3 import S3ObjectStore
 
-__all__ = ["build_state", "create_app"]
+__all__ = ["build_state", "build_store", "create_app"]
+
+
+def build_store(settings: Settings, kind: str | None = None) -> ObjectStore:
+    """The object store the settings name (`kind` overrides LIENTHONG_OBJECT_STORE)."""
+    if (kind or settings.object_store) == "s3":
+        if not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
+            raise SettingsError(
+                "Cần LIENTHONG_S3_ENDPOINT, LIENTHONG_S3_ACCESS_KEY, LIENTHONG_S3_SECRET_KEY / "
+                "set LIENTHONG_S3_ENDPOINT, LIENTHONG_S3_ACCESS_KEY and LIENTHONG_S3_SECRET_KEY"
+            )
+        return S3ObjectStore(
+            settings.s3_endpoint,
+            settings.s3_access_key,
+            settings.s3_secret_key,
+            settings.s3_bucket,
+            settings.s3_archive_bucket,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+        )
+    return LocalObjectStore(settings.objects_dir)
 
 
 def build_state(settings: Settings) -> AppState:
@@ -31,7 +52,7 @@ def build_state(settings: Settings) -> AppState:
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        objects=LocalObjectStore(settings.objects_dir),
+        objects=build_store(settings),
     )
 
 
@@ -43,6 +64,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         own = state is None
         app.state.lienthong = state or build_state(settings or Settings())
         app.state.lienthong.settings.check()
+        app.state.lienthong.objects.ping()  # says exactly what is wrong: unreachable, key, bucket
         yield
         if own:
             app.state.lienthong.engine.dispose()
@@ -54,6 +76,6 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, auth, org, calendar, procedures, workflow):
+    for module in (health, auth, org, calendar, procedures, workflow, files):
         app.include_router(module.router)
     return app

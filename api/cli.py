@@ -33,6 +33,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(procedures_app, name="procedures")
+storage_app = typer.Typer(help="Object store / kho tệp", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
@@ -139,6 +141,7 @@ def serve(
         state = _state()
         state.settings.check()
         _require_current_schema(state)
+        state.objects.ping()  # unreachable, bad key, missing bucket: said before serving
         with state.sessions.begin() as session:
             install_shipped(session, state.settings.workflows_dir, seed_demo=False)
             weak = [] if state.settings.demo else users_with_demo_password(session)
@@ -152,6 +155,10 @@ def serve(
         threading.Thread(
             target=run_worker,
             args=(state.sessions, state.settings.worker_interval, stop),
+            kwargs={
+                "store": state.objects,
+                "fixity_every": state.settings.fixity_interval_hours * 3600,
+            },
             name="lienthong-worker",
             daemon=True,
         ).start()
@@ -175,7 +182,12 @@ def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] 
     with _errors():
         state = _state()
         fired = run_worker(
-            state.sessions, state.settings.worker_interval, threading.Event(), once=once
+            state.sessions,
+            state.settings.worker_interval,
+            threading.Event(),
+            once=once,
+            store=state.objects,
+            fixity_every=state.settings.fixity_interval_hours * 3600,
         )
         if once:
             out.print(f"fired {fired} timer(s)")
@@ -263,6 +275,104 @@ def procedures_sync(
             session, state.settings.workflows_dir / "catalogue", overwrite=overwrite
         )
     out.print(f"added {added}, updated {updated}")
+
+
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        label, BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@storage_app.command("check")
+def storage_check(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON report")] = False,
+) -> None:
+    """Re-hash every stored object; exit 1 when any is missing or corrupt."""
+    from engine.fixity import check_store
+
+    with _errors():
+        state = _state()
+        state.objects.ping()
+        with contextmanager(_progress)("checking") as progress:
+            report = check_store(state.sessions, state.objects, progress)
+    result = {
+        "checked": report.checked,
+        "ok": report.ok,
+        "missing": report.missing,
+        "corrupt": report.corrupt,
+    }
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        out.print(
+            f"checked {report.checked}: {report.ok} ok, {len(report.missing)} missing, {len(report.corrupt)} corrupt"
+        )
+        for key in report.missing:
+            out.print(f"missing: {key}")
+        for key in report.corrupt:
+            out.print(f"corrupt: {key}")
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+@storage_app.command("sweep")
+def storage_sweep(
+    grace_hours: Annotated[
+        float | None,
+        typer.Option(help="Spare objects younger than this (LIENTHONG_SWEEP_GRACE_HOURS)"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="List what would go, delete nothing")] = False,
+) -> None:
+    """Remove objects that no committed file references, after a grace period."""
+    from datetime import timedelta
+
+    from engine.fixity import sweep
+
+    with _errors():
+        state = _state()
+        grace = timedelta(
+            hours=grace_hours if grace_hours is not None else state.settings.sweep_grace_hours
+        )
+        removed = sweep(state.sessions, state.objects, grace=grace, dry_run=dry_run)
+    for key in removed:
+        out.print(("would remove " if dry_run else "removed ") + key)
+    out.print(f"{len(removed)} orphan object(s) {'found' if dry_run else 'removed'}")
+
+
+@storage_app.command("migrate")
+def storage_migrate(
+    to: Annotated[str, typer.Option("--to", help="Target store: s3")],
+) -> None:
+    """Copy every object from the local store to S3 and verify it; run again to resume."""
+    from api.app import build_store
+    from engine.fixity import migrate_store
+
+    if to != "s3":
+        raise _fail("Chỉ hỗ trợ --to s3 / only --to s3 is supported")
+    with _errors():
+        state = _state()
+        source = build_store(state.settings, "local")
+        target = build_store(state.settings, "s3")
+        target.ping()
+        with contextmanager(_progress)("copying") as progress:
+            report = migrate_store(state.sessions, source, target, progress)
+    out.print(
+        f"{report.total} object(s): {report.copied} copied, {report.already_there} already there, {len(report.failed)} failed"
+    )
+    for line in report.failed:
+        err.print(line, highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
+    if report.total:
+        out.print("set LIENTHONG_OBJECT_STORE=s3 to serve from S3")
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     workflows_dir: Path = _REPO / "workflows"
     token_ttl_hours: float = Field(default=12, gt=0)
     worker_interval: float = Field(default=5.0, gt=0)
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_secure: bool = True
+    s3_region: str | None = None
+    s3_bucket: str = "lienthong"
+    s3_archive_bucket: str | None = None
+    max_upload_mb: int = Field(default=512, ge=1)
+    link_ttl_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    fixity_interval_hours: float = Field(default=24, ge=0)
+    sweep_grace_hours: float = Field(default=24, gt=0)
     office_hours: str = Field(
         default="07:30-11:30,13:00-17:00",
         description="Office periods of a working day, Vietnam time: HH:MM-HH:MM,…",
@@ -59,6 +70,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'lienthong.db').resolve()}"
 
     @property
+    def tmp_dir(self) -> Path:
+        """Where uploads are spooled while they are hashed (same disk as the data)."""
+        return self.data_dir / "tmp"
+
+    @property
     def objects_dir(self) -> Path:
         """Where the local object store keeps its files."""
         return self.data_dir / "objects"
@@ -70,6 +86,14 @@ class Settings(BaseSettings):
                 "LIENTHONG_SECRET_KEY đang là giá trị mặc định; hãy đặt một chuỗi bí mật riêng "
                 "(hoặc LIENTHONG_DEMO=1 để chạy thử) / LIENTHONG_SECRET_KEY is the default; set a "
                 "secret of your own (or LIENTHONG_DEMO=1 for the demo)"
+            )
+        if self.object_store == "s3" and not (
+            self.s3_endpoint and self.s3_access_key and self.s3_secret_key
+        ):
+            raise SettingsError(
+                "LIENTHONG_OBJECT_STORE=s3 cần LIENTHONG_S3_ENDPOINT, LIENTHONG_S3_ACCESS_KEY và "
+                "LIENTHONG_S3_SECRET_KEY / LIENTHONG_OBJECT_STORE=s3 needs LIENTHONG_S3_ENDPOINT, "
+                "LIENTHONG_S3_ACCESS_KEY and LIENTHONG_S3_SECRET_KEY"
             )
         if not self.demo and len(self.secret_key) < 16:
             raise SettingsError(

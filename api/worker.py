@@ -4,24 +4,57 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import LienthongError
+from engine.fixity import check_store
 from engine.runtime.timers import fire_due_timers
 from storage.errors import StorageError
+from storage.objects import ObjectStore
 
 __all__ = ["run_worker"]
+
+
+def _fixity(sessions: sessionmaker[Session], store: ObjectStore) -> None:
+    try:
+        report = check_store(sessions, store)
+    except (LienthongError, StorageError) as e:
+        log.warning("fixity check failed: %s", e)
+        return
+    level = logging.INFO if report.healthy else logging.ERROR
+    log.log(
+        level,
+        "fixity: %d checked, %d missing, %d corrupt",
+        report.checked,
+        len(report.missing),
+        len(report.corrupt),
+    )
+
 
 log = logging.getLogger("lienthong.worker")
 
 
 def run_worker(
-    sessions: sessionmaker[Session], interval: float, stop: threading.Event, *, once: bool = False
+    sessions: sessionmaker[Session],
+    interval: float,
+    stop: threading.Event,
+    *,
+    once: bool = False,
+    store: ObjectStore | None = None,
+    fixity_every: float = 0,
 ) -> int:
-    """Fire due timers every `interval` seconds until `stop` is set; returns how many fired."""
+    """Fire due timers every `interval` seconds until `stop` is set; returns how many fired.
+
+    With a store and `fixity_every` seconds > 0, also re-hash every object that often.
+    """
     total = 0
+    next_fixity = time.monotonic() + fixity_every
     while not stop.is_set():
+        if store is not None and fixity_every > 0 and time.monotonic() >= next_fixity:
+            next_fixity = time.monotonic() + fixity_every
+            _fixity(sessions, store)
         try:
             fired = fire_due_timers(sessions)
         except (LienthongError, StorageError) as e:

@@ -54,6 +54,7 @@ class ObjectInfo:
     key: str
     size: int
     modified: datetime
+    version: str | None = None
 
 
 class ObjectStore:
@@ -90,8 +91,17 @@ class ObjectStore:
         """Remove an object; raises RetainedObjectError while it is under retention."""
         raise NotImplementedError
 
-    def keys(self, *, archive: bool = False) -> Iterator[ObjectInfo]:
+    def list_objects(self, *, archive: bool = False) -> Iterator[ObjectInfo]:
         """Every object, in key order."""
+        raise NotImplementedError
+
+    def delete_if_stale(self, key: str, cutoff: datetime) -> bool:
+        """Delete a main-area object not written or touched since `cutoff`; True if deleted.
+
+        A concurrent `put` of the same content either touches the object first (it is then
+        spared) or finds it gone and writes it again: an upload never ends up referencing a
+        swept object.
+        """
         raise NotImplementedError
 
     def presigned_url(
@@ -148,7 +158,13 @@ class LocalObjectStore(ObjectStore):
         """Write via a temp file, fsync, rename: a crash never leaves a partial object."""
         path = self._path(key, archive)
         if path.exists():
-            return
+            try:
+                os.utime(path)  # a fresh mtime keeps the sweeper away until our row commits
+                return
+            except FileNotFoundError:
+                pass  # swept a moment ago: write it again
+            except PermissionError:
+                return  # archived (read-only, retained): it stays anyway
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
         try:
@@ -199,7 +215,7 @@ class LocalObjectStore(ObjectStore):
         with contextlib.suppress(FileNotFoundError):
             _retention_file(path).unlink()
 
-    def keys(self, *, archive: bool = False) -> Iterator[ObjectInfo]:
+    def list_objects(self, *, archive: bool = False) -> Iterator[ObjectInfo]:
         """Every object, in key order (temp files of writes in progress are not objects)."""
         base = self.root / ("archive" if archive else "objects")
         if not base.exists():
@@ -209,6 +225,24 @@ class LocalObjectStore(ObjectStore):
                 st = path.stat()
                 key = path.relative_to(base).as_posix()
                 yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def delete_if_stale(self, key: str, cutoff: datetime) -> bool:
+        """Move the object aside atomically, check it was not touched, then remove it."""
+        path = self._path(key, False)
+        aside = path.with_name(".sweep-" + path.name)
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        if datetime.fromtimestamp(aside.stat().st_mtime, UTC) > cutoff:
+            # Touched by an upload just before we moved it: put it back unless rewritten.
+            if not path.exists():
+                os.rename(aside, path)
+            else:
+                aside.unlink()
+            return False
+        aside.unlink()
+        return True
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:

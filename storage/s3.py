@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import COMPLIANCE
+from minio.commonconfig import COMPLIANCE, REPLACE, CopySource
 from minio.error import MinioException, S3Error
 from minio.retention import Retention
 
@@ -128,7 +128,7 @@ class S3ObjectStore(ObjectStore):
         retain_until: datetime | None = None,
     ) -> None:
         """Stream `size` bytes to the bucket (multipart above 16 MB); a no-op when present."""
-        if self.stat(key, archive=archive) is not None:
+        if self.stat(key, archive=archive) is not None and (archive or self._touch(key)):
             return
         retention = Retention(COMPLIANCE, retain_until) if archive and retain_until else None
         try:
@@ -143,6 +143,40 @@ class S3ObjectStore(ObjectStore):
             )
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"write {key}") from e
+
+    def _touch(self, key: str) -> bool:
+        """Refresh the object's time (copy onto itself) so the sweeper spares it; False if gone."""
+        try:
+            self.client.copy_object(
+                self.bucket,
+                key,
+                CopySource(self.bucket, key),
+                metadata={"x-amz-meta-touched": datetime.now(UTC).isoformat()},
+                metadata_directive=REPLACE,
+            )
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject"):
+                return False
+            raise self._fail(e, f"touch {key}") from e
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
+            raise self._fail(e, f"touch {key}") from e
+        return True
+
+    def delete_if_stale(self, key: str, cutoff: datetime) -> bool:
+        """Delete the exact version seen untouched; a touch made since is another version."""
+        try:
+            st = self.client.stat_object(self.bucket, key)
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject"):
+                return False
+            raise self._fail(e, f"stat {key}") from e
+        if st.last_modified is None or st.last_modified > cutoff:
+            return False
+        try:
+            self.client.remove_object(self.bucket, key, version_id=st.version_id)
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
+            raise self._fail(e, f"delete {key}") from e
+        return True
 
     def open(self, key: str, *, archive: bool = False) -> Iterator[bytes]:
         """The object's bytes in chunks; raises ObjectMissingError."""
@@ -177,7 +211,7 @@ class S3ObjectStore(ObjectStore):
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"delete {key}") from e
 
-    def keys(self, *, archive: bool = False) -> Iterator[ObjectInfo]:
+    def list_objects(self, *, archive: bool = False) -> Iterator[ObjectInfo]:
         """Every object, in key order."""
         try:
             for obj in self.client.list_objects(self._bucket(archive), recursive=True):

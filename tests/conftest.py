@@ -15,16 +15,20 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from minio.commonconfig import ENABLED
+from minio.versioningconfig import VersioningConfig
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import build_state, create_app
+from api.app import build_state, build_store, create_app
 from api.deps import AppState
 from api.settings import Settings
 from engine.setup import install_shipped
 from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.models import Base
+from storage.objects import ObjectStore
+from tests.s3server import S3Server, S3ServerError, find_weed
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / "workflows"
@@ -112,15 +116,100 @@ class Api:
 
     def login(self, username: str, password: str = "demo") -> dict[str, str]:
         """Authorization headers for a user (demo password by default)."""
-        r = self.client.post("/api/v1/auth/token", data={"username": username, "password": password})
+        r = self.client.post(
+            "/api/v1/auth/token", data={"username": username, "password": password}
+        )
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def require_weed() -> None:
+    """Skip locally without the SeaweedFS binary; under CI its absence is a failure."""
+    try:
+        find_weed()
+    except S3ServerError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"{e}; under CI the S3 tests may not skip", pytrace=False)
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One real S3 server (SeaweedFS) for the session; tests isolate themselves by bucket."""
+    require_weed()
+    with S3Server.start(tmp_path_factory.mktemp("s3server")) as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class S3Buckets:
+    server: S3Server
+    bucket: str
+    archive: str
+
+    def settings(self) -> dict[str, object]:
+        """Settings fields pointing lienthong at these buckets."""
+        return {
+            "object_store": "s3",
+            "s3_endpoint": self.server.endpoint,
+            "s3_access_key": self.server.access_key,
+            "s3_secret_key": self.server.secret_key,
+            "s3_secure": False,
+            "s3_region": "us-east-1",
+            "s3_bucket": self.bucket,
+            "s3_archive_bucket": self.archive,
+        }
+
+
+@pytest.fixture
+def s3_buckets(s3_server: S3Server) -> S3Buckets:
+    """A fresh bucket and a fresh object-lock archive bucket on the session's S3 server."""
+    client = s3_server.client()
+    name = f"t-{uuid.uuid4().hex[:16]}"
+    client.make_bucket(name)
+    # Versioning on the main bucket lets the sweeper delete exactly the version it judged stale.
+    client.set_bucket_versioning(name, VersioningConfig(ENABLED))
+    client.make_bucket(name + "-arch", object_lock=True)
+    return S3Buckets(s3_server, name, name + "-arch")
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]:
+    """Object-store settings: the local directory, then a real S3 server."""
+    if request.param == "local":
+        return {"object_store": "local"}
+    buckets: S3Buckets = request.getfixturevalue("s3_buckets")
+    return buckets.settings()
+
+
+@pytest.fixture
+def object_store(store_settings: dict[str, object], tmp_path: Path) -> ObjectStore:
+    """An empty object store of each backend."""
+    settings = Settings(data_dir=tmp_path / "data", demo=True, **store_settings)  # type: ignore[arg-type]
+    return build_store(settings)
 
 
 @pytest.fixture
 def api(db_url: str, tmp_path: Path, sessions: sessionmaker[Session]) -> Iterator[Api]:
     """The application over the test database, as `make run` would serve it (demo mode)."""
     settings = Settings(data_dir=tmp_path / "data", database_url=db_url, demo=True)
+    state = build_state(settings)
+    with TestClient(create_app(state=state), raise_server_exceptions=False) as client:
+        yield Api(client, state)
+    state.engine.dispose()
+
+
+@pytest.fixture
+def files_api(
+    db_url: str, tmp_path: Path, sessions: sessionmaker[Session], store_settings: dict[str, object]
+) -> Iterator[Api]:
+    """The application with each object-store backend, on each database."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        demo=True,
+        **store_settings,  # type: ignore[arg-type]
+    )
     state = build_state(settings)
     with TestClient(create_app(state=state), raise_server_exceptions=False) as client:
         yield Api(client, state)

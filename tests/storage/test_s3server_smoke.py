@@ -28,26 +28,10 @@ from minio.helpers import ObjectWriteResult
 from minio.retention import Retention
 from minio.versioningconfig import VersioningConfig
 
-from tests.s3server import S3Server, S3ServerError, find_weed
+from tests.conftest import require_weed as _require_weed
+from tests.s3server import S3Server
 
 MB = 1024 * 1024
-
-
-def _require_weed() -> None:
-    try:
-        find_weed()
-    except S3ServerError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"{e}; under CI the S3 tests may not skip", pytrace=False)
-        pytest.skip(str(e))
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """One SeaweedFS for the whole session; tests isolate themselves by bucket."""
-    _require_weed()
-    with S3Server.start(tmp_path_factory.mktemp("s3server")) as server:
-        yield server
 
 
 @pytest.fixture

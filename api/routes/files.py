@@ -1,0 +1,242 @@
+"""Files: upload (multipart), download (verified stream), versions, links, soft delete, purge."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import AppState, CurrentUser, SessionDep, require_roles
+from api.errors import error_responses
+from api.schemas import Input
+from engine import audit
+from engine.errors import AuthenticationError
+from engine.files import (
+    FileTooLargeError,
+    FileView,
+    file_for_reading,
+    file_versions,
+    purge_file,
+    soft_delete,
+    spool,
+    store_file,
+)
+from engine.principal import Principal
+from storage.models import StoredFile
+from storage.names import content_disposition
+
+router = APIRouter(prefix="/api/v1/files", tags=["files"])
+Admin = Annotated[Principal, Depends(require_roles("admin"))]
+_VERIFY_IN_MEMORY = 4 * 1024 * 1024
+
+
+class FileOut(BaseModel):
+    id: str
+    root_id: str
+    previous_id: str | None
+    version: int
+    sha256: str
+    size: int
+    media_type: str
+    name: str
+    archived: bool
+    record_class: str | None
+    retain_until: datetime | None
+    uploaded_by: str | None
+    created_at: datetime
+    deleted_at: datetime | None
+    delete_reason: str | None
+
+
+class LinkOut(BaseModel):
+    url: str
+    expires_at: datetime
+
+
+class DeleteIn(Input):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.lienthong
+    return state
+
+
+def _out(view: FileView) -> FileOut:
+    return FileOut(**asdict(view))
+
+
+def _chunks(upload: UploadFile) -> Iterator[bytes]:
+    while chunk := upload.file.read(256 * 1024):
+        yield chunk
+
+
+@router.post(
+    "",
+    response_model=FileOut,
+    status_code=201,
+    responses=error_responses(401, 403, 404, 409, 413, 422),
+)
+def upload(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    file: Annotated[UploadFile, File(description="The file")],
+    previous_id: Annotated[
+        str | None, Form(description="Make this a new version of that file")
+    ] = None,
+    record_class: Annotated[
+        str | None, Form(description="Archive with this retention class")
+    ] = None,
+    secrecy: Annotated[int, Form(ge=0, le=3)] = 0,
+) -> FileOut:
+    """Store a file; its type is sniffed from the content and its name sanitised."""
+    state = _state(request)
+    limit = state.settings.max_upload_mb * 1024 * 1024
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise FileTooLargeError(
+            f"Tệp vượt quá giới hạn {state.settings.max_upload_mb} MB / the file is larger than "
+            f"the {state.settings.max_upload_mb} MB limit"
+        )
+    spooled = spool(_chunks(file), limit=limit, tmp_dir=state.settings.tmp_dir)
+    try:
+        view = store_file(
+            session,
+            state.objects,
+            spooled,
+            file.filename,
+            user,
+            previous_id=previous_id,
+            record_class=record_class or None,
+            secrecy=secrecy,
+        )
+    finally:
+        spooled.path.unlink(missing_ok=True)
+    return _out(view)
+
+
+def _download(state: AppState, row: StoredFile, request: Request) -> Response:
+    etag = f'"{row.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Content-Disposition": content_disposition(row.name),
+        "Cache-Control": "private, max-age=0",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    file_id = row.id
+
+    def on_mismatch(message: str) -> None:
+        with state.sessions.begin() as s:
+            audit.record(s, None, "integrity_error", "file", file_id, {"message": message})
+
+    from engine.files import verified_chunks
+
+    chunks = verified_chunks(state.objects, row, on_mismatch)
+    if row.size <= _VERIFY_IN_MEMORY:
+        body = b"".join(chunks)  # raises IntegrityError before anything is sent
+        return Response(body, media_type=row.media_type, headers=headers)
+    headers["Content-Length"] = str(row.size)
+    return StreamingResponse(chunks, media_type=row.media_type, headers=headers)
+
+
+@router.get(
+    "/{file_id}", responses=error_responses(401, 403, 404, 410, 502), response_class=Response
+)
+def download(file_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """The file's bytes, checked against its SHA-256 on the way out."""
+    row = file_for_reading(session, file_id, user)
+    session.expunge(row)
+    return _download(_state(request), row, request)
+
+
+@router.get(
+    "/{file_id}/versions", response_model=list[FileOut], responses=error_responses(401, 403, 404)
+)
+def versions(file_id: str, session: SessionDep, user: CurrentUser) -> list[FileOut]:
+    """Every version of the file, oldest first."""
+    return [_out(v) for v in file_versions(session, file_id, user)]
+
+
+def _signature(secret: str, file_id: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+@router.get("/{file_id}/link", response_model=LinkOut, responses=error_responses(401, 403, 404))
+def link(file_id: str, request: Request, session: SessionDep, user: CurrentUser) -> LinkOut:
+    """A short-lived download link (presigned by S3, or signed by this server)."""
+    state = _state(request)
+    row = file_for_reading(session, file_id, user)
+    ttl = state.settings.link_ttl_seconds
+    expires = int(time.time()) + ttl
+    url = (
+        state.objects.presigned_url(
+            row.key, expires_seconds=ttl, filename=row.name, content_type=row.media_type
+        )
+        if not row.archived
+        else None
+    )
+    if url is None:
+        sig = _signature(state.settings.secret_key, row.id, expires)
+        url = str(
+            request.url_for("download_signed", file_id=row.id).include_query_params(
+                expires=expires, sig=sig
+            )
+        )
+    audit.record(session, user.user_id, "link", "file", file_id)
+    return LinkOut(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
+
+
+@router.get(
+    "/{file_id}/download",
+    name="download_signed",
+    response_class=Response,
+    responses=error_responses(401, 404, 502),
+)
+def download_signed(
+    file_id: str,
+    request: Request,
+    session: SessionDep,
+    expires: Annotated[int, Query()],
+    sig: Annotated[str, Query(max_length=128)],
+) -> Response:
+    """Download through a signed link; no login, the signature and expiry are the permission."""
+    state = _state(request)
+    good = _signature(state.settings.secret_key, file_id, expires)
+    if not hmac.compare_digest(good, sig) or expires < time.time():
+        raise AuthenticationError(
+            "Liên kết không hợp lệ hoặc đã hết hạn / the link is invalid or expired",
+            code="bad_link",
+        )
+    row = session.get(StoredFile, file_id)
+    if row is None or row.purged_at is not None:
+        from engine.errors import NotFoundError
+
+        raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
+    session.expunge(row)
+    return _download(state, row, request)
+
+
+@router.delete(
+    "/{file_id}", response_model=FileOut, responses=error_responses(401, 403, 404, 409, 422)
+)
+def delete(file_id: str, body: DeleteIn, session: SessionDep, user: CurrentUser) -> FileOut:
+    """Soft-delete: the file is hidden but kept, with who, when and why."""
+    return _out(soft_delete(session, file_id, user, body.reason))
+
+
+@router.post("/{file_id}/purge", status_code=204, responses=error_responses(401, 403, 404, 409))
+def purge(file_id: str, request: Request, session: SessionDep, user: Admin) -> Response:
+    """Admin: remove a soft-deleted file for good, unless its retention forbids it."""
+    purge_file(session, _state(request).objects, file_id, user)
+    return Response(status_code=204)

@@ -1,0 +1,353 @@
+"""Files: upload (spooled, hashed, sniffed), store by content address, versions, soft delete.
+
+Objects are written before the database row commits; `engine.fixity.sweep` removes objects
+that no committed row references once a grace period has passed. Reads verify the SHA-256
+while streaming (`verified_chunks`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.agencies import in_scope
+from engine.errors import (
+    ConflictError,
+    EngineError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from engine.principal import Principal
+from storage.models import Agency, StoredFile, User, utcnow
+from storage.names import sanitise_name
+from storage.objects import ObjectStore, RetainedObjectError, key_for
+
+__all__ = [
+    "RECORD_CLASSES",
+    "FileTooLargeError",
+    "FileView",
+    "IntegrityError",
+    "Spooled",
+    "file_for_reading",
+    "file_versions",
+    "purge_file",
+    "soft_delete",
+    "spool",
+    "store_file",
+    "verified_chunks",
+]
+
+# Retention per record class (years; None = permanent, kept forever under WORM).
+RECORD_CLASSES: dict[str, int | None] = {
+    "permanent": None,  # Vĩnh viễn
+    "70y": 70,
+    "50y": 50,
+    "20y": 20,
+    "10y": 10,
+    "5y": 5,
+}
+_PERMANENT_YEARS = 1000
+_SNIFF = 8192
+
+
+class FileTooLargeError(EngineError):
+    http_status = 413
+    default_code = "file_too_large"
+
+
+class IntegrityError(EngineError):
+    """What the store returned does not match the recorded SHA-256 or size."""
+
+    http_status = 502
+    default_code = "integrity_error"
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """An upload received to a temporary file: hashed, measured and sniffed."""
+
+    path: Path
+    sha256: str
+    size: int
+    media_type: str
+
+    def open(self) -> BinaryIO:
+        """The spooled bytes from the start."""
+        return self.path.open("rb")
+
+
+@dataclass(frozen=True)
+class FileView:
+    id: str
+    root_id: str
+    previous_id: str | None
+    version: int
+    sha256: str
+    size: int
+    media_type: str
+    name: str
+    archived: bool
+    record_class: str | None
+    retain_until: datetime | None
+    uploaded_by: str | None
+    created_at: datetime
+    deleted_at: datetime | None
+    delete_reason: str | None
+
+
+def sniff(head: bytes) -> str:
+    """The media type from the first bytes (libmagic), never from what the client claims."""
+    import magic
+
+    try:
+        return str(magic.from_buffer(head, mime=True)) or "application/octet-stream"
+    except magic.MagicException:
+        return "application/octet-stream"
+
+
+def spool(chunks: Iterable[bytes], *, limit: int, tmp_dir: Path) -> Spooled:
+    """Receive chunks to a temp file while hashing; raises FileTooLargeError past `limit`."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    head = b""
+    size = 0
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+    path = Path(name)
+    try:
+        with open(fd, "wb") as out:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise FileTooLargeError(
+                        f"Tệp vượt quá giới hạn {limit // (1024 * 1024)} MB / the file is larger "
+                        f"than the {limit // (1024 * 1024)} MB limit (LIENTHONG_MAX_UPLOAD_MB)"
+                    )
+                if len(head) < _SNIFF:
+                    head += chunk[: _SNIFF - len(head)]
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Spooled(path, digest.hexdigest(), size, sniff(head))
+
+
+def _retention(record_class: str | None, now: datetime) -> datetime | None:
+    if record_class is None:
+        return None
+    if record_class not in RECORD_CLASSES:
+        raise InvalidInputError(
+            f"Loại hồ sơ lưu trữ '{record_class}' không hợp lệ / unknown record class",
+            details=[{"field": "record_class", "message": f"one of {sorted(RECORD_CLASSES)}"}],
+        )
+    years = RECORD_CLASSES[record_class] or _PERMANENT_YEARS
+    return now + timedelta(days=round(365.25 * years))
+
+
+def store_file(
+    session: Session,
+    store: ObjectStore,
+    upload: Spooled,
+    name: str | None,
+    principal: Principal,
+    *,
+    previous_id: str | None = None,
+    record_class: str | None = None,
+    secrecy: int = 0,
+    owner: tuple[str, str] | None = None,
+) -> FileView:
+    """Write the object (once per content) and add the file row; a previous id makes a new version.
+
+    Raises NotFoundError/PermissionDeniedError for a previous version the user cannot see,
+    InvalidInputError for a bad record class or secrecy above the user's clearance.
+    """
+    if not 0 <= secrecy <= int(principal.clearance):
+        raise PermissionDeniedError(
+            "Không được gắn độ mật cao hơn mức được tiếp cận / secrecy above your clearance",
+            code="secrecy_above_clearance",
+        )
+    now = utcnow()
+    retain_until = _retention(record_class, now)
+    previous = file_for_reading(session, previous_id, principal) if previous_id else None
+    if previous is not None and previous.deleted_at is not None:
+        raise ConflictError("Không tạo phiên bản mới cho tệp đã xoá / the file was deleted")
+    key = key_for(upload.sha256)
+    archived = record_class is not None
+    with upload.open() as source:
+        store.put(
+            key,
+            source,
+            upload.size,
+            content_type=upload.media_type,
+            archive=archived,
+            retain_until=retain_until,
+        )
+    file_id = str(uuid.uuid4())
+    row = StoredFile(
+        id=file_id,
+        root_id=previous.root_id if previous else file_id,
+        previous_id=previous.id if previous else None,
+        version=previous.version + 1 if previous else 1,
+        sha256=upload.sha256,
+        size=upload.size,
+        media_type=upload.media_type,
+        name=sanitise_name(name),
+        key=key,
+        archived=archived,
+        record_class=record_class,
+        retain_until=retain_until,
+        agency_id=previous.agency_id if previous else principal.agency_id,
+        secrecy=max(secrecy, previous.secrecy if previous else 0),
+        owner_type=owner[0] if owner else (previous.owner_type if previous else None),
+        owner_id=owner[1] if owner else (previous.owner_id if previous else None),
+        uploaded_by=principal.user_id,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        principal.user_id,
+        "upload",
+        "file",
+        file_id,
+        {"sha256": upload.sha256, "size": upload.size},
+    )
+    return _view(row, principal.username)
+
+
+def _view(row: StoredFile, uploader: str | None) -> FileView:
+    return FileView(
+        id=row.id,
+        root_id=row.root_id,
+        previous_id=row.previous_id,
+        version=row.version,
+        sha256=row.sha256,
+        size=row.size,
+        media_type=row.media_type,
+        name=row.name,
+        archived=row.archived,
+        record_class=row.record_class,
+        retain_until=row.retain_until,
+        uploaded_by=uploader,
+        created_at=row.created_at,
+        deleted_at=row.deleted_at,
+        delete_reason=row.delete_reason,
+    )
+
+
+def file_for_reading(session: Session, file_id: str | None, principal: Principal) -> StoredFile:
+    """The file row if the principal's agency scope and clearance allow; raises 404/403."""
+    row = session.get(StoredFile, file_id) if file_id else None
+    if row is None or row.purged_at is not None:
+        raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
+    agency = session.get(Agency, row.agency_id)
+    if agency is None or not in_scope(principal, agency.path):
+        raise PermissionDeniedError("Tệp thuộc cơ quan khác / the file belongs to another agency")
+    if row.secrecy > int(principal.clearance):
+        raise PermissionDeniedError(
+            "Tệp mật vượt quá mức được tiếp cận / the file's secrecy is above your clearance",
+            code="clearance_required",
+        )
+    return row
+
+
+def file_versions(session: Session, file_id: str, principal: Principal) -> list[FileView]:
+    """Every version of the file's chain, oldest first."""
+    row = file_for_reading(session, file_id, principal)
+    rows = session.execute(
+        select(StoredFile, User.username)
+        .outerjoin(User, User.id == StoredFile.uploaded_by)
+        .where(StoredFile.root_id == row.root_id, StoredFile.purged_at.is_(None))
+        .order_by(StoredFile.version)
+    ).all()
+    return [_view(r, name) for r, name in rows]
+
+
+def verified_chunks(
+    store: ObjectStore, row: StoredFile, on_mismatch: Callable[[str], None]
+) -> Iterator[bytes]:
+    """Stream the object, checking size and SHA-256; the last chunk is held back until they match.
+
+    On a mismatch `on_mismatch(message)` is called and IntegrityError raised before the
+    final bytes go out, so a client never receives a complete corrupt file.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    pending: bytes | None = None
+    for chunk in store.open(row.key, archive=row.archived):
+        if pending is not None:
+            yield pending
+        digest.update(chunk)
+        size += len(chunk)
+        pending = chunk
+    if size != row.size or digest.hexdigest() != row.sha256:
+        message = (
+            f"Tệp {row.id} bị hỏng trong kho (SHA-256/kích thước không khớp) / file {row.id} is "
+            f"corrupt in the store: expected {row.size} bytes sha256 {row.sha256[:12]}…, got "
+            f"{size} bytes sha256 {digest.hexdigest()[:12]}…"
+        )
+        on_mismatch(message)
+        raise IntegrityError(message)
+    if pending is not None:
+        yield pending
+
+
+def soft_delete(session: Session, file_id: str, principal: Principal, reason: str) -> FileView:
+    """Mark a file deleted with a reason (the object stays); raises ConflictError if already."""
+    row = file_for_reading(session, file_id, principal)
+    if row.deleted_at is not None:
+        raise ConflictError("Tệp đã bị xoá trước đó / the file is already deleted")
+    if not reason.strip():
+        raise InvalidInputError(
+            "Cần lý do xoá / a reason is required",
+            details=[{"field": "reason", "message": "required"}],
+        )
+    row.deleted_at = utcnow()
+    row.deleted_by = principal.user_id
+    row.delete_reason = reason.strip()
+    audit.record(session, principal.user_id, "soft_delete", "file", file_id, {"reason": reason})
+    return _view(row, None)
+
+
+def purge_file(session: Session, store: ObjectStore, file_id: str, principal: Principal) -> None:
+    """Admin only: remove a soft-deleted file's row and, when unreferenced, its object.
+
+    Raises PermissionDeniedError, ConflictError (not soft-deleted first, or under retention).
+    """
+    if not principal.is_admin:
+        raise PermissionDeniedError("Chỉ quản trị viên được xoá hẳn / only admins may purge")
+    row = file_for_reading(session, file_id, principal)
+    if row.deleted_at is None:
+        raise ConflictError(
+            "Xoá mềm tệp trước khi xoá hẳn / soft-delete the file before purging it"
+        )
+    if row.retain_until is not None and row.retain_until > utcnow():
+        raise ConflictError(
+            f"Tệp đang trong thời hạn lưu trữ đến {row.retain_until:%d/%m/%Y} / the file is under "
+            f"retention until {row.retain_until.date()}",
+            code="retained",
+        )
+    row.purged_at = utcnow()
+    others = session.scalar(
+        select(StoredFile.id).where(
+            StoredFile.sha256 == row.sha256, StoredFile.id != row.id, StoredFile.purged_at.is_(None)
+        )
+    )
+    if others is None:
+        try:
+            store.delete(row.key, archive=row.archived)
+        except RetainedObjectError as e:
+            raise ConflictError(e.message, code="retained") from e
+    audit.record(session, principal.user_id, "purge", "file", file_id)

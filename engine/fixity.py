@@ -1,0 +1,176 @@
+"""Integrity work over the whole store: fixity check, orphan sweep, migration between stores."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import audit
+from storage.errors import StorageError
+from storage.models import StoredFile, utcnow
+from storage.objects import ObjectMissingError, ObjectStore
+
+__all__ = ["CheckReport", "MigrateReport", "check_store", "migrate_store", "sweep"]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class CheckReport:
+    checked: int = 0
+    ok: int = 0
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        """True when nothing is missing or corrupt."""
+        return not self.missing and not self.corrupt
+
+
+@dataclass
+class MigrateReport:
+    total: int = 0
+    copied: int = 0
+    already_there: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def _referenced(factory: sessionmaker[Session]) -> list[tuple[str, bool, int, str]]:
+    with factory.begin() as s:
+        rows = s.execute(
+            select(StoredFile.key, StoredFile.archived, StoredFile.size, StoredFile.sha256)
+            .where(StoredFile.purged_at.is_(None))
+            .distinct()
+            .order_by(StoredFile.key)
+        ).all()
+    return [(r.key, r.archived, r.size, r.sha256) for r in rows]
+
+
+def _digest(store: ObjectStore, key: str, archived: bool) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in store.open(key, archive=archived):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def check_store(
+    factory: sessionmaker[Session], store: ObjectStore, progress: Progress | None = None
+) -> CheckReport:
+    """Re-hash every referenced object; missing and corrupt ones are reported and audited."""
+    objects = _referenced(factory)
+    report = CheckReport()
+    for i, (key, archived, size, sha) in enumerate(objects, 1):
+        report.checked += 1
+        try:
+            got = _digest(store, key, archived)
+        except ObjectMissingError:
+            report.missing.append(key)
+        else:
+            if got == (size, sha):
+                report.ok += 1
+            else:
+                report.corrupt.append(key)
+        if progress:
+            progress(i, len(objects))
+    now = utcnow()
+    with factory.begin() as s:
+        for key in report.missing + report.corrupt:
+            kind = "missing" if key in report.missing else "corrupt"
+            audit.record(s, None, f"fixity_{kind}", "object", key)
+        bad = set(report.missing + report.corrupt)
+        for row in s.scalars(select(StoredFile).where(StoredFile.purged_at.is_(None))):
+            if row.key not in bad:
+                row.verified_at = now
+    return report
+
+
+def sweep(
+    factory: sessionmaker[Session],
+    store: ObjectStore,
+    *,
+    grace: timedelta,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> list[str]:
+    """Delete objects older than `grace` that no committed row references; returns their keys.
+
+    An upload writes (or touches) its object before its row commits, so an object younger
+    than `grace` may belong to a transaction still running: keep `grace` above the longest
+    request. The archive area (retained records) is never swept.
+    """
+    cutoff = (now or utcnow()) - grace
+    candidates = [info for info in store.list_objects() if info.modified <= cutoff]
+    with factory.begin() as s:
+        referenced = set(s.scalars(select(StoredFile.key).where(StoredFile.purged_at.is_(None))))
+    removed = []
+    for info in candidates:
+        if info.key in referenced:
+            continue
+        if dry_run or store.delete_if_stale(info.key, cutoff):
+            removed.append(info.key)
+    if removed and not dry_run:
+        with factory.begin() as s:
+            audit.record(s, None, "sweep", "object_store", "sweep", {"removed": removed[:1000]})
+    return removed
+
+
+def migrate_store(
+    factory: sessionmaker[Session],
+    source: ObjectStore,
+    target: ObjectStore,
+    progress: Progress | None = None,
+) -> MigrateReport:
+    """Copy every referenced object to `target` and verify it there; safe to run again."""
+    objects = _referenced(factory)
+    report = MigrateReport(total=len(objects))
+    for i, (key, archived, size, sha) in enumerate(objects, 1):
+        try:
+            if _present(target, key, archived, size, sha):
+                report.already_there += 1
+            else:
+                _copy(source, target, key, archived, size)
+                if _digest(target, key, archived) != (size, sha):
+                    raise StorageError(f"{key}: copy does not verify")
+                report.copied += 1
+        except StorageError as e:
+            report.failed.append(f"{key}: {e.message}")
+        if progress:
+            progress(i, len(objects))
+    return report
+
+
+def _present(store: ObjectStore, key: str, archived: bool, size: int, sha: str) -> bool:
+    info = store.stat(key, archive=archived)
+    return info is not None and info.size == size and _digest(store, key, archived) == (size, sha)
+
+
+class _ChunkReader:
+    """A file-like `read()` over an iterator of chunks, to stream one store into another."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._it = chunks
+        self._buf = bytearray()
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            chunk = next(self._it, None)
+            if chunk is None:
+                break
+            self._buf += chunk
+        size = len(self._buf) if n < 0 else min(n, len(self._buf))
+        out = bytes(self._buf[:size])
+        del self._buf[:size]
+        return out
+
+
+def _copy(source: ObjectStore, target: ObjectStore, key: str, archived: bool, size: int) -> None:
+    reader = _ChunkReader(source.open(key, archive=archived))
+    target.put(key, reader, size, archive=archived)  # type: ignore[arg-type]
