@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.deps import AppState
 from api.errors import install_error_handlers
-from api.routes import auth, calendar, files, health, org, procedures, workflow
+from api.routes import auth, calendar, dossiers, files, health, org, procedures, workflow
 from api.settings import Settings, SettingsError
 from engine.calendar import CalendarError, OfficeHours
 from engine.workdays import configure_office_hours
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, auth, org, calendar, procedures, workflow, files):
+    for module in (health, auth, org, calendar, procedures, workflow, files, dossiers):
         app.include_router(module.router)
+    app.include_router(files.dossier_files)
     return app

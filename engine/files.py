@@ -39,6 +39,7 @@ __all__ = [
     "FileView",
     "IntegrityError",
     "Spooled",
+    "dossier_files_of",
     "file_for_reading",
     "file_versions",
     "purge_file",
@@ -166,6 +167,7 @@ def store_file(
     record_class: str | None = None,
     secrecy: int = 0,
     owner: tuple[str, str] | None = None,
+    agency_id: int | None = None,
 ) -> FileView:
     """Write the object (once per content) and add the file row; a previous id makes a new version.
 
@@ -207,7 +209,7 @@ def store_file(
         archived=archived,
         record_class=record_class,
         retain_until=retain_until,
-        agency_id=previous.agency_id if previous else principal.agency_id,
+        agency_id=previous.agency_id if previous else (agency_id or principal.agency_id),
         secrecy=max(secrecy, previous.secrecy if previous else 0),
         owner_type=owner[0] if owner else (previous.owner_type if previous else None),
         owner_id=owner[1] if owner else (previous.owner_id if previous else None),
@@ -253,7 +255,9 @@ def file_for_reading(session: Session, file_id: str | None, principal: Principal
     if row is None or row.purged_at is not None:
         raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
     agency = session.get(Agency, row.agency_id)
-    if agency is None or not in_scope(principal, agency.path):
+    if agency is None or not (
+        in_scope(principal, agency.path) or _owner_allows(session, row, principal)
+    ):
         raise PermissionDeniedError("Tệp thuộc cơ quan khác / the file belongs to another agency")
     if row.secrecy > int(principal.clearance):
         raise PermissionDeniedError(
@@ -261,6 +265,15 @@ def file_for_reading(session: Session, file_id: str | None, principal: Principal
             code="clearance_required",
         )
     return row
+
+
+def _owner_allows(session: Session, row: StoredFile, principal: Principal) -> bool:
+    # A dossier's files follow the dossier: every involved agency may read them.
+    if row.owner_type == "dossier" and row.owner_id:
+        from engine.dossiers.reading import may_read
+
+        return may_read(session, principal, row.owner_id)
+    return False
 
 
 def file_versions(session: Session, file_id: str, principal: Principal) -> list[FileView]:
@@ -273,6 +286,25 @@ def file_versions(session: Session, file_id: str, principal: Principal) -> list[
         .order_by(StoredFile.version)
     ).all()
     return [_view(r, name) for r, name in rows]
+
+
+def dossier_files_of(session: Session, code: str) -> list[FileView]:
+    """Latest live version of each file attached to a dossier."""
+    rows = session.execute(
+        select(StoredFile, User.username)
+        .outerjoin(User, User.id == StoredFile.uploaded_by)
+        .where(
+            StoredFile.owner_type == "dossier",
+            StoredFile.owner_id == code,
+            StoredFile.purged_at.is_(None),
+        )
+        .order_by(StoredFile.created_at)
+    ).all()
+    latest: dict[str, tuple[StoredFile, str | None]] = {}
+    for row, name in rows:
+        if row.root_id not in latest or row.version > latest[row.root_id][0].version:
+            latest[row.root_id] = (row, name)
+    return [_view(r, n) for r, n in latest.values() if r.deleted_at is None]
 
 
 def verified_chunks(

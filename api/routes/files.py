@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
@@ -18,10 +18,12 @@ from api.deps import AppState, CurrentUser, SessionDep, require_roles
 from api.errors import error_responses
 from api.schemas import Input
 from engine import audit
+from engine.dossiers.reading import dossier_for
 from engine.errors import AuthenticationError
 from engine.files import (
     FileTooLargeError,
     FileView,
+    dossier_files_of,
     file_for_reading,
     file_versions,
     purge_file,
@@ -79,6 +81,25 @@ def _chunks(upload: UploadFile) -> Iterator[bytes]:
         yield chunk
 
 
+def _receive(
+    request: Request, session: SessionDep, user: Principal, file: UploadFile, **kwargs: Any
+) -> FileOut:
+    state = _state(request)
+    limit = state.settings.max_upload_mb * 1024 * 1024
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise FileTooLargeError(
+            f"Tệp vượt quá giới hạn {state.settings.max_upload_mb} MB / the file is larger than "
+            f"the {state.settings.max_upload_mb} MB limit"
+        )
+    spooled = spool(_chunks(file), limit=limit, tmp_dir=state.settings.tmp_dir)
+    try:
+        view = store_file(session, state.objects, spooled, file.filename, user, **kwargs)
+    finally:
+        spooled.path.unlink(missing_ok=True)
+    return _out(view)
+
+
 @router.post(
     "",
     response_model=FileOut,
@@ -99,29 +120,52 @@ def upload(
     secrecy: Annotated[int, Form(ge=0, le=3)] = 0,
 ) -> FileOut:
     """Store a file; its type is sniffed from the content and its name sanitised."""
-    state = _state(request)
-    limit = state.settings.max_upload_mb * 1024 * 1024
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise FileTooLargeError(
-            f"Tệp vượt quá giới hạn {state.settings.max_upload_mb} MB / the file is larger than "
-            f"the {state.settings.max_upload_mb} MB limit"
-        )
-    spooled = spool(_chunks(file), limit=limit, tmp_dir=state.settings.tmp_dir)
-    try:
-        view = store_file(
-            session,
-            state.objects,
-            spooled,
-            file.filename,
-            user,
-            previous_id=previous_id,
-            record_class=record_class or None,
-            secrecy=secrecy,
-        )
-    finally:
-        spooled.path.unlink(missing_ok=True)
-    return _out(view)
+    return _receive(
+        request,
+        session,
+        user,
+        file,
+        previous_id=previous_id,
+        record_class=record_class or None,
+        secrecy=secrecy,
+    )
+
+
+dossier_files = APIRouter(prefix="/api/v1/dossiers", tags=["dossiers"])
+
+
+@dossier_files.post(
+    "/{code}/files",
+    response_model=FileOut,
+    status_code=201,
+    responses=error_responses(401, 403, 404, 413, 422),
+)
+def attach(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    file: Annotated[UploadFile, File(description="The document")],
+) -> FileOut:
+    """Attach a file to a dossier; it follows the dossier's agencies for access."""
+    dossier = dossier_for(session, user, code)
+    return _receive(
+        request,
+        session,
+        user,
+        file,
+        owner=("dossier", dossier.code),
+        agency_id=dossier.receiving_agency_id,
+    )
+
+
+@dossier_files.get(
+    "/{code}/files", response_model=list[FileOut], responses=error_responses(401, 403, 404)
+)
+def attached(code: str, session: SessionDep, user: CurrentUser) -> list[FileOut]:
+    """The dossier's files (latest versions, deleted ones hidden)."""
+    dossier_for(session, user, code)
+    return [_out(v) for v in dossier_files_of(session, code)]
 
 
 def _download(state: AppState, row: StoredFile, request: Request) -> Response:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
 from engine.principal import Principal
+from engine.runtime import hooks
 from engine.runtime.forms import render_form, validate_submission
 from engine.runtime.instances import LoadedInstance, advance, current_data, load_instance
 from engine.runtime.scripts import ServiceRegistry
@@ -204,6 +205,8 @@ def complete_task(
         audit.record(
             session, principal.user_id, "complete", "task", row.id, {"task": row.task_spec}
         )
+        for hook in hooks.task_completed:
+            hook(session, loaded, row, principal.user_id)
         advance(
             session,
             loaded,

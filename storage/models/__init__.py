@@ -2,6 +2,7 @@
 
 from storage.models.base import Base, UTCDateTime, utcnow
 from storage.models.catalogue import AuditEvent, CalendarDay, Procedure
+from storage.models.dossiers import Dossier, DossierCounter, DossierEvent
 from storage.models.files import StoredFile
 from storage.models.org import Agency, ApiToken, User, UserRole
 from storage.models.workflow import ProcessDefinition, WorkflowInstance, WorkflowTask
@@ -12,6 +13,9 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CalendarDay",
+    "Dossier",
+    "DossierCounter",
+    "DossierEvent",
     "Procedure",
     "ProcessDefinition",
     "StoredFile",

@@ -1,0 +1,730 @@
+"""Storage benchmark: the raw minio SDK against our files API, on the same SeaweedFS, in one run.
+
+Three targets, measured interleaved so their ratios share the machine's noise:
+
+raw    ``minio.Minio.put_object`` / ``get_object(...).stream()`` straight to SeaweedFS;
+s3     our server (``lienthong serve`` as a subprocess): ``POST /api/v1/files`` (multipart) and
+       ``GET /api/v1/files/{id}`` over one keep-alive httpx client, the object store being the
+       same SeaweedFS bucket;
+local  the same server with the default local object store (an extra row, not in the goal).
+
+Sizes 1 KB, 1 MB and 50 MB (1 MB = 2**20 bytes); every put sends a payload never sent
+before (a fresh 16-byte prefix on random bytes), so content addressing never skips a write.
+Goal: s3 >= 0.7x raw for 1 MB and 50 MB, put and get. Writes bench/results/storage.json and
+refreshes the table in bench/README.md.
+
+    python bench/storage.py [--rounds R] [--quick] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import gc
+import io
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `python bench/storage.py` puts bench/, not the repo, on the path
+    sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+from minio import Minio  # noqa: E402
+from minio.commonconfig import ENABLED  # noqa: E402
+from minio.versioningconfig import VersioningConfig  # noqa: E402
+
+from tests.s3server import REGION, S3Server, find_weed  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "storage.json"
+README = Path(__file__).resolve().parent / "README.md"
+START, END = "<!-- storage:start -->", "<!-- storage:end -->"
+ENGINE_END = "<!-- engine:end -->"
+
+MB = 1 << 20
+SIZES: dict[str, int] = {"1KB": 1024, "1MB": MB, "50MB": 50 * MB}
+OPS: dict[str, int] = {"1KB": 200, "1MB": 50, "50MB": 3}  # per round, for put and for get
+QUICK_OPS: dict[str, int] = {"1KB": 50, "1MB": 12, "50MB": 1}
+GOAL = 0.7
+GOAL_SIZES = ("1MB", "50MB")
+PART = 16 * MB  # minio part size, as storage/s3.py uses
+CHUNK = 256 * 1024  # read size of both downloads, as storage/objects.py uses
+FROM_FILE = 8 * MB  # payloads this large are streamed from a file on disk, not memory
+USER, PASSWORD = "chuyenvien", "demo"  # a demo user (LIENTHONG_DEMO=1)
+TARGETS = {
+    "raw": "minio SDK → SeaweedFS",
+    "s3": "lienthong API → SeaweedFS",
+    "local": "lienthong API → local store (extra)",
+}
+OPERATIONS = ("put", "get")
+
+
+class BenchError(RuntimeError):
+    """A target failed or returned something unexpected."""
+
+
+# -- payloads -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payload:
+    size: int
+    data: bytes | None = None
+    path: Path | None = None
+
+    def open(self) -> BinaryIO:
+        if self.path is not None:
+            return self.path.open("rb")
+        assert self.data is not None
+        return io.BytesIO(self.data)
+
+
+class Payloads:
+    """Random bytes per size; each `fresh()` payload differs by a new 16-byte prefix.
+
+    Small sizes live in memory; large ones in one file per size whose first 16 bytes are
+    rewritten before each put (the rest stays in the page cache).
+    """
+
+    def __init__(self, sizes: dict[str, int], tmp: Path) -> None:
+        self.sizes = sizes
+        self.base: dict[str, bytes] = {}
+        self.files: dict[str, Path] = {}
+        for name, size in sizes.items():
+            if size >= FROM_FILE:
+                path = tmp / f"payload-{name}.bin"
+                with path.open("wb") as out:
+                    for _ in range(0, size, MB):
+                        out.write(os.urandom(min(MB, size - out.tell())))
+                self.files[name] = path
+            else:
+                self.base[name] = os.urandom(size)
+
+    def fresh(self, name: str) -> Payload:
+        tag = uuid.uuid4().bytes
+        if name in self.files:
+            path = self.files[name]
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.pwrite(fd, tag, 0)
+            finally:
+                os.close(fd)
+            return Payload(self.sizes[name], path=path)
+        return Payload(self.sizes[name], data=tag + self.base[name][len(tag) :])
+
+
+# -- targets --------------------------------------------------------------------------------
+
+
+class Target(Protocol):
+    name: str
+    pid: int  # the process whose peak RSS is charged to this target
+
+    def put(self, payload: Payload) -> str: ...
+
+    def get(self, ref: str) -> int: ...
+
+
+class Raw:
+    """The minio SDK in this process, one client (one urllib3 pool) for the whole run."""
+
+    name = "raw"
+
+    def __init__(self, server: S3Server, bucket: str) -> None:
+        self.client = Minio(
+            server.endpoint,
+            access_key=server.access_key,
+            secret_key=server.secret_key,
+            secure=False,
+            region=REGION,
+        )
+        self.bucket = bucket
+        self.pid = os.getpid()
+
+    def put(self, payload: Payload) -> str:
+        key = f"raw/{uuid.uuid4().hex}"
+        with payload.open() as source:
+            self.client.put_object(self.bucket, key, source, payload.size, part_size=PART)
+        return key
+
+    def get(self, ref: str) -> int:
+        response = self.client.get_object(self.bucket, ref)
+        try:
+            return sum(len(chunk) for chunk in response.stream(CHUNK))
+        finally:
+            response.close()
+            response.release_conn()
+
+
+class ApiServer:
+    """`lienthong serve --no-worker` in a subprocess on a fresh SQLite data directory."""
+
+    def __init__(self, name: str, root: Path, store_env: dict[str, str]) -> None:
+        self.name = name
+        self.root = root
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = root / "server.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
+        self.env.update(
+            {
+                "LIENTHONG_DATA_DIR": str(root / "data"),
+                "LIENTHONG_DEMO": "1",
+                "LIENTHONG_PORT": str(self.port),
+                "LIENTHONG_MAX_UPLOAD_MB": "200",
+                **store_env,
+            }
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def _cli(self, *args: str) -> list[str]:
+        return [str(Path(sys.executable).parent / "lienthong"), *args]
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for args in (("db", "upgrade"), ("demo",)):
+            done = subprocess.run(
+                self._cli(*args), env=self.env, cwd=self.root, capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                raise BenchError(f"lienthong {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self._cli("serve", "--no-worker"),
+                env=self.env,
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} server exited:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise BenchError(
+            f"{self.name} server not healthy after {timeout:.0f} s:\n{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+class Api:
+    """Our files API over one keep-alive httpx client, logged in as a demo user."""
+
+    def __init__(self, name: str, server: ApiServer) -> None:
+        self.name = name
+        self.server = server
+        self.pid = server.pid
+        self.http = httpx.Client(base_url=server.url, timeout=httpx.Timeout(300.0))
+        r = self.http.post("/api/v1/auth/token", data={"username": USER, "password": PASSWORD})
+        if r.status_code != 200:
+            raise BenchError(f"{name}: login failed: {r.status_code} {r.text}")
+        self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+
+    def put(self, payload: Payload) -> str:
+        with payload.open() as source:
+            r = self.http.post(
+                "/api/v1/files",
+                files={"file": ("payload.bin", source, "application/octet-stream")},
+            )
+        if r.status_code != 201:
+            raise BenchError(f"{self.name}: upload: {r.status_code} {r.text[:300]}")
+        return str(r.json()["id"])
+
+    def get(self, ref: str) -> int:
+        with self.http.stream("GET", f"/api/v1/files/{ref}") as r:
+            if r.status_code != 200:
+                r.read()
+                raise BenchError(f"{self.name}: download: {r.status_code} {r.text[:300]}")
+            return sum(len(chunk) for chunk in r.iter_raw(CHUNK))
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when this process dies (Linux only)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+
+def _status_kb(pid: int, field: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def rss_mb(pid: int, field: str = "VmHWM") -> float | None:
+    """VmHWM (peak RSS since start or the last reset) or VmRSS of a process, in MB."""
+    kb = _status_kb(pid, field)
+    return None if kb is None else round(kb / 1024, 1)
+
+
+def reset_peak(pid: int) -> None:
+    """Reset a process's VmHWM to its current RSS (Linux: write 5 to clear_refs)."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+
+def put_block(target: Target, payloads: Payloads, size: str, count: int) -> tuple[float, list[str]]:
+    """Ops/s of `count` puts; only the calls are timed, not making the payloads."""
+    gc.collect()
+    refs: list[str] = []
+    spent = 0.0
+    for _ in range(count):
+        payload = payloads.fresh(size)
+        started = time.perf_counter()
+        refs.append(target.put(payload))
+        spent += time.perf_counter() - started
+    return count / spent, refs
+
+
+def get_block(target: Target, refs: list[str], size: int) -> float:
+    """Ops/s of reading every object of `refs` to the end; checks each length."""
+    gc.collect()
+    spent = 0.0
+    for ref in refs:
+        started = time.perf_counter()
+        got = target.get(ref)
+        spent += time.perf_counter() - started
+        if got != size:
+            raise BenchError(f"{target.name}: read {got} bytes of {ref}, expected {size}")
+    return len(refs) / spent
+
+
+@dataclass
+class Run:
+    targets: dict[str, Target]
+    pids: dict[str, int]  # bench, seaweedfs, server_s3, server_local
+    rates: dict[str, dict[str, dict[str, list[float]]]]  # size -> target -> op -> per round
+    peaks: dict[str, dict[str, dict[str, float]]]  # size -> target -> process -> max peak MB
+    idle: dict[str, float | None]  # RSS of each process after warm-up, MB
+    warmup_peaks: dict[str, float | None]
+
+
+def measure(
+    targets: dict[str, Target],
+    pids: dict[str, int],
+    payloads: Payloads,
+    ops: dict[str, int],
+    rounds: int,
+) -> Run:
+    """Every round runs each size on each target (put block, then get block of those objects),
+    the target order rotated from round to round and size to size."""
+    for target in targets.values():  # warm connections, imports, libmagic, first volumes
+        for size in ops:
+            _, refs = put_block(target, payloads, size, 1)
+            get_block(target, refs, SIZES[size])
+    warmup_peaks = {p: rss_mb(pid) for p, pid in pids.items()}
+    idle = {p: rss_mb(pid, "VmRSS") for p, pid in pids.items()}
+    names = list(targets)
+    run = Run(
+        targets,
+        pids,
+        rates={s: {t: {op: [] for op in OPERATIONS} for t in names} for s in ops},
+        peaks={s: {t: {} for t in names} for s in ops},
+        idle=idle,
+        warmup_peaks=warmup_peaks,
+    )
+    for r in range(rounds):
+        started = time.perf_counter()
+        line = []
+        for i, size in enumerate(ops):
+            shift = (r + i) % len(names)
+            order = names[shift:] + names[:shift]
+            for name in order:
+                for pid in pids.values():
+                    reset_peak(pid)
+                put_rate, refs = put_block(targets[name], payloads, size, ops[size])
+                get_rate = get_block(targets[name], refs, SIZES[size])
+                run.rates[size][name]["put"].append(put_rate)
+                run.rates[size][name]["get"].append(get_rate)
+                for proc, pid in pids.items():
+                    peak = rss_mb(pid)
+                    if peak is not None:
+                        seen = run.peaks[size][name]
+                        seen[proc] = max(seen.get(proc, 0.0), peak)
+            line.append(
+                f"{size}: "
+                + " ".join(
+                    f"{n}={run.rates[size][n]['put'][-1]:.1f}/{run.rates[size][n]['get'][-1]:.1f}"
+                    for n in names
+                )
+            )
+        took = time.perf_counter() - started
+        print(
+            f"round {r + 1}/{rounds} ({took:.0f} s, put/get ops/s): " + "  ".join(line), flush=True
+        )
+    return run
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+def summarise(run: Run) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    ratios: dict[str, Any] = {}
+    for size, by_target in run.rates.items():
+        results[size] = {}
+        for name, by_op in by_target.items():
+            results[size][name] = {}
+            for op, rates in by_op.items():
+                med = statistics.median(rates)
+                results[size][name][op] = {
+                    "ops_s": round(med, 2),
+                    "mb_s": round(med * SIZES[size] / MB, 2),
+                    "ms_op": round(1000 / med, 2),
+                    "rounds": [round(x, 2) for x in rates],
+                }
+        ratios[size] = {}
+        raw = by_target.get("raw")
+        for name in by_target:
+            if name == "raw" or raw is None:
+                continue
+            ratios[size][f"{name}/raw"] = {
+                op: round(
+                    statistics.median(
+                        x / y for x, y in zip(by_target[name][op], raw[op], strict=True)
+                    ),
+                    3,
+                )
+                for op in OPERATIONS
+            }
+    goal: dict[str, Any] = {"threshold": GOAL}
+    for size in GOAL_SIZES:
+        for op in OPERATIONS:
+            ratio = ratios.get(size, {}).get("s3/raw", {}).get(op)
+            goal[f"{size} {op}"] = None if ratio is None else ratio >= GOAL
+    checked = [v for k, v in goal.items() if k != "threshold"]
+    goal["met"] = bool(checked) and all(v is True for v in checked)
+    lifetime = {
+        proc: max(
+            [p for p in [run.warmup_peaks.get(proc)] if p is not None]
+            + [
+                peaks[proc]
+                for by_target in run.peaks.values()
+                for peaks in by_target.values()
+                if proc in peaks
+            ],
+            default=0.0,
+        )
+        for proc in run.pids
+    }
+    return {
+        "results": results,
+        "ratios": ratios,
+        "goal": goal,
+        "rss_mb": {
+            "idle_after_warmup": run.idle,
+            "peak_over_run": lifetime,
+            "peak_by_size": run.peaks,
+            "note": "VmHWM from /proc/<pid>/status, reset (clear_refs) before each block: "
+            "'bench' is this process (the raw minio client, and the httpx client of the API "
+            "targets), 'server_*' the API server subprocesses, 'seaweedfs' the weed process.",
+        },
+    }
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def table(result: dict[str, Any]) -> str:
+    names = [n for n in TARGETS if any(n in v for v in result["results"].values())]
+    head = ["size", "op"]
+    for n in names:
+        short = {"raw": "raw", "s3": "ours S3", "local": "ours local"}[n]
+        head += [f"{short} ops/s", f"{short} MB/s"] + ([] if n == "raw" else [f"{short} × raw"])
+    rows = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for size, by_target in result["results"].items():
+        for op in OPERATIONS:
+            cells = [size.replace("KB", " KB").replace("MB", " MB"), op]
+            for n in names:
+                figures = by_target[n][op]
+                cells += [_fmt(figures["ops_s"]), _fmt(figures["mb_s"])]
+                if n != "raw":
+                    ratio = result["ratios"][size][f"{n}/raw"][op]
+                    bold = n == "s3" and size in GOAL_SIZES
+                    cells.append(f"**{ratio:.2f}**" if bold else f"{ratio:.2f}")
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def rss_table(result: dict[str, Any]) -> str:
+    rss = result["rss_mb"]
+    rows = [
+        "| size | raw: bench process (minio client) | ours S3: API server | "
+        "ours local: API server | SeaweedFS (raw / ours S3) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for size, by_target in rss["peak_by_size"].items():
+
+        def peak(target: str, proc: str, by: dict[str, Any] = by_target) -> str:
+            value = by.get(target, {}).get(proc)
+            return "n/a" if value is None else f"{value:.0f}"
+
+        rows.append(
+            f"| {size.replace('KB', ' KB').replace('MB', ' MB')} | {peak('raw', 'bench')} | "
+            f"{peak('s3', 'server_s3')} | {peak('local', 'server_local')} | "
+            f"{peak('raw', 'seaweedfs')} / {peak('s3', 'seaweedfs')} |"
+        )
+    idle = rss["idle_after_warmup"]
+    rows.append(
+        f"| idle (after warm-up) | {idle.get('bench') or 0:.0f} | {idle.get('server_s3') or 0:.0f} "
+        f"| {idle.get('server_local') or 0:.0f} | {idle.get('seaweedfs') or 0:.0f} |"
+    )
+    return "\n".join(rows)
+
+
+def goal_line(result: dict[str, Any]) -> str:
+    goal = result["goal"]
+    parts = []
+    for size in GOAL_SIZES:
+        for op in OPERATIONS:
+            ratio = result["ratios"].get(size, {}).get("s3/raw", {}).get(op)
+            if ratio is not None:
+                mark = "✔" if goal[f"{size} {op}"] else "✘"
+                parts.append(f"{size} {op} {ratio:.2f} {mark}")
+    state = "met" if goal["met"] else "NOT met"
+    return (
+        f"Goal ours (S3) ≥ {GOAL} × raw for 1 MB and 50 MB, put and get: **{state}** "
+        f"({', '.join(parts)}). Ratios are medians of per-round ratios."
+    )
+
+
+def readme_block(result: dict[str, Any]) -> str:
+    p, m = result["parameters"], result["machine"]
+    ops = ", ".join(f"{n} {s}" for s, n in p["ops"].items())
+    return "\n".join(
+        [
+            START,
+            f"Latest run: {result['date']}; {p['rounds']} interleaved rounds of {ops} puts "
+            f"(then as many gets) per target; Python {m['python']}, {m['cpu_count']} CPUs, "
+            f"{m['platform']}, SeaweedFS {m['seaweedfs']}, minio {m['minio']}, "
+            f"uvicorn {m['uvicorn']} (h11), httpx {m['httpx']}.",
+            "",
+            table(result),
+            "",
+            goal_line(result),
+            "",
+            "Peak RSS (MB, VmHWM; the highest over the rounds of one size, reset before each block):",
+            "",
+            rss_table(result),
+            END,
+        ]
+    )
+
+
+def update_readme(result: dict[str, Any]) -> None:
+    text = README.read_text(encoding="utf-8")
+    block = readme_block(result)
+    if START in text and END in text:
+        head, _, rest = text.partition(START)
+        _, _, tail = rest.partition(END)
+        README.write_text(head + block + tail, encoding="utf-8")
+    elif ENGINE_END in text:  # first run: after the engine section
+        head, _, tail = text.partition(ENGINE_END)
+        README.write_text(f"{head}{ENGINE_END}\n\n{block}{tail}", encoding="utf-8")
+    else:
+        README.write_text(text.rstrip() + f"\n\n{block}\n", encoding="utf-8")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def machine(weed: Path) -> dict[str, Any]:
+    out = subprocess.run([str(weed), "version"], capture_output=True, text=True, timeout=30)
+    weed_version = out.stdout.strip().splitlines()[0] if out.stdout.strip() else "?"
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "seaweedfs": weed_version.removeprefix("version ").strip(),
+        **{
+            dist.replace("-", "_"): _version(dist)
+            for dist in (
+                "minio",
+                "urllib3",
+                "httpx",
+                "uvicorn",
+                "h11",
+                "httptools",
+                "uvloop",
+                "fastapi",
+                "starlette",
+                "python-multipart",
+                "SQLAlchemy",
+            )
+        },
+    }
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stack(tmp: Path, local: bool) -> Iterator[tuple[dict[str, Target], dict[str, int], S3Server]]:
+    """SeaweedFS, the buckets, both API servers and the clients; everything stopped after."""
+    with contextlib.ExitStack() as stack_:
+        s3 = S3Server.start(tmp / "seaweedfs")
+        stack_.callback(s3.stop)
+        admin = s3.client()
+        bucket = f"bench-{uuid.uuid4().hex[:12]}"
+        admin.make_bucket(bucket)
+        admin.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
+        admin.make_bucket(bucket + "-arch", object_lock=True)
+        s3_env = {
+            "LIENTHONG_OBJECT_STORE": "s3",
+            "LIENTHONG_S3_ENDPOINT": s3.endpoint,
+            "LIENTHONG_S3_ACCESS_KEY": s3.access_key,
+            "LIENTHONG_S3_SECRET_KEY": s3.secret_key,
+            "LIENTHONG_S3_SECURE": "false",
+            "LIENTHONG_S3_REGION": REGION,
+            "LIENTHONG_S3_BUCKET": bucket,
+            "LIENTHONG_S3_ARCHIVE_BUCKET": bucket + "-arch",
+        }
+        servers = {"s3": ApiServer("s3", tmp / "api-s3", s3_env)}
+        if local:
+            servers["local"] = ApiServer("local", tmp / "api-local", {})
+        targets: dict[str, Target] = {"raw": Raw(s3, bucket)}
+        pids = {"bench": os.getpid(), "seaweedfs": s3.pid or 0}
+        for name, server in servers.items():
+            stack_.callback(server.stop)
+            server.start()
+            api = Api(name, server)
+            stack_.callback(api.close)
+            targets[name] = api
+            pids[f"server_{name}"] = server.pid
+        try:
+            yield targets, pids, s3
+        except BaseException:
+            for server in servers.values():
+                print(f"--- {server.name} server log tail:\n{server.log_tail()}", file=sys.stderr)
+            raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, help="interleaved rounds (median reported); 5, quick 3")
+    ap.add_argument(
+        "--quick", action="store_true", help=f"fewer ops per round ({QUICK_OPS}) and 3 rounds"
+    )
+    ap.add_argument(
+        "--ops",
+        help=f"ops per round as 1KB,1MB,50MB (default {','.join(map(str, OPS.values()))})",
+    )
+    ap.add_argument("--no-local", action="store_true", help="skip the local-store server")
+    ap.add_argument("--no-write", action="store_true", help="do not write results or README")
+    args = ap.parse_args(argv)
+    ops = dict(QUICK_OPS if args.quick else OPS)
+    if args.ops:
+        ops = dict(zip(SIZES, (int(x) for x in args.ops.split(",")), strict=True))
+    rounds = args.rounds or (3 if args.quick else 5)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lienthong-bench-storage-") as tmp_name:
+        tmp = Path(tmp_name)
+        payloads = Payloads(SIZES, tmp)
+        with stack(tmp, not args.no_local) as (targets, pids, _):
+            run = measure(targets, pids, payloads, ops, rounds)
+    result = {
+        "benchmark": "storage",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(find_weed()),
+        "parameters": {
+            "rounds": rounds,
+            "ops": ops,
+            "sizes_bytes": SIZES,
+            "quick": args.quick,
+            "part_size": PART,
+            "read_chunk": CHUNK,
+            "payloads_from_file_from_bytes": FROM_FILE,
+            "targets": TARGETS,
+            "goal": f"s3/raw >= {GOAL} for {', '.join(GOAL_SIZES)}, put and get",
+        },
+        **summarise(run),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print()
+    print(table(result))
+    print()
+    print(goal_line(result))
+    print()
+    print(rss_table(result))
+    print(f"\nrun took {result['seconds']} s")
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(
+            json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        update_readme(result)
+        print(f"wrote {RESULTS.relative_to(REPO)} and {README.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,234 @@
+"""Reading dossiers: full view for involved officials, list with filters, public lookup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.dossiers.statuses import STATUS_NAMES, Status
+from engine.errors import NotFoundError, PermissionDeniedError
+from engine.principal import Principal
+from storage.models import Agency, Dossier, DossierEvent, User, utcnow
+
+__all__ = [
+    "DossierView",
+    "PublicDossier",
+    "dossier_for",
+    "dossier_view",
+    "list_dossiers",
+    "may_read",
+    "public_dossier",
+    "timeliness",
+]
+
+_OPEN = (Status.ACCEPTED, Status.PROCESSING, Status.SUPPLEMENT, Status.FINANCIAL)
+
+
+@dataclass(frozen=True)
+class PublicDossier:
+    code: str
+    procedure_code: str
+    procedure_name: str
+    status: int
+    status_name: str
+    received_at: datetime
+    due_at: datetime | None
+    returned_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DossierView(PublicDossier):
+    receiving_agency: str
+    competent_agency: str
+    channel: str
+    applicant: dict[str, Any]
+    missing_documents: list[str]
+    supplement_requests: int
+    refusal_reason: str | None
+    finished_at: datetime | None
+    timeliness: str
+    instance_id: int | None
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+def timeliness(d: Dossier, now: datetime | None = None) -> str:
+    """early / on_time / overdue for finished dossiers; in_time / overdue for open ones.
+
+    More than one supplement request counts as overdue (the national scorecard rule).
+    """
+    if d.supplement_requests > 1:
+        return "overdue"
+    if d.due_at is None:
+        return "not_started"
+    end = d.finished_at
+    if end is None:
+        return "in_time" if (now or utcnow()) <= d.due_at else "overdue"
+    if end > d.due_at:
+        return "overdue"
+    return "early" if d.due_at.date() > end.date() else "on_time"
+
+
+def _get(session: Session, code: str) -> Dossier:
+    dossier = session.scalar(select(Dossier).where(Dossier.code == code))
+    if dossier is None:
+        raise NotFoundError(f"Không có hồ sơ {code} / No dossier {code}", code="dossier_not_found")
+    return dossier
+
+
+def _involved(session: Session, principal: Principal, d: Dossier) -> bool:
+    paths = session.scalars(
+        select(Agency.path).where(Agency.id.in_({d.receiving_agency_id, d.competent_agency_id}))
+    )
+    if any(p.startswith(principal.agency_path) for p in paths):
+        return True
+    # Liaison agencies that held a task of the dossier's process are involved too.
+    from storage.models import WorkflowTask
+
+    return (
+        d.instance_id is not None
+        and session.scalar(
+            select(WorkflowTask.id)
+            .where(
+                WorkflowTask.instance_id == d.instance_id,
+                WorkflowTask.agency_id == principal.agency_id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def may_read(session: Session, principal: Principal, code: str) -> bool:
+    """True when the principal's agency is involved in the dossier."""
+    d = session.scalar(select(Dossier).where(Dossier.code == code))
+    return d is not None and _involved(session, principal, d)
+
+
+def dossier_for(session: Session, principal: Principal, code: str) -> Dossier:
+    """The dossier row if the principal's agency is involved; raises 404/403."""
+    d = _get(session, code)
+    if not _involved(session, principal, d):
+        raise PermissionDeniedError(
+            f"Hồ sơ {code} không thuộc cơ quan của bạn / dossier {code} is not your agency's",
+            code="dossier_forbidden",
+        )
+    return d
+
+
+def public_dossier(session: Session, code: str) -> PublicDossier:
+    """What a citizen may see by code: never identity, contact details or files."""
+    d = _get(session, code)
+    return PublicDossier(
+        code=d.code,
+        procedure_code=d.procedure_code,
+        procedure_name=d.procedure_name,
+        status=d.status,
+        status_name=STATUS_NAMES[d.status],
+        received_at=d.received_at,
+        due_at=d.due_at,
+        returned_at=d.returned_at,
+    )
+
+
+def dossier_view(session: Session, principal: Principal, code: str) -> DossierView:
+    """Everything about a dossier, with its timeline; officials of involved agencies only."""
+    d = dossier_for(session, principal, code)
+    recv = session.get(Agency, d.receiving_agency_id)
+    comp = session.get(Agency, d.competent_agency_id)
+    events = session.execute(
+        select(DossierEvent, User.username, User.full_name)
+        .outerjoin(User, User.id == DossierEvent.actor_id)
+        .where(DossierEvent.dossier_id == d.id)
+        .order_by(DossierEvent.id)
+    ).all()
+    base = public_dossier(session, code)
+    return DossierView(
+        **vars(base),
+        receiving_agency=recv.code if recv else "",
+        competent_agency=comp.code if comp else "",
+        channel=d.channel,
+        applicant=dict(d.applicant),
+        missing_documents=list(d.missing_documents),
+        supplement_requests=d.supplement_requests,
+        refusal_reason=d.refusal_reason,
+        finished_at=d.finished_at,
+        timeliness=timeliness(d),
+        instance_id=d.instance_id,
+        timeline=[
+            {
+                "at": e.at.isoformat(),
+                "kind": e.kind,
+                "status": e.status,
+                "status_name": STATUS_NAMES.get(e.status) if e.status else None,
+                "by": username,
+                "by_name": full_name,
+                "note": e.note,
+                "details": e.details,
+            }
+            for e, username, full_name in events
+        ],
+    )
+
+
+def list_dossiers(
+    session: Session,
+    principal: Principal,
+    *,
+    status: int | None = None,
+    procedure: str | None = None,
+    overdue: bool | None = None,
+    received_from: datetime | None = None,
+    received_to: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[PublicDossier], int]:
+    """Dossiers received or handled in the principal's agency subtree, newest first."""
+    recv, comp = aliased(Agency), aliased(Agency)
+    where: list[Any] = [
+        or_(
+            recv.path.startswith(principal.agency_path), comp.path.startswith(principal.agency_path)
+        )
+    ]
+    if status is not None:
+        where.append(Dossier.status == status)
+    if procedure:
+        where.append(Dossier.procedure_code == procedure)
+    if received_from:
+        where.append(Dossier.received_at >= received_from)
+    if received_to:
+        where.append(Dossier.received_at < received_to)
+    if overdue is not None:
+        now = utcnow()
+        late = or_(
+            Dossier.supplement_requests > 1,
+            (Dossier.finished_at.is_not(None)) & (Dossier.finished_at > Dossier.due_at),
+            (Dossier.finished_at.is_(None)) & Dossier.status.in_(_OPEN) & (Dossier.due_at < now),
+        )
+        where.append(late if overdue else ~late)
+    base = (
+        select(Dossier)
+        .join(recv, recv.id == Dossier.receiving_agency_id)
+        .join(comp, comp.id == Dossier.competent_agency_id)
+        .where(*where)
+    )
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.scalars(
+        base.order_by(Dossier.received_at.desc(), Dossier.id.desc()).limit(limit).offset(offset)
+    )
+    return [
+        PublicDossier(
+            code=d.code,
+            procedure_code=d.procedure_code,
+            procedure_name=d.procedure_name,
+            status=d.status,
+            status_name=STATUS_NAMES[d.status],
+            received_at=d.received_at,
+            due_at=d.due_at,
+            returned_at=d.returned_at,
+        )
+        for d in rows
+    ], total

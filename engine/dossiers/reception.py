@@ -1,0 +1,253 @@
+"""Reception at the one-stop desk: accept, ask for a supplement, or refuse; start processing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.agencies import get_agency, in_scope, nearest_of_kind
+from engine.calendar import VN_TZ
+from engine.catalogue import get_procedure
+from engine.dossiers.codes import format_code, next_sequence
+from engine.dossiers.statuses import CHANNELS, Status
+from engine.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from engine.principal import Principal
+from engine.runtime.instances import start_instance
+from engine.workdays import calendar_for
+from storage.models import Agency, Dossier, DossierEvent, Procedure, utcnow
+
+__all__ = ["Applicant", "Reception", "receive", "record_event", "supplement"]
+
+# A received_at this far ahead of the clock is a typo, not a paper dossier entered late.
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Applicant:
+    full_name: str
+    id_number: str
+    phone: str
+    email: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class Reception:
+    procedure_code: str
+    applicant: Applicant
+    channel: str
+    complete: bool
+    missing_documents: list[str] = field(default_factory=list)
+    received_at: datetime | None = None
+    refusal_reason: str | None = None
+    competent_agency: str | None = None
+
+
+def record_event(
+    session: Session,
+    dossier: Dossier,
+    kind: str,
+    *,
+    actor_id: int | None,
+    status: int | None = None,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append to the dossier's timeline (and set its status when one is given)."""
+    if status is not None:
+        dossier.status = status
+    session.add(
+        DossierEvent(
+            dossier_id=dossier.id,
+            actor_id=actor_id,
+            kind=kind,
+            status=status,
+            note=note,
+            details=details or {},
+        )
+    )
+
+
+def _competent(
+    session: Session, procedure: Procedure, receiving: Agency, code: str | None
+) -> Agency:
+    if code:
+        return get_agency(session, code)
+    if receiving.kind == procedure.competent_agency_kind:
+        return receiving
+    found = nearest_of_kind(session, receiving, procedure.competent_agency_kind)
+    if found is None:
+        raise InvalidInputError(
+            f"Không tìm thấy cơ quan có thẩm quyền ({procedure.competent_unit}); hãy chỉ rõ "
+            f"competent_agency / no competent agency ({procedure.competent_unit}) found from "
+            f"{receiving.code}; give competent_agency",
+            details=[{"field": "competent_agency", "message": "required here"}],
+        )
+    return found
+
+
+def _check(reception: Reception, now: datetime) -> datetime:
+    if reception.channel not in CHANNELS:
+        raise InvalidInputError(
+            f"Kênh tiếp nhận '{reception.channel}' không hợp lệ / unknown channel; use one of "
+            f"{sorted(CHANNELS)}",
+            details=[{"field": "channel", "message": f"one of {sorted(CHANNELS)}"}],
+        )
+    if not reception.complete and not reception.refusal_reason and not reception.missing_documents:
+        raise InvalidInputError(
+            "Hồ sơ chưa đầy đủ phải liệt kê giấy tờ còn thiếu / an incomplete dossier must list "
+            "the missing documents",
+            details=[{"field": "missing_documents", "message": "required when complete is false"}],
+        )
+    received_at = reception.received_at or now
+    if received_at.tzinfo is None:
+        raise InvalidInputError(
+            "received_at cần múi giờ / received_at needs a UTC offset",
+            details=[{"field": "received_at", "message": "ISO 8601 with offset"}],
+        )
+    if received_at > now + _CLOCK_SKEW:
+        raise InvalidInputError(
+            "Thời điểm tiếp nhận không được ở tương lai / received_at cannot be in the future",
+            details=[{"field": "received_at", "message": "in the future"}],
+        )
+    return received_at
+
+
+def receive(session: Session, principal: Principal, reception: Reception) -> Dossier:
+    """Register a dossier at the principal's agency and act on it.
+
+    Complete → accepted, due date from the legal time, processing starts; incomplete →
+    supplement requested, the clock waits; refusal reason → refused. Raises NotFoundError
+    (procedure), InvalidInputError (channel, missing list, received_at), PermissionDeniedError.
+    """
+    if not principal.has_role("reception"):
+        raise PermissionDeniedError(
+            "Cần vai trò tiếp nhận / reception role required", code="role_required"
+        )
+    now = utcnow()
+    received_at = _check(reception, now)
+    procedure = get_procedure(session, reception.procedure_code)
+    receiving = session.get(Agency, principal.agency_id)
+    assert receiving is not None
+    competent = _competent(session, procedure, receiving, reception.competent_agency)
+    day = received_at.astimezone(VN_TZ).date()
+    code = format_code(receiving.code, day, next_sequence(session, receiving.id, day))
+    dossier = Dossier(
+        code=code,
+        procedure_code=procedure.code,
+        procedure_name=procedure.name,
+        receiving_agency_id=receiving.id,
+        competent_agency_id=competent.id,
+        channel=reception.channel,
+        applicant=vars(reception.applicant),
+        status=Status.NEW,
+        received_at=received_at,
+        missing_documents=list(dict.fromkeys(reception.missing_documents)),
+        received_by=principal.user_id,
+    )
+    session.add(dossier)
+    session.flush()
+    record_event(session, dossier, "registered", actor_id=principal.user_id, status=Status.NEW)
+    if received_at < now - _CLOCK_SKEW:
+        audit.record(
+            session,
+            principal.user_id,
+            "backdated_reception",
+            "dossier",
+            code,
+            {"received_at": received_at.isoformat()},
+        )
+    if reception.refusal_reason:
+        dossier.refusal_reason = reception.refusal_reason
+        record_event(
+            session,
+            dossier,
+            "refused",
+            actor_id=principal.user_id,
+            status=Status.REFUSED,
+            note=reception.refusal_reason,
+        )
+    elif not reception.complete:
+        dossier.supplement_requests = 1
+        record_event(
+            session,
+            dossier,
+            "supplement_requested",
+            actor_id=principal.user_id,
+            status=Status.SUPPLEMENT,
+            details={"missing": dossier.missing_documents},
+        )
+    else:
+        _accept(session, dossier, procedure, received_at, principal)
+    audit.record(session, principal.user_id, "receive", "dossier", code)
+    return dossier
+
+
+def _accept(
+    session: Session, dossier: Dossier, procedure: Procedure, start: datetime, principal: Principal
+) -> None:
+    calendar = calendar_for(session)
+    dossier.due_at = calendar.add_working_days(start, procedure.processing_days)
+    record_event(
+        session,
+        dossier,
+        "accepted",
+        actor_id=principal.user_id,
+        status=Status.ACCEPTED,
+        details={"due_at": dossier.due_at.isoformat()},
+    )
+    competent = session.get(Agency, dossier.competent_agency_id)
+    assert competent is not None
+    shares = {k: Decimal(str(v)) for k, v in procedure.step_shares.items()}
+    data = {
+        "dossier_code": dossier.code,
+        "due_at": dossier.due_at.isoformat(),
+        "competent_agency": competent.code,
+        "step_days": {
+            k: str((procedure.processing_days * v).quantize(Decimal("0.01")))
+            for k, v in shares.items()
+        },
+    }
+    loaded = start_instance(
+        session,
+        procedure.process_id,
+        agency_id=dossier.receiving_agency_id,
+        data=data,
+        business_key=dossier.code,
+        actor_id=principal.user_id,
+    )
+    dossier.instance_id = loaded.row.id
+
+
+def supplement(
+    session: Session, principal: Principal, code: str, note: str | None = None
+) -> Dossier:
+    """The applicant brought what was missing: accept the dossier and start the clock from now.
+
+    Raises NotFoundError, PermissionDeniedError, ConflictError (no supplement pending).
+    """
+    dossier = session.scalar(select(Dossier).where(Dossier.code == code).with_for_update())
+    if dossier is None:
+        from engine.errors import NotFoundError
+
+        raise NotFoundError(f"Không có hồ sơ {code} / No dossier {code}", code="dossier_not_found")
+    receiving = session.get(Agency, dossier.receiving_agency_id)
+    assert receiving is not None
+    if not principal.has_role("reception") or not in_scope(principal, receiving.path):
+        raise PermissionDeniedError("Chỉ bộ phận một cửa nơi nhận hồ sơ / only the receiving desk")
+    if dossier.status != Status.SUPPLEMENT:
+        raise ConflictError(
+            f"Hồ sơ {code} không chờ bổ sung (trạng thái {dossier.status}) / dossier {code} is "
+            "not waiting for a supplement",
+            code="no_supplement_pending",
+        )
+    procedure = get_procedure(session, dossier.procedure_code)
+    record_event(session, dossier, "supplemented", actor_id=principal.user_id, note=note)
+    _accept(session, dossier, procedure, utcnow(), principal)
+    return dossier

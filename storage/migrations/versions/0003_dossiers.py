@@ -1,0 +1,134 @@
+"""dossiers
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-22 12:02:20.119844
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "dossier_counters",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("agency_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("last", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agency_id"],
+            ["agencies.id"],
+            name=op.f("fk_dossier_counters_agency_id_agencies"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dossier_counters")),
+        sa.UniqueConstraint("agency_id", "day", name=op.f("uq_dossier_counters_agency_id_day")),
+    )
+    op.create_table(
+        "dossiers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("procedure_code", sa.String(length=50), nullable=False),
+        sa.Column("procedure_name", sa.String(length=500), nullable=False),
+        sa.Column("receiving_agency_id", sa.Integer(), nullable=False),
+        sa.Column("competent_agency_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("applicant", sa.JSON(), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("returned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("missing_documents", sa.JSON(), nullable=False),
+        sa.Column("supplement_requests", sa.Integer(), nullable=False),
+        sa.Column("refusal_reason", sa.Text(), nullable=True),
+        sa.Column("instance_id", sa.Integer(), nullable=True),
+        sa.Column("received_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["competent_agency_id"],
+            ["agencies.id"],
+            name=op.f("fk_dossiers_competent_agency_id_agencies"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["workflow_instances.id"],
+            name=op.f("fk_dossiers_instance_id_workflow_instances"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["received_by"],
+            ["users.id"],
+            name=op.f("fk_dossiers_received_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["receiving_agency_id"],
+            ["agencies.id"],
+            name=op.f("fk_dossiers_receiving_agency_id_agencies"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dossiers")),
+        sa.UniqueConstraint("code", name=op.f("uq_dossiers_code")),
+    )
+    with op.batch_alter_table("dossiers", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_dossiers_agency_status", ["receiving_agency_id", "status"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_dossiers_procedure_code"), ["procedure_code"], unique=False
+        )
+        batch_op.create_index("ix_dossiers_received_at", ["received_at"], unique=False)
+
+    op.create_table(
+        "dossier_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("dossier_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["actor_id"],
+            ["users.id"],
+            name=op.f("fk_dossier_events_actor_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["dossier_id"],
+            ["dossiers.id"],
+            name=op.f("fk_dossier_events_dossier_id_dossiers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dossier_events")),
+    )
+    with op.batch_alter_table("dossier_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dossier_events_dossier_id"), ["dossier_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("dossier_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dossier_events_dossier_id"))
+
+    op.drop_table("dossier_events")
+    with op.batch_alter_table("dossiers", schema=None) as batch_op:
+        batch_op.drop_index("ix_dossiers_received_at")
+        batch_op.drop_index(batch_op.f("ix_dossiers_procedure_code"))
+        batch_op.drop_index("ix_dossiers_agency_status")
+
+    op.drop_table("dossiers")
+    op.drop_table("dossier_counters")

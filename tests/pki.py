@@ -1,0 +1,405 @@
+"""A throw-away PKI for the signing tests, generated with `cryptography`.
+
+    root CA ── intermediate CA ─┬─ official (signer's personal certificate)
+                                ├─ agency seal (the agency's certificate)
+                                ├─ revoked official (listed on the CRL and by OCSP)
+                                ├─ OCSP responder (id-kp-OCSPSigning)
+                                └─ TSA (id-kp-timeStamping, critical; always RSA)
+
+`TestPki.generate("rsa" | "ecdsa", base_url=...)` builds it; with a `base_url` the
+certificates carry CRL distribution points and an OCSP URL under it, and `PkiServer`
+answers there over real HTTP on 127.0.0.1: RFC 3161 timestamps at `/tsa`, CRLs at
+`/crl/<issuer>.crl`, OCSP at `/ocsp` (RFC 6960, POST).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from asn1crypto import keys as asn1_keys
+from asn1crypto import tsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = ["Issued", "PkiServer", "TestPki", "asn1_cert"]
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PASSWORD = "mật-khẩu-thử"
+UTC = dt.UTC
+
+
+def _key(kind: str) -> PrivateKey:
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "ecdsa":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise ValueError(f"unknown key kind {kind!r}")
+
+
+def _name(common_name: str, org: str = "Bộ Thử nghiệm") -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
+    """The asn1crypto form of a certificate (what pyHanko's own APIs take)."""
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A key and its certificate."""
+
+    key: PrivateKey
+    cert: x509.Certificate
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass
+class TestPki:
+    """Root, intermediate and end-entity certificates of one key kind."""
+
+    kind: str
+    root: Issued
+    intermediate: Issued
+    official: Issued
+    seal: Issued
+    revoked: Issued
+    ocsp_responder: Issued
+    tsa: Issued
+    base_url: str | None = None
+    revoked_serials: set[int] = field(default_factory=set)
+
+    __test__ = False  # not a pytest class
+
+    @classmethod
+    def generate(
+        cls, kind: str = "rsa", *, base_url: str | None = None, now: dt.datetime | None = None
+    ) -> TestPki:
+        """A fresh PKI whose end-entity certificates are valid from yesterday for a year."""
+        now = now or dt.datetime.now(UTC)
+        start = now - dt.timedelta(days=1)
+        root_key = _key(kind)
+        root = _issue(
+            _name(f"Lienthong Test Root CA ({kind})"), root_key, None, start, 3650, ca=True
+        )
+        inter_key = _key(kind)
+        intermediate = _issue(
+            _name(f"Lienthong Test Issuing CA ({kind})"),
+            inter_key,
+            root,
+            start,
+            3000,
+            ca=True,
+            path_length=0,
+            base_url=base_url,
+            crl_name="root",
+        )
+        kw = {"base_url": base_url, "crl_name": "intermediate"}
+        official = _issue(
+            _name("Nguyễn Văn Ánh", "Ủy ban nhân dân tỉnh Hà Nam"),
+            _key(kind),
+            intermediate,
+            start,
+            365,
+            **kw,
+        )
+        seal = _issue(
+            _name("Ủy ban nhân dân tỉnh Hà Nam", "Ủy ban nhân dân tỉnh Hà Nam"),
+            _key(kind),
+            intermediate,
+            start,
+            365,
+            **kw,
+        )
+        revoked = _issue(_name("Trần Thị Bích (revoked)"), _key(kind), intermediate, start, 365, **kw)
+        responder = _issue(
+            _name("Lienthong Test OCSP"),
+            _key(kind),
+            intermediate,
+            start,
+            365,
+            eku=[ExtendedKeyUsageOID.OCSP_SIGNING],
+            key_usage="digital_signature",
+        )
+        tsa = _issue(
+            _name("Lienthong Test TSA"),
+            _key("rsa"),  # pyHanko's DummyTimeStamper signs with RSA only
+            intermediate,
+            start,
+            365,
+            eku=[ExtendedKeyUsageOID.TIME_STAMPING],
+            key_usage="digital_signature",
+            **kw,
+        )
+        return cls(
+            kind,
+            root,
+            intermediate,
+            official,
+            seal,
+            revoked,
+            responder,
+            tsa,
+            base_url,
+            {revoked.cert.serial_number},
+        )
+
+    def chain(self) -> list[x509.Certificate]:
+        """The CA certificates an end entity's PKCS#12 file carries."""
+        return [self.intermediate.cert, self.root.cert]
+
+    def pkcs12(self, who: Issued, password: str = PASSWORD) -> bytes:
+        """A PKCS#12 file with `who`'s key, certificate and the CA chain."""
+        return pkcs12.serialize_key_and_certificates(
+            b"key",
+            who.key,
+            who.cert,
+            self.chain(),
+            serialization.BestAvailableEncryption(password.encode()),
+        )
+
+    def write_pkcs12(self, path: Path, who: Issued, password: str = PASSWORD) -> Path:
+        path.write_bytes(self.pkcs12(who, password))
+        return path
+
+    def crl(self, issuer: Issued | None = None) -> x509.CertificateRevocationList:
+        """A fresh CRL of `issuer` (the intermediate by default)."""
+        issuer = issuer or self.intermediate
+        now = dt.datetime.now(UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(issuer.cert.subject)
+            .last_update(now - dt.timedelta(minutes=5))
+            .next_update(now + dt.timedelta(days=7))
+            .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+        )
+        if issuer is self.intermediate:
+            for serial in sorted(self.revoked_serials):
+                builder = builder.add_revoked_certificate(
+                    x509.RevokedCertificateBuilder()
+                    .serial_number(serial)
+                    .revocation_date(now - dt.timedelta(hours=1))
+                    .build()
+                )
+        return builder.sign(issuer.key, hashes.SHA256())
+
+    def ocsp_response(self, request_der: bytes) -> bytes:
+        """An OCSP response signed by the delegated responder."""
+        req = ocsp.load_der_ocsp_request(request_der)
+        by_serial = {
+            i.cert.serial_number: i for i in (self.official, self.seal, self.revoked, self.tsa)
+        }
+        subject = by_serial.get(req.serial_number)
+        if subject is None:
+            return ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.UNAUTHORIZED
+            ).public_bytes(serialization.Encoding.DER)
+        now = dt.datetime.now(UTC)
+        revoked = req.serial_number in self.revoked_serials
+        builder = ocsp.OCSPResponseBuilder().add_response(
+            cert=subject.cert,
+            issuer=self.intermediate.cert,
+            algorithm=hashes.SHA1() if isinstance(req.hash_algorithm, hashes.SHA1) else hashes.SHA256(),
+            cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
+            this_update=now - dt.timedelta(minutes=1),
+            next_update=now + dt.timedelta(days=1),
+            revocation_time=now - dt.timedelta(hours=1) if revoked else None,
+            revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
+        )
+        builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self.ocsp_responder.cert)
+        builder = builder.certificates([self.ocsp_responder.cert])
+        for ext in req.extensions:
+            if isinstance(ext.value, x509.OCSPNonce):
+                builder = builder.add_extension(ext.value, critical=False)
+        resp = builder.sign(self.ocsp_responder.key, hashes.SHA256())
+        return resp.public_bytes(serialization.Encoding.DER)
+
+    def timestamper(self):  # -> pyhanko DummyTimeStamper
+        """An in-process RFC 3161 TSA signing with the test TSA key."""
+        from pyhanko.sign.timestamps import DummyTimeStamper
+        from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+        key_der = self.tsa.key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return DummyTimeStamper(
+            tsa_cert=asn1_cert(self.tsa.cert),
+            tsa_key=asn1_keys.PrivateKeyInfo.load(key_der),
+            certs_to_embed=SimpleCertificateStore.from_certs([asn1_cert(self.intermediate.cert)]),
+        )
+
+
+def _issue(
+    subject: x509.Name,
+    key: PrivateKey,
+    issuer: Issued | None,
+    start: dt.datetime,
+    days: int,
+    *,
+    ca: bool = False,
+    path_length: int | None = None,
+    eku: list[x509.ObjectIdentifier] | None = None,
+    key_usage: str = "signing",
+    base_url: str | None = None,
+    crl_name: str | None = None,
+) -> Issued:
+    issuer_name = issuer.cert.subject if issuer else subject
+    issuer_key = issuer.key if issuer else key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(_key_usage(ca, key_usage), critical=True)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+            critical=False,
+        )
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=True)
+    if base_url and crl_name:
+        builder = builder.add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        [x509.UniformResourceIdentifier(f"{base_url}/crl/{crl_name}.crl")],
+                        None,
+                        None,
+                        None,
+                    )
+                ]
+            ),
+            critical=False,
+        )
+        if crl_name == "intermediate":
+            builder = builder.add_extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            x509.AuthorityInformationAccessOID.OCSP,
+                            x509.UniformResourceIdentifier(f"{base_url}/ocsp"),
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+    return Issued(key, builder.sign(issuer_key, hashes.SHA256()))
+
+
+def _key_usage(ca: bool, kind: str) -> x509.KeyUsage:
+    flags = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    if ca:
+        flags.update(key_cert_sign=True, crl_sign=True, digital_signature=True)
+    elif kind == "signing":
+        flags.update(digital_signature=True, content_commitment=True)
+    else:
+        flags[kind] = True
+    return x509.KeyUsage(**flags)
+
+
+class PkiServer:
+    """TSA, CRL and OCSP of a `TestPki` over HTTP on 127.0.0.1, in a thread."""
+
+    def __init__(self) -> None:
+        self.pki: TestPki | None = None
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def _reply(self, status: int, ctype: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                server.requests.append(f"GET {self.path}")
+                pki = server.pki
+                if pki and self.path.startswith("/crl/"):
+                    issuer = pki.root if self.path == "/crl/root.crl" else pki.intermediate
+                    der = pki.crl(issuer).public_bytes(serialization.Encoding.DER)
+                    return self._reply(200, "application/pkix-crl", der)
+                self._reply(404, "text/plain", b"not found")
+
+            def do_POST(self) -> None:
+                server.requests.append(f"POST {self.path}")
+                pki = server.pki
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if pki and self.path == "/tsa":
+                    req = tsp.TimeStampReq.load(body)
+                    resp = pki.timestamper().request_tsa_response(req)
+                    return self._reply(200, "application/timestamp-reply", resp.dump())
+                if pki and self.path == "/ocsp":
+                    return self._reply(200, "application/ocsp-response", pki.ocsp_response(body))
+                self._reply(404, "text/plain", b"not found")
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def tsa_url(self) -> str:
+        return f"{self.base_url}/tsa"
+
+    @classmethod
+    @contextmanager
+    def running(cls) -> Iterator[PkiServer]:
+        """Start the server; stop it on exit."""
+        server = cls()
+        server._thread.start()
+        try:
+            yield server
+        finally:
+            server._httpd.shutdown()
+            server._httpd.server_close()
