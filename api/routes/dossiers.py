@@ -8,15 +8,19 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, Page, SessionDep
 from api.errors import error_responses
 from api.schemas import Input, PageOut
-from engine.dossiers.reading import dossier_view, list_dossiers, public_dossier
+from engine.dossiers.documents import dossier_slip, register_csv, register_rows, register_xlsx
+from engine.dossiers.lifecycle import stop
+from engine.dossiers.reading import dossier_view, list_dossiers, my_notifications, public_dossier
 from engine.dossiers.reception import Applicant, Reception, receive, supplement
+from engine.dossiers.stats import timeliness_stats
 from engine.errors import EngineError
+from storage.names import content_disposition
 
 router = APIRouter(prefix="/api/v1", tags=["dossiers"])
 
@@ -141,6 +145,140 @@ def index(
     )
     return PageOut(
         items=[PublicOut(**asdict(i)) for i in items],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+class StopIn(Input):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post(
+    "/dossiers/{code}/withdraw",
+    response_model=DossierOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def withdraw(code: str, body: StopIn, session: SessionDep, user: CurrentUser) -> DossierOut:
+    """The applicant withdraws the dossier (at the receiving desk)."""
+    stop(session, user, code, kind="withdraw", reason=body.reason)
+    session.flush()
+    return DossierOut(**asdict(dossier_view(session, user, code)))
+
+
+@router.post(
+    "/dossiers/{code}/suspend",
+    response_model=DossierOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def suspend(code: str, body: StopIn, session: SessionDep, user: CurrentUser) -> DossierOut:
+    """A leader stops processing ("Dừng xử lý") with a reason."""
+    stop(session, user, code, kind="suspend", reason=body.reason)
+    session.flush()
+    return DossierOut(**asdict(dossier_view(session, user, code)))
+
+
+@router.get(
+    "/dossiers/{code}/slips/{kind}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        **error_responses(401, 403, 404, 409, 422),
+    },
+)
+def slip(code: str, kind: str, session: SessionDep, user: CurrentUser) -> Response:
+    """Form 01–05 of the dossier as PDF: receipt, supplement, refusal, apology, control."""
+    pdf = dossier_slip(session, user, code, kind)
+    name = f"{code}-{kind}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": content_disposition(name)},
+    )
+
+
+@router.get(
+    "/dossier-register",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+            }
+        },
+        **error_responses(401, 422),
+    },
+)
+def register(
+    session: SessionDep,
+    user: CurrentUser,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: datetime,
+    format: Literal["csv", "xlsx"] = "csv",
+) -> Response:
+    """Form 06, the dossier tracking register, for a period (CSV or XLSX)."""
+    rows = register_rows(session, user, from_, to)
+    if format == "xlsx":
+        return Response(
+            register_xlsx(rows),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": content_disposition("so-theo-doi-ho-so.xlsx")},
+        )
+    return Response(
+        register_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": content_disposition("so-theo-doi-ho-so.csv")},
+    )
+
+
+class TimelinessOut(BaseModel):
+    agency: str
+    total: int
+    finished: int
+    early: int
+    on_time: int
+    finished_overdue: int
+    open: int
+    open_in_time: int
+    open_overdue: int
+    on_time_rate: float | None
+
+
+@router.get(
+    "/stats/timeliness", response_model=TimelinessOut, responses=error_responses(401, 403, 404)
+)
+def stats(
+    session: SessionDep,
+    user: CurrentUser,
+    agency: Annotated[str | None, Query(max_length=35)] = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+) -> TimelinessOut:
+    """Early / on time / overdue counts and the on-time rate for an agency's subtree."""
+    return TimelinessOut(
+        **asdict(timeliness_stats(session, user, agency=agency, start=from_, end=to))
+    )
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str
+    text: str
+    dossier_code: str | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+@router.get(
+    "/notifications", response_model=PageOut[NotificationOut], responses=error_responses(401)
+)
+def notifications(session: SessionDep, user: CurrentUser, page: Page) -> PageOut[NotificationOut]:
+    """My notifications, newest first."""
+    items, total = my_notifications(session, user, limit=page.limit, offset=page.offset)
+    return PageOut(
+        items=[NotificationOut.model_validate(n, from_attributes=True) for n in items],
         total=total,
         limit=page.limit,
         offset=page.offset,

@@ -7,12 +7,22 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.calendar import VN_TZ
 from engine.dossiers.reception import record_event
 from engine.dossiers.statuses import Status
 from engine.runtime import hooks
 from engine.runtime.instances import LoadedInstance, current_data
 from engine.workdays import calendar_for
-from storage.models import Dossier, WorkflowTask, utcnow
+from storage.models import (
+    Dossier,
+    Notification,
+    Procedure,
+    User,
+    UserRole,
+    WorkflowInstance,
+    WorkflowTask,
+    utcnow,
+)
 
 __all__ = ["TASK_STATUS"]
 
@@ -62,4 +72,82 @@ def _on_task_completed(
     )
 
 
+def _on_deadline(session: Session, instance_id: int, due_at: str | None) -> None:
+    # By business key: a deadline already past fires while the instance is being started,
+    # before the dossier knows its instance id.
+    key = session.scalar(
+        select(WorkflowInstance.business_key).where(WorkflowInstance.id == instance_id)
+    )
+    dossier = session.scalar(select(Dossier).where(Dossier.code == key)) if key else None
+    if dossier is None or dossier.status not in (Status.ACCEPTED, Status.PROCESSING):
+        return
+    procedure = session.scalar(select(Procedure).where(Procedure.code == dossier.procedure_code))
+    extra = max(Decimal(1), (procedure.processing_days if procedure else Decimal(2)) / 2)
+    calendar = calendar_for(session)
+    assert dossier.due_at is not None
+    dossier.new_due_at = calendar.add_working_days(max(dossier.due_at, utcnow()), extra)
+    dossier.apology_reason = "Hồ sơ chưa giải quyết xong đúng hạn do đang chờ xử lý ở bước: " + (
+        ", ".join(_open_steps(session, instance_id)) or "trả kết quả"
+    )
+    record_event(
+        session,
+        dossier,
+        "apology",
+        actor_id=None,
+        note=dossier.apology_reason,
+        details={
+            "due_at": dossier.due_at.isoformat(),
+            "new_due_at": dossier.new_due_at.isoformat(),
+        },
+    )
+    # The official who received it answers to the applicant; whoever holds a step, for the delay.
+    people = _responsible(session, instance_id) | ({dossier.received_by} if dossier.received_by else set())
+    for user_id in people:
+        session.add(
+            Notification(
+                user_id=user_id,
+                kind="overdue",
+                dossier_code=dossier.code,
+                text=f"Hồ sơ {dossier.code} đã quá hạn; đã lập phiếu xin lỗi, hẹn lại "
+                f"{dossier.new_due_at.astimezone(VN_TZ):%d/%m/%Y %H:%M}",
+            )
+        )
+
+
+def _open_steps(session: Session, instance_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(WorkflowTask.name).where(
+                WorkflowTask.instance_id == instance_id, WorkflowTask.state == "ready"
+            )
+        )
+    )
+
+
+def _responsible(session: Session, instance_id: int) -> set[int]:
+    """Whoever holds a waiting task: its assignee, or every official of its role and agency."""
+    people: set[int] = set()
+    for task in session.scalars(
+        select(WorkflowTask).where(
+            WorkflowTask.instance_id == instance_id, WorkflowTask.state == "ready"
+        )
+    ):
+        if task.assignee_id is not None:
+            people.add(task.assignee_id)
+            continue
+        people.update(
+            session.scalars(
+                select(User.id)
+                .join(UserRole, UserRole.user_id == User.id)
+                .where(
+                    User.agency_id == task.agency_id,
+                    UserRole.role == task.role,
+                    User.is_active.is_(True),
+                )
+            )
+        )
+    return people
+
+
 hooks.task_completed.append(_on_task_completed)
+hooks.deadline_passed.append(_on_deadline)

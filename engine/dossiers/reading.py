@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 from engine.dossiers.statuses import STATUS_NAMES, Status
 from engine.errors import NotFoundError, PermissionDeniedError
 from engine.principal import Principal
-from storage.models import Agency, Dossier, DossierEvent, User, utcnow
+from storage.models import Agency, Dossier, DossierEvent, Notification, User, utcnow
 
 __all__ = [
     "DossierView",
@@ -21,6 +21,7 @@ __all__ = [
     "dossier_view",
     "list_dossiers",
     "may_read",
+    "my_notifications",
     "public_dossier",
     "timeliness",
 ]
@@ -232,3 +233,19 @@ def list_dossiers(
         )
         for d in rows
     ], total
+
+
+def my_notifications(
+    session: Session, principal: Principal, *, limit: int = 50, offset: int = 0
+) -> tuple[list[Notification], int]:
+    """The principal's notifications, newest first; returns (page, total)."""
+    where = Notification.user_id == principal.user_id
+    total = session.scalar(select(func.count()).select_from(Notification).where(where)) or 0
+    rows = session.scalars(
+        select(Notification)
+        .where(where)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), total

@@ -11,9 +11,14 @@ if TYPE_CHECKING:
     from engine.runtime.instances import LoadedInstance
     from storage.models import WorkflowTask
 
-__all__ = ["TaskCompleted", "task_completed"]
+__all__ = ["DeadlinePassed", "TaskCompleted", "deadline_passed", "task_completed"]
 
 TaskCompleted = Callable[[Session, "LoadedInstance", "WorkflowTask", int], None]
+DeadlinePassed = Callable[[Session, int, str | None], None]
+
+# Called when a process's deadline timer fires (`record_overdue`), with the instance id and
+# the deadline, in the worker's transaction.
+deadline_passed: list[DeadlinePassed] = []
 
 # Called after a user task ran and before the instance is persisted, in the same transaction.
 task_completed: list[TaskCompleted] = []

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine.runtime import hooks
 from engine.runtime.scripts import ServiceCall, ServiceRegistry
 
 __all__ = ["DEFAULT_SERVICES", "StepContext", "script_functions"]
@@ -38,6 +39,8 @@ def record_overdue(call: ServiceCall, due_at: str | None = None) -> dict[str, An
         ctx.instance_id,
         {"due_at": due_at, "task": call.task_name},
     )
+    for hook in hooks.deadline_passed:
+        hook(ctx.session, ctx.instance_id, due_at)
     return {"overdue": True, "due_at": due_at}
 
 

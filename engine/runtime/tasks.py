@@ -19,7 +19,14 @@ from engine.runtime.forms import render_form, validate_submission
 from engine.runtime.instances import LoadedInstance, advance, current_data, load_instance
 from engine.runtime.scripts import ServiceRegistry
 from engine.runtime.services import DEFAULT_SERVICES
-from storage.models import Agency, User, WorkflowInstance, WorkflowTask, utcnow
+from storage.models import (
+    Agency,
+    ProcessDefinition,
+    User,
+    WorkflowInstance,
+    WorkflowTask,
+    utcnow,
+)
 
 __all__ = ["TaskView", "claim_task", "complete_task", "inbox", "task_detail"]
 
@@ -105,6 +112,24 @@ def _task_row(session: Session, task_id: int) -> WorkflowTask:
     return row
 
 
+def _task_with_context(session: Session, task_id: int) -> tuple[Any, ...]:
+    # One query loads the task with its instance, definition and agency into the session,
+    # so the steps that follow find them without going back to the database. The caller
+    # keeps the tuple: the identity map only holds objects someone references.
+    found = session.execute(
+        select(WorkflowTask, WorkflowInstance, ProcessDefinition, Agency)
+        .join(WorkflowInstance, WorkflowInstance.id == WorkflowTask.instance_id)
+        .join(ProcessDefinition, ProcessDefinition.id == WorkflowInstance.definition_id)
+        .join(Agency, Agency.id == WorkflowInstance.agency_id)
+        .where(WorkflowTask.id == task_id)
+    ).first()
+    if found is None:
+        raise NotFoundError(
+            f"Không có công việc {task_id} / No task {task_id}", code="task_not_found"
+        )
+    return tuple(found)
+
+
 def _check_access(row: WorkflowTask, principal: Principal, *, to_act: bool) -> None:
     if row.agency_id != principal.agency_id or row.role not in principal.roles:
         raise PermissionDeniedError(
@@ -183,7 +208,8 @@ def complete_task(
     """
     # One flush, in persist: autoflushes before each query cost more than the work itself.
     with session.no_autoflush:
-        row = _task_row(session, task_id)
+        context = _task_with_context(session, task_id)
+        row: WorkflowTask = context[0]
         _check_access(row, principal, to_act=True)
         loaded = load_instance(
             session, row.instance_id, services=services, actor_id=principal.user_id

@@ -2,7 +2,7 @@
 
 from storage.models.base import Base, UTCDateTime, utcnow
 from storage.models.catalogue import AuditEvent, CalendarDay, Procedure
-from storage.models.dossiers import Dossier, DossierCounter, DossierEvent
+from storage.models.dossiers import Dossier, DossierCounter, DossierEvent, Notification
 from storage.models.files import StoredFile
 from storage.models.org import Agency, ApiToken, User, UserRole
 from storage.models.workflow import ProcessDefinition, WorkflowInstance, WorkflowTask
@@ -16,6 +16,7 @@ __all__ = [
     "Dossier",
     "DossierCounter",
     "DossierEvent",
+    "Notification",
     "Procedure",
     "ProcessDefinition",
     "StoredFile",

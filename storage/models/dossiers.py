@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
 
-__all__ = ["Dossier", "DossierCounter", "DossierEvent"]
+__all__ = ["Dossier", "DossierCounter", "DossierEvent", "Notification"]
 
 
 class Dossier(Base):
@@ -36,6 +36,8 @@ class Dossier(Base):
     missing_documents: Mapped[list[str]] = mapped_column(JSON, default=list)
     supplement_requests: Mapped[int] = mapped_column(Integer, default=0)
     refusal_reason: Mapped[str | None] = mapped_column(Text)
+    apology_reason: Mapped[str | None] = mapped_column(Text)
+    new_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     instance_id: Mapped[int | None] = mapped_column(
         ForeignKey("workflow_instances.id", ondelete="SET NULL")
     )
@@ -70,3 +72,18 @@ class DossierCounter(Base):
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"))
     day: Mapped[date] = mapped_column(Date)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Notification(Base):
+    """A message to an official (overdue dossier, …): a record now, e-mail later."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    dossier_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

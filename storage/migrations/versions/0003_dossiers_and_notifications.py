@@ -1,8 +1,8 @@
-"""dossiers
+"""dossiers and notifications
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 12:02:20.119844
+Create Date: 2026-11-22 12:08:04.786514
 """
 
 from __future__ import annotations
@@ -34,6 +34,26 @@ def upgrade() -> None:
         sa.UniqueConstraint("agency_id", "day", name=op.f("uq_dossier_counters_agency_id_day")),
     )
     op.create_table(
+        "notifications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("dossier_code", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_notifications_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+    )
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.create_index("ix_notifications_user_read", ["user_id", "read_at"], unique=False)
+
+    op.create_table(
         "dossiers",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("code", sa.String(length=64), nullable=False),
@@ -51,6 +71,8 @@ def upgrade() -> None:
         sa.Column("missing_documents", sa.JSON(), nullable=False),
         sa.Column("supplement_requests", sa.Integer(), nullable=False),
         sa.Column("refusal_reason", sa.Text(), nullable=True),
+        sa.Column("apology_reason", sa.Text(), nullable=True),
+        sa.Column("new_due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("instance_id", sa.Integer(), nullable=True),
         sa.Column("received_by", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -131,4 +153,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_dossiers_agency_status")
 
     op.drop_table("dossiers")
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_user_read")
+
+    op.drop_table("notifications")
     op.drop_table("dossier_counters")

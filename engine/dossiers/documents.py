@@ -1,0 +1,172 @@
+"""The slips of a dossier (forms 01–05) and the tracking register (form 06, CSV/XLSX)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.calendar import VN_TZ
+from engine.dossiers.reading import dossier_for, timeliness
+from engine.dossiers.slips import SLIP_KINDS, SlipData, render_slip
+from engine.dossiers.statuses import STATUS_NAMES
+from engine.errors import ConflictError, InvalidInputError
+from engine.principal import Principal
+from storage.models import Agency, Dossier, DossierEvent, User
+
+__all__ = ["REGISTER_COLUMNS", "dossier_slip", "register_rows", "register_csv", "register_xlsx"]
+
+
+def _vn(t: datetime | None) -> str:
+    return t.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M") if t else ""
+
+
+def _control_rows(session: Session, d: Dossier) -> list[dict[str, str]]:
+    rows = []
+    events = session.execute(
+        select(DossierEvent, User.full_name)
+        .outerjoin(User, User.id == DossierEvent.actor_id)
+        .where(DossierEvent.dossier_id == d.id, DossierEvent.kind == "handover")
+        .order_by(DossierEvent.id)
+    ).all()
+    for e, name in events:
+        rows.append(
+            {
+                "step": e.note or e.details.get("task", ""),
+                "by": name or "",
+                "started": _vn(datetime.fromisoformat(e.details["started_at"]))
+                if e.details.get("started_at")
+                else "",
+                "finished": _vn(e.at),
+                "allowed": f"{Decimal(str(e.details['allowed_days'])):g} ngày"
+                if e.details.get("allowed_days")
+                else "",
+                "used": f"{Decimal(str(e.details.get('used_days', '0'))):g} ngày",
+            }
+        )
+    return rows
+
+
+def dossier_slip(session: Session, principal: Principal, code: str, kind: str) -> bytes:
+    """One of the dossier's slips as PDF; raises InvalidInputError for an unknown kind and
+    ConflictError when the dossier has no such slip (e.g. a refusal for an accepted dossier)."""
+    if kind not in SLIP_KINDS:
+        raise InvalidInputError(
+            f"Loại phiếu '{kind}' không có / unknown slip; use one of {sorted(SLIP_KINDS)}",
+            details=[{"field": "kind", "message": f"one of {sorted(SLIP_KINDS)}"}],
+        )
+    d = dossier_for(session, principal, code)
+    available = {
+        "receipt": d.due_at is not None,
+        "supplement": bool(d.missing_documents),
+        "refusal": d.refusal_reason is not None,
+        "apology": d.apology_reason is not None,
+        "control": d.due_at is not None,
+    }
+    if not available[kind]:
+        raise ConflictError(
+            f"Hồ sơ {code} không có phiếu '{kind}' / dossier {code} has no {kind} slip",
+            code="slip_not_applicable",
+        )
+    agency = session.get(Agency, d.receiving_agency_id)
+    official = session.get(User, d.received_by) if d.received_by else None
+    data = SlipData(
+        agency_name=agency.name if agency else "",
+        code=d.code,
+        applicant=dict(d.applicant),
+        procedure_name=d.procedure_name,
+        procedure_code=d.procedure_code,
+        received_at=d.received_at,
+        due_at=d.due_at,
+        missing_documents=list(d.missing_documents),
+        refusal_reason=d.refusal_reason,
+        apology_reason=d.apology_reason,
+        new_due_at=d.new_due_at,
+        official=official.full_name if official else "",
+        rows=_control_rows(session, d) if kind == "control" else [],
+    )
+    return render_slip(kind, data)
+
+
+REGISTER_COLUMNS = [
+    "STT",
+    "Mã hồ sơ",
+    "Tên TTHC",
+    "Người nộp",
+    "Kênh",
+    "Ngày nhận",
+    "Hẹn trả",
+    "Ngày xử lý xong",
+    "Ngày trả",
+    "Trạng thái",
+    "Đúng hạn",
+]
+
+
+def register_rows(
+    session: Session, principal: Principal, start: datetime, end: datetime
+) -> list[list[str]]:
+    """Form 06 rows: dossiers received by the principal's agency subtree in [start, end)."""
+    if end <= start:
+        raise InvalidInputError(
+            "'to' phải sau 'from' / 'to' must be after 'from'",
+            details=[{"field": "to", "message": "before from"}],
+        )
+    rows = session.scalars(
+        select(Dossier)
+        .join(Agency, Agency.id == Dossier.receiving_agency_id)
+        .where(
+            Agency.path.startswith(principal.agency_path),
+            Dossier.received_at >= start,
+            Dossier.received_at < end,
+        )
+        .order_by(Dossier.received_at, Dossier.id)
+    ).all()
+    return [
+        [
+            str(i),
+            d.code,
+            d.procedure_name,
+            str(d.applicant.get("full_name", "")),
+            d.channel,
+            _vn(d.received_at),
+            _vn(d.due_at),
+            _vn(d.finished_at),
+            _vn(d.returned_at),
+            STATUS_NAMES[d.status],
+            timeliness(d),
+        ]
+        for i, d in enumerate(rows, 1)
+    ]
+
+
+def register_csv(rows: list[list[str]]) -> bytes:
+    """The register as CSV (UTF-8 with BOM so spreadsheet programs read the diacritics)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(REGISTER_COLUMNS)
+    writer.writerows(rows)
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def register_xlsx(rows: list[list[str]]) -> bytes:
+    """The register as an XLSX workbook."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Sổ theo dõi hồ sơ"
+    ws.append(REGISTER_COLUMNS)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
