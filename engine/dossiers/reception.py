@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -92,7 +93,28 @@ def _competent(
     return found
 
 
+_ID_NUMBER = re.compile(r"^(\d{9}|\d{12})$")
+_PHONE = re.compile(r"^\+?[0-9 .-]{8,20}$")
+
+
+def _check_applicant(a: Applicant) -> None:
+    problems = []
+    if not a.full_name.strip():
+        problems.append({"field": "applicant.full_name", "message": "required"})
+    if not _ID_NUMBER.match(a.id_number):
+        problems.append({"field": "applicant.id_number", "message": "9 or 12 digits"})
+    if not _PHONE.match(a.phone):
+        problems.append({"field": "applicant.phone", "message": "a phone number"})
+    if problems:
+        raise InvalidInputError(
+            "Thông tin người nộp không hợp lệ (họ tên, số CCCD 12 số, điện thoại) / invalid "
+            "applicant: " + ", ".join(p["field"] for p in problems),
+            details=problems,
+        )
+
+
 def _check(reception: Reception, now: datetime) -> datetime:
+    _check_applicant(reception.applicant)
     if reception.channel not in CHANNELS:
         raise InvalidInputError(
             f"Kênh tiếp nhận '{reception.channel}' không hợp lệ / unknown channel; use one of "

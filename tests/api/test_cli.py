@@ -255,3 +255,58 @@ def test_workflows_deploy_of_a_missing_directory_exits_1_naming_it(cli: CliRuns)
     run = cli.runs["deploy_missing"]
     assert run.returncode == 1
     assert "no-such-dir" in run.error_text
+
+
+def test_dossier_commands_receive_show_list_stats(tmp_path: Path) -> None:
+    data = tmp_path / "dossier-cli"
+    data.mkdir()
+    _ok(_run(data, "db", "upgrade"))
+    _ok(_run(data, "demo"))
+    received = json.loads(
+        _ok(
+            _run(
+                data,
+                "dossier",
+                "receive",
+                "--procedure",
+                "1.001193",
+                "--name",
+                "Phạm Văn Cường",
+                "--id-number",
+                "001099000111",
+                "--phone",
+                "0900000000",
+                "--as",
+                "tiepnhan",
+            )
+        )
+    )
+    code = received["code"]
+    assert code.endswith("-0001") and received["status"] == 2
+    shown = json.loads(_ok(_run(data, "dossier", "show", code, "--as", "lanhdao")))
+    assert shown["applicant"]["full_name"] == "Phạm Văn Cường"
+    assert code in _ok(_run(data, "dossier", "list", "--as", "tiepnhan"))
+    stats = json.loads(_ok(_run(data, "dossier", "stats", "--as", "lanhdao")))
+    assert stats["open"] == 1
+    bad = _run(
+        data,
+        "dossier",
+        "receive",
+        "--procedure",
+        "1.001193",
+        "--name",
+        "X",
+        "--id-number",
+        "1",
+        "--phone",
+        "0",
+        "--as",
+        "tiepnhan",
+    )
+    assert (
+        bad.returncode == 1
+        and "Traceback" not in bad.stderr
+        and "applicant.id_number" in bad.stderr
+    )
+    missing = _run(data, "dossier", "show", "000.01.20.H99-000101-0001", "--as", "tiepnhan")
+    assert missing.returncode == 1 and "No dossier" in missing.stderr
