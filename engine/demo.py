@@ -12,6 +12,7 @@ from engine.users import create_user
 from storage.models import Agency
 
 __all__ = [
+    "CENTRE_CODE",
     "COMMUNE1_CODE",
     "DEMO_PASSWORD",
     "DEPARTMENT_CODE",
@@ -25,6 +26,7 @@ DEMO_PASSWORD = "demo"  # noqa: S105 - demo mode only; the server refuses it out
 PROVINCE_CODE = "000.00.00.H99"
 DEPARTMENT_CODE = "000.00.10.H99"  # Sở Tư pháp
 COMMUNE1_CODE = "000.01.20.H99"
+CENTRE_CODE = "000.00.30.H99"  # provincial public-administration service centre
 COMMUNE2_CODE = "000.02.20.H99"
 
 # (code, name, kind, parent)
@@ -47,6 +49,7 @@ AGENCIES: list[tuple[str, str, str, str | None]] = [
 # (username, full name, agency, roles, clearance)
 USERS: list[tuple[str, str, str, list[str], Clearance]] = [
     ("tiepnhan", "Nguyễn Thị Tiếp Nhận", COMMUNE1_CODE, ["reception"], Clearance.NONE),
+    ("tiepnhan.tt", "Đặng Thu Trang", CENTRE_CODE, ["reception"], Clearance.NONE),
     ("chuyenvien", "Trần Văn Chuyên", COMMUNE1_CODE, ["specialist"], Clearance.NONE),
     ("lanhdao", "Lê Văn Lãnh", COMMUNE1_CODE, ["leader"], Clearance.MAT),
     ("vanthu", "Phạm Thị Văn Thư", COMMUNE1_CODE, ["clerk"], Clearance.MAT),

@@ -237,3 +237,27 @@ def test_fifty_concurrent_receptions_get_unique_gap_free_codes(
     sequences = sorted(int(c.rsplit("-", 1)[1]) for c in codes)
     assert sequences == list(range(1, 51))
     assert len({c.rsplit("-", 1)[0] for c in codes}) == 1
+
+
+def test_service_centre_receives_for_a_department_and_the_result_comes_back(api: Api) -> None:
+    """Non-boundary reception (Decree 118/2025): received at the provincial centre, processed
+    by the competent department, returned where it was received."""
+    h = api.login("tiepnhan.tt")
+    body = {
+        "procedure_code": "1.004873",
+        "applicant": APPLICANT,
+        "channel": "counter",
+        "complete": True,
+        "competent_agency": "000.00.10.H99",
+    }
+    r = api.client.post("/api/v1/dossiers", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    code = r.json()["code"]
+    assert code.startswith("000.00.30.H99-") and r.json()["competent_agency"] == "000.00.10.H99"
+    _do(api, "tiepnhan.tt", "receive", code)
+    _do(api, "lanhdao.so", "assign", code, {"next_assignee": "chuyenvien.so"})
+    _do(api, "chuyenvien.so", "appraise", code, {"appraisal": "eligible"})
+    _do(api, "lanhdao.so", "approve", code, {"decision": "approve"})
+    _do(api, "vanthu.so", "issue_result", code)
+    _do(api, "tiepnhan.tt", "return_result", code)
+    assert api.client.get(f"/api/v1/public/dossiers/{code}").json()["status"] == 10
