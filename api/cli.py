@@ -37,7 +37,7 @@ storage_app = typer.Typer(help="Object store / kho tệp", no_args_is_help=True)
 dossier_app = typer.Typer(help="One-stop dossiers / hồ sơ một cửa", no_args_is_help=True)
 app.add_typer(dossier_app, name="dossier")
 app.add_typer(storage_app, name="storage")
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 

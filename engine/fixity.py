@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
@@ -42,14 +42,25 @@ class MigrateReport:
 
 
 def _referenced(factory: sessionmaker[Session]) -> list[tuple[str, bool, int, str]]:
+    return [(key, archived, size, sha) for key, archived, size, sha, _ in _objects(factory)]
+
+
+def _objects(factory: sessionmaker[Session]) -> list[tuple[str, bool, int, str, datetime | None]]:
+    # One entry per stored object, with the longest retention any of its rows asks for.
     with factory.begin() as s:
         rows = s.execute(
-            select(StoredFile.key, StoredFile.archived, StoredFile.size, StoredFile.sha256)
+            select(
+                StoredFile.key,
+                StoredFile.archived,
+                StoredFile.size,
+                StoredFile.sha256,
+                func.max(StoredFile.retain_until),
+            )
             .where(StoredFile.purged_at.is_(None))
-            .distinct()
+            .group_by(StoredFile.key, StoredFile.archived, StoredFile.size, StoredFile.sha256)
             .order_by(StoredFile.key)
         ).all()
-    return [(r.key, r.archived, r.size, r.sha256) for r in rows]
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def _digest(store: ObjectStore, key: str, archived: bool) -> tuple[int, str]:
@@ -129,14 +140,14 @@ def migrate_store(
     progress: Progress | None = None,
 ) -> MigrateReport:
     """Copy every referenced object to `target` and verify it there; safe to run again."""
-    objects = _referenced(factory)
+    objects = _objects(factory)
     report = MigrateReport(total=len(objects))
-    for i, (key, archived, size, sha) in enumerate(objects, 1):
+    for i, (key, archived, size, sha, retain_until) in enumerate(objects, 1):
         try:
             if _present(target, key, archived, size, sha):
                 report.already_there += 1
             else:
-                _copy(source, target, key, archived, size)
+                _copy(source, target, key, archived, size, retain_until)
                 if _digest(target, key, archived) != (size, sha):
                     raise StorageError(f"{key}: copy does not verify")
                 report.copied += 1
@@ -171,6 +182,14 @@ class _ChunkReader:
         return out
 
 
-def _copy(source: ObjectStore, target: ObjectStore, key: str, archived: bool, size: int) -> None:
+def _copy(
+    source: ObjectStore,
+    target: ObjectStore,
+    key: str,
+    archived: bool,
+    size: int,
+    retain_until: datetime | None,
+) -> None:
     reader = _ChunkReader(source.open(key, archive=archived))
-    target.put(key, reader, size, archive=archived)  # type: ignore[arg-type]
+    # `replace`: a copy already there failed verification, so it is rewritten, not trusted.
+    target.put(key, reader, size, archive=archived, retain_until=retain_until, replace=not archived)  # type: ignore[arg-type]

@@ -79,8 +79,13 @@ class ObjectStore:
         content_type: str = "application/octet-stream",
         archive: bool = False,
         retain_until: datetime | None = None,
+        replace: bool = False,
     ) -> None:
-        """Store `size` bytes read from `source` under `key` (a no-op when it exists)."""
+        """Store `size` bytes read from `source` under `key`.
+
+        An existing object is left as it is (its time refreshed) unless `replace` is set,
+        which rewrites it (repairing a corrupt copy).
+        """
         raise NotImplementedError
 
     def open(self, key: str, *, archive: bool = False) -> Iterator[bytes]:
@@ -154,10 +159,11 @@ class LocalObjectStore(ObjectStore):
         content_type: str = "application/octet-stream",
         archive: bool = False,
         retain_until: datetime | None = None,
+        replace: bool = False,
     ) -> None:
         """Write via a temp file, fsync, rename: a crash never leaves a partial object."""
         path = self._path(key, archive)
-        if path.exists():
+        if path.exists() and not replace:
             try:
                 os.utime(path)  # a fresh mtime keeps the sweeper away until our row commits
                 return

@@ -126,9 +126,14 @@ class S3ObjectStore(ObjectStore):
         content_type: str = "application/octet-stream",
         archive: bool = False,
         retain_until: datetime | None = None,
+        replace: bool = False,
     ) -> None:
         """Stream `size` bytes to the bucket (multipart above 16 MB); a no-op when present."""
-        if self.stat(key, archive=archive) is not None and (archive or self._touch(key)):
+        if (
+            not replace
+            and self.stat(key, archive=archive) is not None
+            and (archive or self._touch(key))
+        ):
             return
         retention = Retention(COMPLIANCE, retain_until) if archive and retain_until else None
         try:
@@ -163,19 +168,27 @@ class S3ObjectStore(ObjectStore):
         return True
 
     def delete_if_stale(self, key: str, cutoff: datetime) -> bool:
-        """Delete the exact version seen untouched; a touch made since is another version."""
+        """Delete every version of an object when none was written or touched since `cutoff`.
+
+        Only the versions listed are deleted, so a touch that lands meanwhile (a new
+        version) survives. Last-Modified has whole seconds: a version in the cutoff's own
+        second counts as touched.
+        """
+        horizon = cutoff.replace(microsecond=0)
         try:
-            st = self.client.stat_object(self.bucket, key)
-        except S3Error as e:
-            if e.code in ("NoSuchKey", "NoSuchObject"):
+            versions = [
+                v
+                for v in self.client.list_objects(self.bucket, prefix=key, include_version=True)
+                if v.object_name == key
+            ]
+            if not versions or any(
+                v.last_modified is None or v.last_modified >= horizon for v in versions
+            ):
                 return False
-            raise self._fail(e, f"stat {key}") from e
-        if st.last_modified is None or st.last_modified > cutoff:
-            return False
-        try:
-            self.client.remove_object(self.bucket, key, version_id=st.version_id)
+            for v in versions:
+                self.client.remove_object(self.bucket, key, version_id=v.version_id)
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise self._fail(e, f"delete {key}") from e
+            raise self._fail(e, f"sweep {key}") from e
         return True
 
     def open(self, key: str, *, archive: bool = False) -> Iterator[bytes]:

@@ -101,7 +101,9 @@ def _on_deadline(session: Session, instance_id: int, due_at: str | None) -> None
         },
     )
     # The official who received it answers to the applicant; whoever holds a step, for the delay.
-    people = _responsible(session, instance_id) | ({dossier.received_by} if dossier.received_by else set())
+    people = _responsible(session, instance_id) | (
+        {dossier.received_by} if dossier.received_by else set()
+    )
     for user_id in people:
         session.add(
             Notification(

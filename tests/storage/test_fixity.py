@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -31,11 +31,6 @@ from tests.conftest import REPO, S3Buckets
 LIMIT = 1 << 20
 GRACE = timedelta(hours=1)
 CRASH_TIMEOUT = 120
-PG_AUDIT_BUG = (
-    "BUG: engine/fixity.py:87 audits the object key (74 chars) into audit_events.object_id, "
-    "a String(64) (storage/models/catalogue.py:61): PostgreSQL raises StringDataRightTruncation "
-    "and check_store fails whenever an object is missing or corrupt"
-)
 
 
 def _me(s: Session, username: str = "chuyenvien") -> Principal:
@@ -75,10 +70,6 @@ def _rows(sessions: sessionmaker[Session]) -> list[StoredFile]:
 def _audits(sessions: sessionmaker[Session], action: str) -> list[AuditEvent]:
     with sessions.begin() as s:
         return list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-
-
-def _on_postgresql(sessions: sessionmaker[Session]) -> bool:
-    return sessions.kw["bind"].dialect.name == "postgresql"
 
 
 @dataclass
@@ -143,8 +134,6 @@ def test_check_reports_and_audits_an_object_deleted_behind_our_back(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    if _on_postgresql(sessions):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PG_AUDIT_BUG))
     gone = _upload(sessions, object_store, tmp_path, b"%PDF-1.4 se mat", "mat.pdf")
     kept = _upload(sessions, object_store, tmp_path, b"%PDF-1.4 con lai", "con.pdf")
     gone_key = key_for(gone.sha256)
@@ -168,8 +157,6 @@ def test_check_reports_and_audits_an_object_overwritten_with_other_bytes(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    if _on_postgresql(sessions):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PG_AUDIT_BUG))
     data = b"%PDF-1.4 quyet dinh so 12/QD-UBND"
     bad = _upload(sessions, object_store, tmp_path, data, "qd.pdf")
     twin = _upload(sessions, object_store, tmp_path, data, "qd-ban-sao.pdf")
@@ -368,20 +355,43 @@ def test_migrate_to_s3_copies_verifies_and_resumes(
     assert _s3_sha256(s3_buckets, s3_buckets.bucket, lost) == views[2].sha256
 
 
+def _corrupt_copy_on_s3(
+    sessions: sessionmaker[Session],
+    local_store: LocalObjectStore,
+    s3_buckets: S3Buckets,
+    tmp_path: Path,
+) -> FileView:
+    data = b"%PDF-1.4 ban goc" * 100
+    view = _upload(sessions, local_store, tmp_path, data, "goc.pdf")
+    bad = _flipped(data)
+    s3_buckets.server.client().put_object(
+        s3_buckets.bucket, key_for(view.sha256), io.BytesIO(bad), len(bad)
+    )
+    return view
+
+
+def test_migrate_never_accepts_a_corrupt_copy_already_on_s3(
+    sessions: sessionmaker[Session],
+    local_store: LocalObjectStore,
+    s3_buckets: S3Buckets,
+    tmp_path: Path,
+) -> None:
+    _corrupt_copy_on_s3(sessions, local_store, s3_buckets, tmp_path)
+    report = migrate_store(sessions, local_store, _s3_store(s3_buckets))
+    assert report.already_there == 0
+    assert report.copied + len(report.failed) == 1
+
+
 def test_migrate_replaces_a_corrupt_copy_on_s3(
     sessions: sessionmaker[Session],
     local_store: LocalObjectStore,
     s3_buckets: S3Buckets,
     tmp_path: Path,
 ) -> None:
-    data = b"%PDF-1.4 ban goc" * 100
-    view = _upload(sessions, local_store, tmp_path, data, "goc.pdf")
-    key = key_for(view.sha256)
-    bad = _flipped(data)
-    s3_buckets.server.client().put_object(s3_buckets.bucket, key, io.BytesIO(bad), len(bad))
+    view = _corrupt_copy_on_s3(sessions, local_store, s3_buckets, tmp_path)
     report = migrate_store(sessions, local_store, _s3_store(s3_buckets))
     assert (report.copied, report.already_there, report.failed) == (1, 0, [])
-    assert _s3_sha256(s3_buckets, s3_buckets.bucket, key) == view.sha256
+    assert _s3_sha256(s3_buckets, s3_buckets.bucket, key_for(view.sha256)) == view.sha256
 
 
 def test_migrate_reports_a_missing_source_object_and_copies_the_rest(
@@ -417,12 +427,6 @@ def test_migrate_copies_archived_files_into_the_archive_bucket(
     assert target.stat(key) is None  # not in the main bucket
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: engine/fixity.py:176 (_copy) puts archived objects without retain_until "
-    "(_referenced, fixity.py:47, does not even select it): migrated WORM records lose their "
-    "object-lock retention on S3 and can be deleted",
-)
 def test_migrated_archived_file_keeps_its_retention_on_s3(
     sessions: sessionmaker[Session],
     local_store: LocalObjectStore,

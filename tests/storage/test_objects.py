@@ -298,14 +298,6 @@ def test_delete_if_stale_removes_an_orphan_that_was_touched_earlier(
     object_store: ObjectStore, request: pytest.FixtureRequest
 ) -> None:
     # Two uploads of the same content that both rolled back: written, then touched.
-    if isinstance(object_store, S3ObjectStore):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: storage/s3.py:438 removes only the latest version; the touch "
-                "left the first write as a noncurrent version, which becomes current again",
-            )
-        )
     data = b"hai lan tai len, hai lan huy"
     key = _put(object_store, data)
     _put(object_store, data)
@@ -314,11 +306,6 @@ def test_delete_if_stale_removes_an_orphan_that_was_touched_earlier(
     assert list(object_store.list_objects()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: storage/s3.py:435 compares the cutoff with Last-Modified, which has whole "
-    "seconds: a touch made after the cutoff within the same second is deleted",
-)
 def test_s3_delete_if_stale_spares_a_touch_in_the_same_second_as_the_cutoff(
     s3_buckets: S3Buckets,
 ) -> None:
@@ -332,11 +319,6 @@ def test_s3_delete_if_stale_spares_a_touch_in_the_same_second_as_the_cutoff(
     assert object_store.delete_if_stale(key, cutoff) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: storage/s3.py:430-434 catches only S3Error around stat_object: a connection "
-    "failure escapes as a raw urllib3 MaxRetryError",
-)
 def test_s3_delete_if_stale_on_an_unreachable_server_raises_object_store_error() -> None:
     store = S3ObjectStore(
         f"127.0.0.1:{_closed_port()}",

@@ -1,4 +1,4 @@
-"""dossiers and notifications
+"""dossiers and notifications; longer audit object ids
 
 Revision ID: 0003
 Revises: 0002
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0003"
 down_revision = "0002"
@@ -140,9 +139,23 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_dossier_events_dossier_id"), ["dossier_id"], unique=False
         )
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.alter_column(
+            "object_id",
+            existing_type=sa.String(length=64),
+            type_=sa.String(length=128),
+            existing_nullable=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.alter_column(
+            "object_id",
+            existing_type=sa.String(length=128),
+            type_=sa.String(length=64),
+            existing_nullable=False,
+        )
     with op.batch_alter_table("dossier_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dossier_events_dossier_id"))
 
