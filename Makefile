@@ -11,8 +11,9 @@ export LIENTHONG_DATA_DIR ?= $(DATA_DIR)
 .PHONY: run test lint typecheck layers deps install clean
 
 # Debian packages the project needs, installed when run as root: libmagic (media types),
-# Times-compatible and DejaVu fonts with Vietnamese (slips), poppler (pdftotext in tests).
-DEBS := libmagic1 fonts-liberation2 fonts-dejavu-core poppler-utils
+# Times-compatible and DejaVu fonts with Vietnamese (slips, stamps), and the independent
+# checkers and PKCS#11 token the signing tests use (poppler, qpdf, NSS tools, SoftHSM2, OpenSC).
+DEBS := libmagic1 fonts-liberation2 fonts-dejavu-core poppler-utils qpdf libnss3-tools softhsm2 opensc
 
 $(STAMP): pyproject.toml
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(DEBS) >/dev/null 2>&1; then \

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from api.deps import AppState
 from api.settings import Settings, SettingsError
 from engine.errors import LienthongError
+from signing.errors import SigningError
 from storage.errors import StorageError
 
 app = typer.Typer(help="lienthong — e-office, một cửa và liên thông văn bản", no_args_is_help=True)
@@ -52,7 +53,7 @@ def _errors() -> Iterator[None]:
     # One wrapper turns every known error into a sentence and exit code 1.
     try:
         yield
-    except (LienthongError, StorageError, SettingsError) as e:
+    except (LienthongError, StorageError, SigningError, SettingsError) as e:
         raise _fail(getattr(e, "message", str(e))) from None
     except SQLAlchemyError as e:
         cause = getattr(e, "orig", None) or e

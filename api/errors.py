@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import LienthongError
+from signing.errors import SigningError
 from storage.errors import StorageError
 
 __all__ = ["error_responses", "install_error_handlers"]
@@ -42,6 +43,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StorageError)
     async def _storage(_: Request, exc: StorageError) -> JSONResponse:
         return _body(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(SigningError)
+    async def _signing(_: Request, exc: SigningError) -> JSONResponse:
+        return _body(exc.http_status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(StaleDataError)
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:

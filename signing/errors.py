@@ -47,6 +47,14 @@ class SigningError(Exception):
         self.code = code or self.default_code
         self.details = details
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # keyword-only `code` and `details` survive pickling (see signing.sandbox)
+        return (_rebuild, (type(self), self.message, self.code, self.details))
+
+
+def _rebuild(cls: type[SigningError], message: str, code: str, details: Any) -> SigningError:
+    return cls(message, code=code, details=details)
+
 
 class KeyMaterialError(SigningError):
     default_code = "bad_key"

@@ -135,7 +135,9 @@ class TestPki:
             365,
             **kw,
         )
-        revoked = _issue(_name("Trần Thị Bích (revoked)"), _key(kind), intermediate, start, 365, **kw)
+        revoked = _issue(
+            _name("Trần Thị Bích (revoked)"), _key(kind), intermediate, start, 365, **kw
+        )
         responder = _issue(
             _name("Lienthong Test OCSP"),
             _key(kind),
@@ -167,6 +169,40 @@ class TestPki:
             base_url,
             {revoked.cert.serial_number},
         )
+
+    def issue(self, common_name: str, *, start: dt.datetime, days: int) -> Issued:
+        """Another end-entity certificate from the intermediate (e.g. an expired one)."""
+        return _issue(
+            _name(common_name),
+            _key(self.kind),
+            self.intermediate,
+            start,
+            days,
+            base_url=self.base_url,
+            crl_name="intermediate",
+        )
+
+    def certify_key(self, public_key: object, common_name: str) -> x509.Certificate:
+        """A signing certificate for a key made elsewhere (e.g. on a PKCS#11 token)."""
+        now = dt.datetime.now(UTC) - dt.timedelta(days=1)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(common_name, "Ủy ban nhân dân tỉnh Hà Nam"))
+            .issuer_name(self.intermediate.cert.subject)
+            .public_key(public_key)  # type: ignore[arg-type]
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_key_usage(False, "signing"), critical=True)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self.intermediate.key.public_key()
+                ),
+                critical=False,
+            )
+        )
+        return builder.sign(self.intermediate.key, hashes.SHA256())
 
     def chain(self) -> list[x509.Certificate]:
         """The CA certificates an end entity's PKCS#12 file carries."""
@@ -223,7 +259,9 @@ class TestPki:
         builder = ocsp.OCSPResponseBuilder().add_response(
             cert=subject.cert,
             issuer=self.intermediate.cert,
-            algorithm=hashes.SHA1() if isinstance(req.hash_algorithm, hashes.SHA1) else hashes.SHA256(),
+            algorithm=hashes.SHA1()
+            if isinstance(req.hash_algorithm, hashes.SHA1)
+            else hashes.SHA256(),
             cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
             this_update=now - dt.timedelta(minutes=1),
             next_update=now + dt.timedelta(days=1),
@@ -344,11 +382,15 @@ def _key_usage(ca: bool, kind: str) -> x509.KeyUsage:
 
 
 class PkiServer:
-    """TSA, CRL and OCSP of a `TestPki` over HTTP on 127.0.0.1, in a thread."""
+    """TSA, CRLs and OCSP of several `TestPki`s over HTTP on 127.0.0.1, in a thread.
+
+    PKI `name` answers under `/<name>/`: `/tsa`, `/crl/<issuer>.crl`, `/ocsp`.
+    """
 
     def __init__(self) -> None:
-        self.pki: TestPki | None = None
+        self.pkis: dict[str, TestPki] = {}
         self.requests: list[str] = []
+        self.tsa_down = False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -362,35 +404,43 @@ class PkiServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _route(self) -> tuple[TestPki | None, str]:
+                server.requests.append(f"{self.command} {self.path}")
+                _, name, *rest = self.path.split("/", 2) + [""]
+                return server.pkis.get(name), "/" + (rest[0] if rest else "")
+
             def do_GET(self) -> None:
-                server.requests.append(f"GET {self.path}")
-                pki = server.pki
-                if pki and self.path.startswith("/crl/"):
-                    issuer = pki.root if self.path == "/crl/root.crl" else pki.intermediate
+                pki, path = self._route()
+                if pki and path.startswith("/crl/"):
+                    issuer = pki.root if path == "/crl/root.crl" else pki.intermediate
                     der = pki.crl(issuer).public_bytes(serialization.Encoding.DER)
                     return self._reply(200, "application/pkix-crl", der)
                 self._reply(404, "text/plain", b"not found")
 
             def do_POST(self) -> None:
-                server.requests.append(f"POST {self.path}")
-                pki = server.pki
+                pki, path = self._route()
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if pki and self.path == "/tsa":
+                if pki and path == "/tsa" and not server.tsa_down:
                     req = tsp.TimeStampReq.load(body)
                     resp = pki.timestamper().request_tsa_response(req)
                     return self._reply(200, "application/timestamp-reply", resp.dump())
-                if pki and self.path == "/ocsp":
+                if pki and path == "/ocsp":
                     return self._reply(200, "application/ocsp-response", pki.ocsp_response(body))
-                self._reply(404, "text/plain", b"not found")
+                self._reply(503 if server.tsa_down else 404, "text/plain", b"unavailable")
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
-    @property
-    def tsa_url(self) -> str:
-        return f"{self.base_url}/tsa"
+    def add(self, name: str, kind: str = "rsa") -> TestPki:
+        """Generate a PKI whose certificates point at this server under `/<name>/`."""
+        pki = TestPki.generate(kind, base_url=f"{self.base_url}/{name}")
+        self.pkis[name] = pki
+        return pki
+
+    def tsa_url(self, name: str) -> str:
+        return f"{self.base_url}/{name}/tsa"
 
     @classmethod
     @contextmanager

@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -16,9 +16,16 @@ from api.errors import error_responses
 from api.schemas import Input, PageOut
 from engine.dossiers.documents import dossier_slip, register_csv, register_rows, register_xlsx
 from engine.dossiers.lifecycle import stop
-from engine.dossiers.reading import dossier_view, list_dossiers, my_notifications, public_dossier
+from engine.dossiers.reading import (
+    DossierView,
+    PublicDossier,
+    dossier_view,
+    list_dossiers,
+    my_notifications,
+    public_dossier,
+)
 from engine.dossiers.reception import Applicant, Reception, receive, supplement
-from engine.dossiers.stats import timeliness_stats
+from engine.dossiers.stats import Timeliness, timeliness_stats
 from engine.errors import EngineError
 from storage.names import content_disposition
 
@@ -52,29 +59,9 @@ class SupplementIn(Input):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class PublicOut(BaseModel):
-    code: str
-    procedure_code: str
-    procedure_name: str
-    status: int
-    status_name: str
-    received_at: datetime
-    due_at: datetime | None
-    returned_at: datetime | None
-
-
-class DossierOut(PublicOut):
-    receiving_agency: str
-    competent_agency: str
-    channel: str
-    applicant: dict[str, Any]
-    missing_documents: list[str]
-    supplement_requests: int
-    refusal_reason: str | None
-    finished_at: datetime | None
-    timeliness: str
-    instance_id: int | None
-    timeline: list[dict[str, Any]]
+# The engine's frozen dataclasses are the response schemas.
+PublicOut = PublicDossier
+DossierOut = DossierView
 
 
 @router.post(
@@ -97,7 +84,7 @@ def create(body: ReceptionIn, session: SessionDep, user: CurrentUser) -> Dossier
     )
     dossier = receive(session, user, reception)
     session.flush()
-    return DossierOut(**asdict(dossier_view(session, user, dossier.code)))
+    return dossier_view(session, user, dossier.code)
 
 
 @router.post(
@@ -111,13 +98,13 @@ def add_supplement(
     """The missing documents arrived: accept the dossier, the clock starts now."""
     supplement(session, user, code, body.note)
     session.flush()
-    return DossierOut(**asdict(dossier_view(session, user, code)))
+    return dossier_view(session, user, code)
 
 
 @router.get("/dossiers/{code}", response_model=DossierOut, responses=error_responses(401, 403, 404))
 def get(code: str, session: SessionDep, user: CurrentUser) -> DossierOut:
     """Everything about a dossier, with its timeline (officials of involved agencies)."""
-    return DossierOut(**asdict(dossier_view(session, user, code)))
+    return dossier_view(session, user, code)
 
 
 @router.get("/dossiers", response_model=PageOut[PublicOut], responses=error_responses(401, 422))
@@ -144,7 +131,7 @@ def index(
         offset=page.offset,
     )
     return PageOut(
-        items=[PublicOut(**asdict(i)) for i in items],
+        items=list(items),
         total=total,
         limit=page.limit,
         offset=page.offset,
@@ -164,7 +151,7 @@ def withdraw(code: str, body: StopIn, session: SessionDep, user: CurrentUser) ->
     """The applicant withdraws the dossier (at the receiving desk)."""
     stop(session, user, code, kind="withdraw", reason=body.reason)
     session.flush()
-    return DossierOut(**asdict(dossier_view(session, user, code)))
+    return dossier_view(session, user, code)
 
 
 @router.post(
@@ -176,7 +163,7 @@ def suspend(code: str, body: StopIn, session: SessionDep, user: CurrentUser) -> 
     """A leader stops processing ("Dừng xử lý") with a reason."""
     stop(session, user, code, kind="suspend", reason=body.reason)
     session.flush()
-    return DossierOut(**asdict(dossier_view(session, user, code)))
+    return dossier_view(session, user, code)
 
 
 @router.get(
@@ -233,17 +220,7 @@ def register(
     )
 
 
-class TimelinessOut(BaseModel):
-    agency: str
-    total: int
-    finished: int
-    early: int
-    on_time: int
-    finished_overdue: int
-    open: int
-    open_in_time: int
-    open_overdue: int
-    on_time_rate: float | None
+TimelinessOut = Timeliness
 
 
 @router.get(
@@ -324,4 +301,4 @@ def public(code: str, request: Request, session: SessionDep) -> PublicOut:
         raise RateLimited(
             "Tra cứu quá nhanh, hãy thử lại sau ít giây / too many lookups; retry in a few seconds"
         )
-    return PublicOut(**asdict(public_dossier(session, code)))
+    return public_dossier(session, code)

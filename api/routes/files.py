@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -40,22 +39,8 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 _VERIFY_IN_MEMORY = 4 * 1024 * 1024
 
 
-class FileOut(BaseModel):
-    id: str
-    root_id: str
-    previous_id: str | None
-    version: int
-    sha256: str
-    size: int
-    media_type: str
-    name: str
-    archived: bool
-    record_class: str | None
-    retain_until: datetime | None
-    uploaded_by: str | None
-    created_at: datetime
-    deleted_at: datetime | None
-    delete_reason: str | None
+# The engine's frozen dataclass is the response schema; FastAPI documents it as is.
+FileOut = FileView
 
 
 class LinkOut(BaseModel):
@@ -73,7 +58,7 @@ def _state(request: Request) -> AppState:
 
 
 def _out(view: FileView) -> FileOut:
-    return FileOut(**asdict(view))
+    return view
 
 
 def _chunks(upload: UploadFile) -> Iterator[bytes]:

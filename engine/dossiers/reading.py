@@ -122,7 +122,10 @@ def dossier_for(session: Session, principal: Principal, code: str) -> Dossier:
 
 def public_dossier(session: Session, code: str) -> PublicDossier:
     """What a citizen may see by code: never identity, contact details or files."""
-    d = _get(session, code)
+    return _public(_get(session, code))
+
+
+def _public(d: Dossier) -> PublicDossier:
     return PublicDossier(
         code=d.code,
         procedure_code=d.procedure_code,
@@ -220,19 +223,7 @@ def list_dossiers(
     rows = session.scalars(
         base.order_by(Dossier.received_at.desc(), Dossier.id.desc()).limit(limit).offset(offset)
     )
-    return [
-        PublicDossier(
-            code=d.code,
-            procedure_code=d.procedure_code,
-            procedure_name=d.procedure_name,
-            status=d.status,
-            status_name=STATUS_NAMES[d.status],
-            received_at=d.received_at,
-            due_at=d.due_at,
-            returned_at=d.returned_at,
-        )
-        for d in rows
-    ], total
+    return [_public(d) for d in rows], total
 
 
 def my_notifications(

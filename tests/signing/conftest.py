@@ -1,0 +1,89 @@
+"""Fixtures of the signing tests: a test PKI served over HTTP, keys, external tools.
+
+Tools (pdfsig, qpdf, certutil, softhsm2-util, pdftoppm) are skipped locally when
+missing; under CI (`CI` set) their absence is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from signing.keys import SigningKey, load_pkcs12
+from signing.trust import TrustSettings
+from tests.pki import PASSWORD, Issued, PkiServer, TestPki
+
+
+def require_tool(*names: str) -> None:
+    """Skip locally without the tools; under CI their absence fails the test."""
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        msg = f"missing {', '.join(missing)} (Debian: poppler-utils qpdf libnss3-tools softhsm2 opensc)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{msg}; under CI these tests may not skip", pytrace=False)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def pki_server() -> Iterator[PkiServer]:
+    with PkiServer.running() as server:
+        server.add("rsa", "rsa")
+        server.add("ecdsa", "ecdsa")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pki_rsa(pki_server: PkiServer) -> TestPki:
+    return pki_server.pkis["rsa"]
+
+
+@pytest.fixture(scope="session")
+def pki_ec(pki_server: PkiServer) -> TestPki:
+    return pki_server.pkis["ecdsa"]
+
+
+@pytest.fixture(params=["rsa", "ecdsa"])
+def pki(request: pytest.FixtureRequest, pki_server: PkiServer) -> TestPki:
+    """Each key kind in turn."""
+    return pki_server.pkis[request.param]
+
+
+def key_of(pki: TestPki, who: Issued) -> SigningKey:
+    return load_pkcs12(pki.pkcs12(who), PASSWORD)
+
+
+def trust_of(pki: TestPki, **kwargs: object) -> TrustSettings:
+    """Trust the PKI's root; revocation data fetched from the test server."""
+    return TrustSettings.of([pki.root.cert], fetch=True, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def nss_db(tmp_path_factory: pytest.TempPathFactory, pki_server: PkiServer) -> Path:
+    """An NSS database trusting both test roots, for pdfsig."""
+    require_tool("certutil")
+    db = tmp_path_factory.mktemp("nss")
+    subprocess.run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True)
+    for name, pki in pki_server.pkis.items():
+        pem = db / f"{name}.pem"
+        pem.write_bytes(pki.root.pem)
+        subprocess.run(
+            [
+                "certutil",
+                "-A",
+                "-d",
+                f"sql:{db}",
+                "-n",
+                f"root-{name}",
+                "-t",
+                "CT,C,C",
+                "-i",
+                str(pem),
+            ],
+            check=True,
+        )
+    return db

@@ -1,0 +1,128 @@
+"""Signing with a key generated on a PKCS#11 token (SoftHSM2), never leaving it.
+
+Under CI these tests must run: a missing softhsm2-util or pkcs11-tool fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from signing.errors import TokenError, WrongPasswordError
+from signing.keys import open_pkcs11
+from signing.pades import PadesLevel, PadesSigner
+from signing.report import Indication
+from signing.validate import validate_pdf
+from tests.pki import PkiServer, TestPki
+from tests.signing.conftest import require_tool, trust_of
+from tests.signing.pdfs import make_pdf
+
+MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")
+LABEL, PIN, SO_PIN = "lienthong-test", "123456", "654321"
+
+
+@dataclass(frozen=True)
+class Token:
+    module: str
+    label: str
+    pin: str
+
+
+def _module() -> str:
+    for path in MODULES:
+        if Path(path).is_file():
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("libsofthsm2.so not found (Debian: softhsm2); under CI it may not skip")
+    pytest.skip("libsofthsm2.so not found (Debian: softhsm2)")
+
+
+def _tool(*args: str) -> bytes:
+    return subprocess.run(args, check=True, capture_output=True, timeout=60).stdout
+
+
+@pytest.fixture(scope="session")
+def token(
+    tmp_path_factory: pytest.TempPathFactory, pki_rsa: TestPki, pki_ec: TestPki
+) -> Iterator[Token]:
+    """A SoftHSM2 token in a temporary directory with an RSA and an EC key made on it."""
+    require_tool("softhsm2-util", "pkcs11-tool")
+    module = _module()
+    home = tmp_path_factory.mktemp("softhsm")
+    (home / "tokens").mkdir()
+    conf = home / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        # SoftHSM reads it when the module initialises: once per process, so per session
+        mp.setenv("SOFTHSM2_CONF", str(conf))
+        _tool(
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            LABEL,
+            "--pin",
+            PIN,
+            "--so-pin",
+            SO_PIN,
+        )
+        p11 = ["pkcs11-tool", "--module", module, "--token-label", LABEL, "--login", "--pin", PIN]
+        for key_id, label, key_type, pki in (
+            ("01", "ky-so-rsa", "rsa:2048", pki_rsa),
+            ("02", "ky-so-ec", "EC:prime256v1", pki_ec),
+        ):
+            _tool(*p11, "--keypairgen", "--key-type", key_type, "--id", key_id, "--label", label)
+            pub = serialization.load_der_public_key(
+                _tool(*p11, "--read-object", "--type", "pubkey", "--id", key_id)
+            )
+            cert = pki.certify_key(pub, f"Phạm Thị Token ({label})")
+            der = home / f"{label}.der"
+            der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+            _tool(
+                *p11, "--write-object", str(der), "--type", "cert", "--id", key_id, "--label", label
+            )
+        yield Token(module, LABEL, PIN)
+
+
+@pytest.mark.parametrize(("label", "kind"), [("ky-so-rsa", "rsa"), ("ky-so-ec", "ecdsa")])
+def test_token_key_signs_b_b_and_b_t_that_validate(
+    token: Token, pki_server: PkiServer, label: str, kind: str
+) -> None:
+    pki = pki_server.pkis[kind]
+    with open_pkcs11(
+        token.module, token_label=token.label, key_label=label, pin=token.pin, chain=pki.chain()
+    ) as key:
+        assert key.source == "pkcs11"
+        assert key.subject_name == f"Phạm Thị Token ({label})"
+        assert isinstance(key.certificate, x509.Certificate)
+        for level in (PadesLevel.B_B, PadesLevel.B_T):
+            signer = PadesSigner(key, level, tsa_url=pki_server.tsa_url(kind))
+            for n in range(2):  # the second one goes through the cached CMS
+                signed = signer.sign(make_pdf(text=f"token {n}"))
+                (sig,) = validate_pdf(signed, trust_of(pki)).signatures
+                assert sig.indication is Indication.TOTAL_PASSED, sig
+                assert sig.pades_level == str(level)
+                assert sig.signer_name == key.subject_name
+
+
+def test_wrong_pin_is_refused(token: Token) -> None:
+    with pytest.raises(WrongPasswordError) as e:
+        open_pkcs11(token.module, token_label=token.label, key_label="ky-so-rsa", pin="000000")
+    assert e.value.code == "wrong_token_pin"
+
+
+def test_unknown_key_or_token_is_a_token_error(token: Token) -> None:
+    with pytest.raises(TokenError) as e:
+        open_pkcs11(token.module, token_label=token.label, key_label="khong-co", pin=token.pin)
+    assert e.value.code == "token_key_not_found"
+    with pytest.raises(TokenError):
+        open_pkcs11(token.module, token_label="no-such-token", key_label="ky-so-rsa", pin=token.pin)
