@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.limits import UploadLimit
 from api.routes import auth, calendar, dossiers, files, health, org, procedures, workflow
 from api.settings import Settings, SettingsError
 from engine.calendar import CalendarError, OfficeHours
@@ -76,6 +77,9 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(
+        UploadLimit, limit=lambda: app.state.lienthong.settings.max_upload_mb * 1024 * 1024
+    )
     for module in (health, auth, org, calendar, procedures, workflow, files, dossiers):
         app.include_router(module.router)
     app.include_router(files.dossier_files)

@@ -58,7 +58,9 @@ def _objects(request: Request) -> ObjectStore:
     return _state(request).objects
 
 
-SessionDep = Annotated[Session, Depends(_session)]
+# scope="function": the transaction commits before the response goes out, so a client never
+# sees a result that is not yet (or never) committed, and a failing commit is an error answer.
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ObjectStoreDep = Annotated[ObjectStore, Depends(_objects)]
 

@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from engine.errors import AuthenticationError, NotFoundError
 from engine.principal import Clearance, Principal
-from storage.models import Agency, ApiToken, User, utcnow
+from storage.models import Agency, ApiToken, User, UserRole, utcnow
 
 __all__ = [
     "SESSION_TOKEN_TTL",
     "authenticate",
+    "check_password",
+    "find_credentials",
     "hash_password",
     "issue_token",
     "principal_for",
@@ -48,6 +50,23 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def _token_digest(token: str, secret: str) -> str:
     return hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def find_credentials(session: Session, username: str) -> tuple[int, str, bool]:
+    """(user id, password hash, active) for a username; a dummy for an unknown one."""
+    row = session.execute(
+        select(User.id, User.password_hash, User.is_active).where(User.username == username)
+    ).first()
+    if row is None:
+        return -1, _DUMMY_HASH, False
+    return row[0], row[1], row[2]
+
+
+def check_password(password_hash: str, active: bool, password: str) -> None:
+    """Raise AuthenticationError unless the password matches an active account's hash."""
+    ok = verify_password(password_hash, password)
+    if not (ok and active):
+        raise _bad_credentials()
 
 
 def authenticate(session: Session, username: str, password: str) -> User:
@@ -104,18 +123,41 @@ def revoke_token(session: Session, token: str, secret: str) -> None:
 
 
 def principal_from_token(session: Session, token: str, secret: str) -> Principal:
-    """Resolve a bearer token to its user; raises AuthenticationError when invalid or expired."""
-    row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _token_digest(token, secret))
-    )
+    """Resolve a bearer token to its user; raises AuthenticationError when invalid or expired.
+
+    Every request does this: one query joins token, user and agency, a second reads roles.
+    """
+    row = session.execute(
+        select(ApiToken.expires_at, ApiToken.revoked_at, User, Agency)
+        .join(User, User.id == ApiToken.user_id)
+        .join(Agency, Agency.id == User.agency_id)
+        .where(ApiToken.token_hash == _token_digest(token, secret))
+    ).first()
     now = utcnow()
-    if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
+    if row is None or row[1] is not None or (row[0] and row[0] <= now):
         raise AuthenticationError(
             "Phiên đăng nhập không hợp lệ hoặc đã hết hạn; hãy đăng nhập lại / "
             "The token is invalid or expired; log in again",
             code="invalid_token",
         )
-    return principal_for(session, row.user_id)
+    user, agency = row[2], row[3]
+    if not user.is_active:
+        raise AuthenticationError("Tài khoản đã bị khoá / The account is disabled", code="inactive")
+    roles = session.scalars(select(UserRole.role).where(UserRole.user_id == user.id))
+    return _principal(user, agency, frozenset(roles))
+
+
+def _principal(user: User, agency: Agency, roles: frozenset[str]) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        agency_id=agency.id,
+        agency_code=agency.code,
+        agency_path=agency.path,
+        roles=roles,
+        clearance=Clearance(user.clearance),
+    )
 
 
 def principal_for(session: Session, user_id: int) -> Principal:
@@ -127,14 +169,4 @@ def principal_for(session: Session, user_id: int) -> Principal:
     )
     if user is None or not user.is_active:
         raise AuthenticationError("Tài khoản đã bị khoá / The account is disabled", code="inactive")
-    agency: Agency = user.agency
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        agency_id=agency.id,
-        agency_code=agency.code,
-        agency_path=agency.path,
-        roles=frozenset(r.role for r in user.roles),
-        clearance=Clearance(user.clearance),
-    )
+    return _principal(user, user.agency, frozenset(r.role for r in user.roles))

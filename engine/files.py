@@ -251,7 +251,7 @@ def _view(row: StoredFile, uploader: str | None) -> FileView:
 
 def file_for_reading(session: Session, file_id: str | None, principal: Principal) -> StoredFile:
     """The file row if the principal's agency scope and clearance allow; raises 404/403."""
-    row = session.get(StoredFile, file_id) if file_id else None
+    row = session.get(StoredFile, file_id) if file_id and _is_uuid(file_id) else None
     if row is None or row.purged_at is not None:
         raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
     agency = session.get(Agency, row.agency_id)
@@ -274,6 +274,13 @@ def _owner_allows(session: Session, row: StoredFile, principal: Principal) -> bo
 
         return may_read(session, principal, row.owner_id)
     return False
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
 
 
 def file_versions(session: Session, file_id: str, principal: Principal) -> list[FileView]:
@@ -312,23 +319,33 @@ def verified_chunks(
 ) -> Iterator[bytes]:
     """Stream the object, checking size and SHA-256; the last chunk is held back until they match.
 
-    On a mismatch `on_mismatch(message)` is called and IntegrityError raised before the
-    final bytes go out, so a client never receives a complete corrupt file.
+    The object is opened at once (a missing object raises ObjectMissingError here, before
+    any response starts). On a mismatch — more bytes than recorded as soon as they appear,
+    or a wrong size or hash at the end — `on_mismatch(message)` is called and IntegrityError
+    raised before the final bytes go out, so a client never receives a complete corrupt file.
     """
+    return _verify(store.open(row.key, archive=row.archived), row, on_mismatch)
+
+
+def _verify(
+    chunks: Iterator[bytes], row: StoredFile, on_mismatch: Callable[[str], None]
+) -> Iterator[bytes]:
     digest = hashlib.sha256()
     size = 0
     pending: bytes | None = None
-    for chunk in store.open(row.key, archive=row.archived):
+    for chunk in chunks:
+        size += len(chunk)
+        if size > row.size:
+            break
         if pending is not None:
             yield pending
         digest.update(chunk)
-        size += len(chunk)
         pending = chunk
     if size != row.size or digest.hexdigest() != row.sha256:
         message = (
             f"Tệp {row.id} bị hỏng trong kho (SHA-256/kích thước không khớp) / file {row.id} is "
             f"corrupt in the store: expected {row.size} bytes sha256 {row.sha256[:12]}…, got "
-            f"{size} bytes sha256 {digest.hexdigest()[:12]}…"
+            f"{'more than ' if size > row.size else ''}{size} bytes"
         )
         on_mismatch(message)
         raise IntegrityError(message)

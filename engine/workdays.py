@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 from sqlalchemy import extract, select
@@ -18,6 +19,7 @@ __all__ = [
     "add_override",
     "calendar_for",
     "configure_office_hours",
+    "forget_calendars",
     "due_at",
     "list_holidays",
     "overrides_in",
@@ -31,15 +33,38 @@ def configure_office_hours(hours: OfficeHours) -> None:
     """Set the office hours used for every deadline in this process (from settings)."""
     global _office_hours
     _office_hours = hours
+    _calendars.clear()
+
+
+# Overrides change a few times a year; a deadline is computed on every step. Each process
+# keeps the calendar for a short while (edits made here take effect at once, edits made by
+# another process within _TTL seconds).
+_TTL = 30.0
+_calendars: dict[str, tuple[float, WorkCalendar]] = {}
 
 
 def calendar_for(session: Session) -> WorkCalendar:
     """A WorkCalendar with every override the admins entered."""
+    key = str(session.get_bind().engine.url)
+    cached = _calendars.get(key)
+    if cached is not None and time.monotonic() - cached[0] < _TTL:
+        return cached[1]
     rows = session.scalars(select(CalendarDay)).all()
-    return WorkCalendar(
+    calendar = WorkCalendar(
         [DayOverride(r.day, r.kind, r.name) for r in rows],  # type: ignore[arg-type]
         office_hours=_office_hours,
     )
+    _calendars[key] = (time.monotonic(), calendar)
+    return calendar
+
+
+def forget_calendars() -> None:
+    """Drop every cached calendar (after restoring or truncating a database)."""
+    _calendars.clear()
+
+
+def _forget(session: Session) -> None:
+    _calendars.pop(str(session.get_bind().engine.url), None)
 
 
 def _invalid(e: CalendarError, field: str) -> InvalidInputError:
@@ -104,6 +129,7 @@ def add_override(
     row = CalendarDay(day=day, kind=kind, name=name.strip(), created_by=actor_id)
     session.add(row)
     session.flush()
+    _forget(session)
     audit.record(
         session,
         actor_id,
@@ -121,6 +147,8 @@ def remove_override(session: Session, day: dt.date, *, actor_id: int | None) -> 
     if row is None:
         raise NotFoundError(f"Ngày {day} không có điều chỉnh / {day} has no override")
     session.delete(row)
+    session.flush()
+    _forget(session)
     audit.record(session, actor_id, "remove_override", "calendar_day", day.isoformat())
 
 

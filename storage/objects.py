@@ -166,11 +166,15 @@ class LocalObjectStore(ObjectStore):
         if path.exists() and not replace:
             try:
                 os.utime(path)  # a fresh mtime keeps the sweeper away until our row commits
-                return
+                present = True
             except FileNotFoundError:
-                pass  # swept a moment ago: write it again
+                present = False  # swept a moment ago: write it again
             except PermissionError:
-                return  # archived (read-only, retained): it stays anyway
+                present = True  # archived (read-only): it stays anyway
+            if present:
+                if archive and retain_until is not None:
+                    _extend_retention(path, retain_until)
+                return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
         try:
@@ -255,6 +259,13 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(CHUNK):
             yield chunk
+
+
+def _extend_retention(path: Path, until: datetime) -> None:
+    # Retention only ever grows: the longest record class sharing the content wins.
+    current = _retained_until(path)
+    if current is None or until > current:
+        _retention_file(path).write_text(json.dumps({"retain_until": until.isoformat()}))
 
 
 def _retention_file(path: Path) -> Path:

@@ -129,12 +129,12 @@ class S3ObjectStore(ObjectStore):
         replace: bool = False,
     ) -> None:
         """Stream `size` bytes to the bucket (multipart above 16 MB); a no-op when present."""
-        if (
-            not replace
-            and self.stat(key, archive=archive) is not None
-            and (archive or self._touch(key))
-        ):
-            return
+        if not replace and self.stat(key, archive=archive) is not None:
+            if archive:
+                self._extend_retention(key, retain_until)
+                return
+            if self._touch(key):
+                return
         retention = Retention(COMPLIANCE, retain_until) if archive and retain_until else None
         try:
             self.client.put_object(
@@ -148,6 +148,22 @@ class S3ObjectStore(ObjectStore):
             )
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"write {key}") from e
+
+    def _extend_retention(self, key: str, until: datetime | None) -> None:
+        """Retention only grows: the longest record class sharing the content wins."""
+        if until is None or not self.archive_bucket:
+            return
+        try:
+            current = self.client.get_object_retention(self.archive_bucket, key)
+            if (
+                current is not None
+                and current.retain_until_date
+                and current.retain_until_date >= until
+            ):
+                return
+            self.client.set_object_retention(self.archive_bucket, key, Retention(COMPLIANCE, until))
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
+            raise self._fail(e, f"extend the retention of {key}") from e
 
     def _touch(self, key: str) -> bool:
         """Refresh the object's time (copy onto itself) so the sweeper spares it; False if gone."""

@@ -24,6 +24,7 @@ from api.app import build_state, build_store, create_app
 from api.deps import AppState
 from api.settings import Settings
 from engine.setup import install_shipped
+from engine.workdays import forget_calendars
 from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.models import Base
@@ -81,6 +82,7 @@ def _truncate_all(engine: Engine) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty, migrated database: a SQLite file, then the PostgreSQL test database."""
+    forget_calendars()  # the PostgreSQL database is reused: no calendar may outlive a test
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "lienthong.db"

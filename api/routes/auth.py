@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
@@ -13,7 +13,7 @@ from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.schemas import Input
 from engine import audit
-from engine.auth import authenticate, issue_token
+from engine.auth import check_password, find_credentials, issue_token
 from engine.errors import PermissionDeniedError
 from engine.users import find_user_id
 
@@ -34,16 +34,20 @@ class ApiTokenIn(Input):
 
 @router.post("/token", response_model=TokenOut, responses=error_responses(401, 422))
 def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
-    settings: SettingsDep,
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], settings: SettingsDep
 ) -> TokenOut:
     """Exchange username and password for a bearer token."""
-    user = authenticate(session, form.username, form.password)
-    token, expires = issue_token(
-        session, user.id, settings.secret_key, ttl=timedelta(hours=settings.token_ttl_hours)
-    )
-    audit.record(session, user.id, "login", "user", user.id)
+    sessions = request.app.state.lienthong.sessions
+    # The slow argon2 check runs outside any transaction: on SQLite a write transaction
+    # would hold the database lock for its whole duration.
+    with sessions.begin() as session:
+        user_id, password_hash, active = find_credentials(session, form.username)
+    check_password(password_hash, active, form.password)
+    with sessions.begin() as session:
+        token, expires = issue_token(
+            session, user_id, settings.secret_key, ttl=timedelta(hours=settings.token_ttl_hours)
+        )
+        audit.record(session, user_id, "login", "user", user_id)
     return TokenOut(access_token=token, expires_at=expires)
 
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from api.deps import AppState, CurrentUser, SessionDep, require_roles
 from api.errors import error_responses
@@ -22,6 +23,7 @@ from engine.errors import AuthenticationError
 from engine.files import (
     FileTooLargeError,
     FileView,
+    IntegrityError,
     dossier_files_of,
     file_for_reading,
     file_versions,
@@ -29,6 +31,7 @@ from engine.files import (
     soft_delete,
     spool,
     store_file,
+    verified_chunks,
 )
 from engine.principal import Principal
 from storage.models import StoredFile
@@ -153,7 +156,7 @@ def attached(code: str, session: SessionDep, user: CurrentUser) -> list[FileOut]
     return [_out(v) for v in dossier_files_of(session, code)]
 
 
-def _download(state: AppState, row: StoredFile, request: Request) -> Response:
+def _download(state: AppState, session: Session, row: StoredFile, request: Request) -> Response:
     etag = f'"{row.sha256}"'
     headers = {
         "ETag": etag,
@@ -164,17 +167,23 @@ def _download(state: AppState, row: StoredFile, request: Request) -> Response:
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     file_id = row.id
+    if row.size <= _VERIFY_IN_MEMORY:
+        # Small files are checked whole before a byte is sent; the event goes into this
+        # request's own transaction (on SQLite a second one would wait for our lock).
+        mismatch: list[str] = []
+        try:
+            body = b"".join(verified_chunks(state.objects, row, mismatch.append))
+        except IntegrityError as e:
+            audit.record(session, None, "integrity_error", "file", file_id, {"message": e.message})
+            return JSONResponse({"error": e.code, "detail": e.message}, status_code=e.http_status)
+        return Response(body, media_type=row.media_type, headers=headers)
 
     def on_mismatch(message: str) -> None:
+        # Streaming: the request's transaction has committed by now, so a new one is free.
         with state.sessions.begin() as s:
             audit.record(s, None, "integrity_error", "file", file_id, {"message": message})
 
-    from engine.files import verified_chunks
-
     chunks = verified_chunks(state.objects, row, on_mismatch)
-    if row.size <= _VERIFY_IN_MEMORY:
-        body = b"".join(chunks)  # raises IntegrityError before anything is sent
-        return Response(body, media_type=row.media_type, headers=headers)
     headers["Content-Length"] = str(row.size)
     return StreamingResponse(chunks, media_type=row.media_type, headers=headers)
 
@@ -186,7 +195,7 @@ def download(file_id: str, request: Request, session: SessionDep, user: CurrentU
     """The file's bytes, checked against its SHA-256 on the way out."""
     row = file_for_reading(session, file_id, user)
     session.expunge(row)
-    return _download(_state(request), row, request)
+    return _download(_state(request), session, row, request)
 
 
 @router.get(
@@ -253,7 +262,7 @@ def download_signed(
 
         raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
     session.expunge(row)
-    return _download(state, row, request)
+    return _download(state, session, row, request)
 
 
 @router.delete(
