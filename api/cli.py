@@ -488,6 +488,15 @@ def dossier_stats(
     _print_json(result)
 
 
+def _register_signing() -> None:
+    from api.cli_signing import register
+
+    register(app)
+
+
+_register_signing()
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the `lienthong` console script."""
     return app(args=argv if argv is not None else sys.argv[1:], prog_name="lienthong")
