@@ -10,7 +10,17 @@ from fastapi import FastAPI
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.limits import UploadLimit
-from api.routes import auth, calendar, dossiers, files, health, org, procedures, workflow
+from api.routes import (
+    auth,
+    calendar,
+    dossiers,
+    files,
+    health,
+    org,
+    procedures,
+    signatures,
+    workflow,
+)
 from api.settings import Settings, SettingsError
 from engine.calendar import CalendarError, OfficeHours
 from engine.workdays import configure_office_hours
@@ -80,7 +90,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     app.add_middleware(
         UploadLimit, limit=lambda: app.state.lienthong.settings.max_upload_mb * 1024 * 1024
     )
-    for module in (health, auth, org, calendar, procedures, workflow, files, dossiers):
+    for module in (health, auth, org, calendar, procedures, workflow, files, dossiers, signatures):
         app.include_router(module.router)
     app.include_router(files.dossier_files)
     return app

@@ -88,22 +88,6 @@ def sign(
     typer.echo(f"signed {target} ({level.value}, {key.subject_name})")
 
 
-def _signature_json(s: Any) -> dict[str, Any]:
-    return {
-        "signer": s.signer_name,
-        "signed_at": (s.timestamp_time or s.claimed_time).isoformat()
-        if (s.timestamp_time or s.claimed_time)
-        else None,
-        "indication": str(s.indication),
-        "sub_indication": s.sub_indication,
-        "intact": s.intact,
-        "trusted": s.trusted,
-        "coverage": s.coverage,
-        "modifications": s.modification_level,
-        "level": s.pades_level,
-    }
-
-
 def verify(
     files: Annotated[list[Path], typer.Argument(help="PDF files")],
     trust: Annotated[
@@ -114,6 +98,7 @@ def verify(
     ] = False,
 ) -> None:
     """Validate every signature: exit 0 all TOTAL_PASSED, 1 any other, 2 a file unreadable."""
+    from engine.signatures import summarise
     from signing.trust import TrustSettings, load_certificates
     from signing.validate import validate_pdf
 
@@ -127,11 +112,9 @@ def verify(
         entry: dict[str, Any] = {"file": str(path)}
         try:
             report = validate_pdf(path.read_bytes(), settings)
-            entry["signatures"] = [_signature_json(s) for s in report.signatures]
+            entry = summarise(str(path), report)
             if not report.signatures or not all(s.passed for s in report.signatures):
                 worst = max(worst, 1)
-                if not report.signatures:
-                    entry["error"] = "Tệp không có chữ ký / the file has no signature"
         except OSError as e:
             entry.update(signatures=[], error=f"{e.strerror}")
             worst = 2

@@ -1,7 +1,7 @@
 """SQLAlchemy models; importing this package registers every table on `Base.metadata`."""
 
 from storage.models.base import Base, UTCDateTime, utcnow
-from storage.models.catalogue import AuditEvent, CalendarDay, Procedure
+from storage.models.catalogue import AuditEvent, CalendarDay, Procedure, TrustedCertificate
 from storage.models.dossiers import Dossier, DossierCounter, DossierEvent, Notification
 from storage.models.files import StoredFile
 from storage.models.org import Agency, ApiToken, User, UserRole
@@ -20,6 +20,7 @@ __all__ = [
     "Procedure",
     "ProcessDefinition",
     "StoredFile",
+    "TrustedCertificate",
     "UTCDateTime",
     "User",
     "UserRole",

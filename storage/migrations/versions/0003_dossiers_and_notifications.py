@@ -146,9 +146,28 @@ def upgrade() -> None:
             type_=sa.String(length=128),
             existing_nullable=False,
         )
+    op.create_table(
+        "trusted_certificates",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("subject", sa.String(length=500), nullable=False),
+        sa.Column("der", sa.LargeBinary(), nullable=False),
+        sa.Column("not_after", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("added_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["added_by"],
+            ["users.id"],
+            name=op.f("fk_trusted_certificates_added_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_trusted_certificates")),
+        sa.UniqueConstraint("sha256", name=op.f("uq_trusted_certificates_sha256")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("trusted_certificates")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.alter_column(
             "object_id",
