@@ -35,6 +35,7 @@ from storage.objects import ObjectStore, RetainedObjectError, key_for
 
 __all__ = [
     "RECORD_CLASSES",
+    "FileDeletedError",
     "FileTooLargeError",
     "FileView",
     "IntegrityError",
@@ -65,6 +66,11 @@ _SNIFF = 8192
 class FileTooLargeError(EngineError):
     http_status = 413
     default_code = "file_too_large"
+
+
+class FileDeletedError(EngineError):
+    http_status = 410
+    default_code = "file_deleted"
 
 
 class IntegrityError(EngineError):
@@ -181,7 +187,11 @@ def store_file(
         )
     now = utcnow()
     retain_until = _retention(record_class, now)
-    previous = file_for_reading(session, previous_id, principal) if previous_id else None
+    previous = (
+        file_for_reading(session, previous_id, principal, include_deleted=True)
+        if previous_id
+        else None
+    )
     if previous is not None and previous.deleted_at is not None:
         raise ConflictError("Không tạo phiên bản mới cho tệp đã xoá / the file was deleted")
     key = key_for(upload.sha256)
@@ -249,8 +259,13 @@ def _view(row: StoredFile, uploader: str | None) -> FileView:
     )
 
 
-def file_for_reading(session: Session, file_id: str | None, principal: Principal) -> StoredFile:
-    """The file row if the principal's agency scope and clearance allow; raises 404/403."""
+def file_for_reading(
+    session: Session, file_id: str | None, principal: Principal, *, include_deleted: bool = False
+) -> StoredFile:
+    """The file row if the principal's agency scope and clearance allow; raises 404/403.
+
+    A soft-deleted file is gone for readers (410) unless `include_deleted`.
+    """
     row = session.get(StoredFile, file_id) if file_id and _is_uuid(file_id) else None
     if row is None or row.purged_at is not None:
         raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
@@ -263,6 +278,11 @@ def file_for_reading(session: Session, file_id: str | None, principal: Principal
         raise PermissionDeniedError(
             "Tệp mật vượt quá mức được tiếp cận / the file's secrecy is above your clearance",
             code="clearance_required",
+        )
+    if row.deleted_at is not None and not include_deleted:
+        raise FileDeletedError(
+            f"Tệp {file_id} đã bị xoá ({row.delete_reason}) / file {file_id} was deleted: "
+            f"{row.delete_reason}"
         )
     return row
 
@@ -285,7 +305,7 @@ def _is_uuid(value: str) -> bool:
 
 def file_versions(session: Session, file_id: str, principal: Principal) -> list[FileView]:
     """Every version of the file's chain, oldest first."""
-    row = file_for_reading(session, file_id, principal)
+    row = file_for_reading(session, file_id, principal, include_deleted=True)
     rows = session.execute(
         select(StoredFile, User.username)
         .outerjoin(User, User.id == StoredFile.uploaded_by)
@@ -355,7 +375,7 @@ def _verify(
 
 def soft_delete(session: Session, file_id: str, principal: Principal, reason: str) -> FileView:
     """Mark a file deleted with a reason (the object stays); raises ConflictError if already."""
-    row = file_for_reading(session, file_id, principal)
+    row = file_for_reading(session, file_id, principal, include_deleted=True)
     if row.deleted_at is not None:
         raise ConflictError("Tệp đã bị xoá trước đó / the file is already deleted")
     if not reason.strip():
@@ -377,7 +397,7 @@ def purge_file(session: Session, store: ObjectStore, file_id: str, principal: Pr
     """
     if not principal.is_admin:
         raise PermissionDeniedError("Chỉ quản trị viên được xoá hẳn / only admins may purge")
-    row = file_for_reading(session, file_id, principal)
+    row = file_for_reading(session, file_id, principal, include_deleted=True)
     if row.deleted_at is None:
         raise ConflictError(
             "Xoá mềm tệp trước khi xoá hẳn / soft-delete the file before purging it"
