@@ -7,6 +7,11 @@
         ├── PermissionDeniedError  403      wrong role, agency or clearance
         ├── ConflictError          409      concurrent change, duplicate, wrong state
         ├── InvalidInputError      422      input breaks a rule (with field errors)
+        ├── FileTooLargeError      413      an upload past LIENTHONG_MAX_UPLOAD_MB
+        ├── FileDeletedError       410      a soft-deleted file asked for its bytes
+        ├── RateLimitedError       429      too many unauthenticated lookups
+        ├── IntegrityError         502      a stored object does not match its SHA-256 or size
+        ├── FontMissingError       503      no Vietnamese font installed for the slips
         └── WorkflowError          422      a BPMN file or a running process is broken
             └── IncidentError      409      a service task failed; the instance needs a retry
 
@@ -23,11 +28,16 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "EngineError",
+    "FileDeletedError",
+    "FileTooLargeError",
+    "FontMissingError",
+    "IntegrityError",
     "IncidentError",
     "InvalidInputError",
     "LienthongError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimitedError",
     "WorkflowError",
 ]
 
@@ -74,6 +84,33 @@ class ConflictError(EngineError):
 class InvalidInputError(EngineError):
     http_status = 422
     default_code = "invalid_input"
+
+
+class FileTooLargeError(EngineError):
+    http_status = 413
+    default_code = "file_too_large"
+
+
+class FileDeletedError(EngineError):
+    http_status = 410
+    default_code = "file_deleted"
+
+
+class RateLimitedError(EngineError):
+    http_status = 429
+    default_code = "rate_limited"
+
+
+class IntegrityError(EngineError):
+    """What the store returned does not match the recorded SHA-256 or size."""
+
+    http_status = 502
+    default_code = "integrity_error"
+
+
+class FontMissingError(EngineError):
+    http_status = 503
+    default_code = "font_missing"
 
 
 class WorkflowError(EngineError):

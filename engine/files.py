@@ -23,7 +23,9 @@ from engine import audit
 from engine.agencies import in_scope
 from engine.errors import (
     ConflictError,
-    EngineError,
+    FileDeletedError,
+    FileTooLargeError,
+    IntegrityError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
@@ -61,23 +63,6 @@ RECORD_CLASSES: dict[str, int | None] = {
 }
 _PERMANENT_YEARS = 1000
 _SNIFF = 8192
-
-
-class FileTooLargeError(EngineError):
-    http_status = 413
-    default_code = "file_too_large"
-
-
-class FileDeletedError(EngineError):
-    http_status = 410
-    default_code = "file_deleted"
-
-
-class IntegrityError(EngineError):
-    """What the store returned does not match the recorded SHA-256 or size."""
-
-    http_status = 502
-    default_code = "integrity_error"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from engine.dossiers.reading import (
 )
 from engine.dossiers.reception import Applicant, Reception, receive, supplement
 from engine.dossiers.stats import Timeliness, timeliness_stats
-from engine.errors import EngineError
+from engine.errors import RateLimitedError
 from storage.names import content_disposition
 
 router = APIRouter(prefix="/api/v1", tags=["dossiers"])
@@ -262,11 +262,6 @@ def notifications(session: SessionDep, user: CurrentUser, page: Page) -> PageOut
     )
 
 
-class RateLimited(EngineError):
-    http_status = 429
-    default_code = "rate_limited"
-
-
 class _Bucket:
     """A small token bucket per client address, for the unauthenticated lookup."""
 
@@ -298,7 +293,7 @@ _lookup_limit = _Bucket(rate=1.0, burst=30)
 def public(code: str, request: Request, session: SessionDep) -> PublicOut:
     """Citizen lookup by code: status and dates only. No login; rate-limited per address."""
     if not _lookup_limit.take(request.client.host if request.client else "?"):
-        raise RateLimited(
+        raise RateLimitedError(
             "Tra cứu quá nhanh, hãy thử lại sau ít giây / too many lookups; retry in a few seconds"
         )
     return public_dossier(session, code)

@@ -31,7 +31,7 @@ async def verify(
     """Validate every signature of the PDF (in a sandbox, ≤ 3 s) against the trust store."""
     data = await file.read(_MAX_PDF + 1)
     if len(data) > _MAX_PDF:
-        from engine.files import FileTooLargeError
+        from engine.errors import FileTooLargeError
 
         raise FileTooLargeError("PDF quá lớn (100 MB) / the PDF is larger than 100 MB")
     report = validate_untrusted(data, trust_settings(session))

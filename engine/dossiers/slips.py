@@ -24,7 +24,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from engine.calendar import VN_TZ
-from engine.errors import EngineError
+from engine.errors import FontMissingError
 
 __all__ = ["SLIP_KINDS", "SlipData", "render_slip"]
 
@@ -40,11 +40,6 @@ _FONT_DIRS = [
     Path("/usr/share/fonts/truetype/liberation"),
 ]
 _FALLBACK = Path("/usr/share/fonts/truetype/dejavu")
-
-
-class FontMissingError(EngineError):
-    http_status = 503
-    default_code = "font_missing"
 
 
 @lru_cache(maxsize=1)
