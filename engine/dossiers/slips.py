@@ -86,15 +86,24 @@ def _styles() -> dict[str, ParagraphStyle]:
 def _header(d: SlipData, kind: str, st: dict[str, ParagraphStyle]) -> list[Any]:
     number, title = SLIP_KINDS[kind]
     left = [
-        Paragraph(d["agency_name"].upper(), st["head"]),
-        Paragraph("BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ", st["head"]),
+        Paragraph(d["agency_name"].upper(), st["top"]),
+        Paragraph("BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ", st["top"]),
     ]
     right = [
-        Paragraph("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", st["head"]),
-        Paragraph("Độc lập - Tự do - Hạnh phúc", st["head"]),
+        Paragraph("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", st["top"]),
+        Paragraph("Độc lập - Tự do - Hạnh phúc", st["top"]),
     ]
-    table = Table([[left, right]], colWidths=[60 * mm, 68 * mm])
-    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    table = Table([[left, right]], colWidths=[52 * mm, 76 * mm])
+    # No cell padding: the national motto must fit on one line of the A5 header.
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
     return [
         table,
         Spacer(1, 4 * mm),

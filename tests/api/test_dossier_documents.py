@@ -27,6 +27,11 @@ def _receive(api: Api, **over: object) -> dict:
     return r.json()
 
 
+def _lines(pdf: bytes) -> list[str]:
+    out = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
+    return [line.strip() for line in out.stdout.decode("utf-8").splitlines()]
+
+
 def _text(pdf: bytes) -> str:
     out = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
     return " ".join(out.stdout.decode("utf-8").split())
@@ -36,6 +41,7 @@ def test_receipt_slip_is_a_pdf_with_correct_vietnamese_text(api: Api) -> None:
     d = _receive(api)
     r = api.client.get(f"/api/v1/dossiers/{d['code']}/slips/receipt", headers=api.login("tiepnhan"))
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in _lines(r.content)  # the motto on one line
     text = _text(r.content)
     for expected in (
         "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ",
