@@ -12,20 +12,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from engine.errors import AuthenticationError, NotFoundError
+from engine.errors import AuthenticationError
 from engine.principal import Clearance, Principal
 from storage.models import Agency, ApiToken, User, UserRole, utcnow
 
 __all__ = [
     "SESSION_TOKEN_TTL",
-    "authenticate",
     "check_password",
     "find_credentials",
     "hash_password",
     "issue_token",
     "principal_for",
     "principal_from_token",
-    "revoke_token",
     "verify_password",
 ]
 
@@ -69,17 +67,6 @@ def check_password(password_hash: str, active: bool, password: str) -> None:
         raise _bad_credentials()
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """Check a username and password; raises AuthenticationError when either is wrong."""
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.is_active:
-        verify_password(_DUMMY_HASH, password)
-        raise _bad_credentials()
-    if not verify_password(user.password_hash, password):
-        raise _bad_credentials()
-    return user
-
-
 def _bad_credentials() -> AuthenticationError:
     return AuthenticationError(
         "Sai tên đăng nhập hoặc mật khẩu / Wrong username or password",
@@ -110,16 +97,6 @@ def issue_token(
     )
     session.flush()
     return token, expires_at
-
-
-def revoke_token(session: Session, token: str, secret: str) -> None:
-    """Revoke a token; raises NotFoundError when it is unknown."""
-    row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _token_digest(token, secret))
-    )
-    if row is None:
-        raise NotFoundError("Không tìm thấy mã truy cập / Unknown token")
-    row.revoked_at = utcnow()
 
 
 def principal_from_token(session: Session, token: str, secret: str) -> Principal:

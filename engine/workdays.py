@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from decimal import Decimal
 
-from sqlalchemy import extract, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -22,7 +22,6 @@ __all__ = [
     "forget_calendars",
     "due_at",
     "list_holidays",
-    "overrides_in",
     "remove_override",
 ]
 
@@ -150,14 +149,3 @@ def remove_override(session: Session, day: dt.date, *, actor_id: int | None) -> 
     session.flush()
     _forget(session)
     audit.record(session, actor_id, "remove_override", "calendar_day", day.isoformat())
-
-
-def overrides_in(session: Session, year: int) -> list[CalendarDay]:
-    """The overrides entered for one year."""
-    return list(
-        session.scalars(
-            select(CalendarDay)
-            .where(extract("year", CalendarDay.day) == year)
-            .order_by(CalendarDay.day)
-        )
-    )

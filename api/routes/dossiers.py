@@ -142,28 +142,24 @@ class StopIn(Input):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post(
-    "/dossiers/{code}/withdraw",
-    response_model=DossierOut,
-    responses=error_responses(401, 403, 404, 409, 422),
-)
-def withdraw(code: str, body: StopIn, session: SessionDep, user: CurrentUser) -> DossierOut:
-    """The applicant withdraws the dossier (at the receiving desk)."""
-    stop(session, user, code, kind="withdraw", reason=body.reason)
-    session.flush()
-    return dossier_view(session, user, code)
+def _closer(action: Literal["withdraw", "suspend"], summary: str) -> None:
+    # Explicit paths (not /{action}) so that no other POST under /dossiers/{code}/ is shadowed.
+    def close(code: str, body: StopIn, session: SessionDep, user: CurrentUser) -> DossierView:
+        stop(session, user, code, kind=action, reason=body.reason)
+        session.flush()
+        return dossier_view(session, user, code)
+
+    router.post(
+        f"/dossiers/{{code}}/{action}",
+        response_model=DossierOut,
+        responses=error_responses(401, 403, 404, 409, 422),
+        summary=summary,
+        name=action,
+    )(close)
 
 
-@router.post(
-    "/dossiers/{code}/suspend",
-    response_model=DossierOut,
-    responses=error_responses(401, 403, 404, 409, 422),
-)
-def suspend(code: str, body: StopIn, session: SessionDep, user: CurrentUser) -> DossierOut:
-    """A leader stops processing ("Dừng xử lý") with a reason."""
-    stop(session, user, code, kind="suspend", reason=body.reason)
-    session.flush()
-    return dossier_view(session, user, code)
+_closer("withdraw", "The applicant withdraws the dossier (at the receiving desk)")
+_closer("suspend", 'A leader stops processing ("Dừng xử lý") with a reason')
 
 
 @router.get(

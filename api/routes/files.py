@@ -60,10 +60,6 @@ def _state(request: Request) -> AppState:
     return state
 
 
-def _out(view: FileView) -> FileOut:
-    return view
-
-
 def _chunks(upload: UploadFile) -> Iterator[bytes]:
     while chunk := upload.file.read(256 * 1024):
         yield chunk
@@ -85,7 +81,7 @@ def _receive(
         view = store_file(session, state.objects, spooled, file.filename, user, **kwargs)
     finally:
         spooled.path.unlink(missing_ok=True)
-    return _out(view)
+    return view
 
 
 @router.post(
@@ -153,7 +149,7 @@ def attach(
 def attached(code: str, session: SessionDep, user: CurrentUser) -> list[FileOut]:
     """The dossier's files (latest versions, deleted ones hidden)."""
     dossier_for(session, user, code)
-    return [_out(v) for v in dossier_files_of(session, code)]
+    return dossier_files_of(session, code)
 
 
 def _download(state: AppState, session: Session, row: StoredFile, request: Request) -> Response:
@@ -203,7 +199,7 @@ def download(file_id: str, request: Request, session: SessionDep, user: CurrentU
 )
 def versions(file_id: str, session: SessionDep, user: CurrentUser) -> list[FileOut]:
     """Every version of the file, oldest first."""
-    return [_out(v) for v in file_versions(session, file_id, user)]
+    return file_versions(session, file_id, user)
 
 
 def _signature(secret: str, file_id: str, expires: int) -> str:
@@ -270,7 +266,7 @@ def download_signed(
 )
 def delete(file_id: str, body: DeleteIn, session: SessionDep, user: CurrentUser) -> FileOut:
     """Soft-delete: the file is hidden but kept, with who, when and why."""
-    return _out(soft_delete(session, file_id, user, body.reason))
+    return soft_delete(session, file_id, user, body.reason)
 
 
 @router.post("/{file_id}/purge", status_code=204, responses=error_responses(401, 403, 404, 409))

@@ -32,7 +32,6 @@ __all__ = [
     "LoadedInstance",
     "advance",
     "current_data",
-    "get_instance",
     "instance_view",
     "load_instance",
     "persist",
@@ -316,14 +315,6 @@ def _task_due(
         return calendar_for(session).add_working_days(now, Decimal(str(step_days[spec_name])))
     except (ValueError, ArithmeticError) as e:
         raise WorkflowError(f"step_days[{spec_name}] is not a number of days: {e}") from e
-
-
-def get_instance(session: Session, instance_id: int) -> WorkflowInstance:
-    """The instance row; raises NotFoundError."""
-    row = session.get(WorkflowInstance, instance_id)
-    if row is None:
-        raise NotFoundError(f"Không có phiên quy trình {instance_id} / No instance {instance_id}")
-    return row
 
 
 def instance_view(session: Session, loaded: LoadedInstance) -> InstanceView:
