@@ -9,7 +9,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInputError, WorkflowError
@@ -26,6 +26,16 @@ DEFAULT_FORM: dict[str, Any] = {
     },
 }
 CHOICES_KEY = "x-choices"
+_CHOICES = (  # built once: a form is rendered on every task step
+    select(User.username, User.full_name)
+    .join(UserRole, UserRole.user_id == User.id)
+    .where(
+        User.agency_id == bindparam("agency_id"),
+        UserRole.role == bindparam("role"),
+        User.is_active.is_(True),
+    )
+    .order_by(User.full_name)
+)
 
 
 def render_form(
@@ -41,12 +51,7 @@ def render_form(
         if kind != "users":
             raise WorkflowError(f"unknown choice source '{source}'", code="form_bad_choices")
         role, agency = resolve_lane(session, lane, case_agency, data)
-        users = session.execute(
-            select(User.username, User.full_name)
-            .join(UserRole, UserRole.user_id == User.id)
-            .where(User.agency_id == agency.id, UserRole.role == role, User.is_active.is_(True))
-            .order_by(User.full_name)
-        ).all()
+        users = session.execute(_CHOICES, {"agency_id": agency.id, "role": role}).all()
         prop["enum"] = [u.username for u in users]
         prop["x-enumNames"] = [u.full_name for u in users]
         if users:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from engine import audit
 from engine.errors import ConflictError, NotFoundError, WorkflowError
@@ -44,6 +46,28 @@ _TIMER_EVENTS = {
     "CycleTimerEventDefinition",
 }
 
+# A step's writes are plain Core statements built once: the ORM's unit of work cost more
+# than the database itself (see bench/engine.py).
+_INSTANCES = cast(Table, WorkflowInstance.__table__)
+_TASKS = cast(Table, WorkflowTask.__table__)
+_UPDATE_INSTANCE = update(_INSTANCES).where(
+    _INSTANCES.c.id == bindparam("_id"), _INSTANCES.c.version == bindparam("_version")
+)
+_OPEN_TASKS = select(_TASKS.c.id, _TASKS.c.task_uuid).where(
+    _TASKS.c.instance_id == bindparam("instance_id"), _TASKS.c.state == "ready"
+)
+_ELIGIBLE = (
+    select(User.id)
+    .join(UserRole, UserRole.user_id == User.id)
+    .where(
+        User.username == bindparam("username"),
+        User.agency_id == bindparam("agency_id"),
+        UserRole.role == bindparam("role"),
+    )
+)
+_UPDATE_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("_id"))
+_INSERT_TASK = insert(_TASKS)
+
 
 @dataclass(frozen=True)
 class InstanceView:
@@ -67,6 +91,9 @@ class LoadedInstance:
     agency: Agency
     definition_version: int
     forms: dict[str, Any] = field(default_factory=dict)
+    # (id, task uuid) of the instance's READY task rows, when the caller already read them
+    # in this transaction; the next persist uses them instead of asking again.
+    open_task_rows: list[tuple[int, str]] | None = field(default=None, repr=False)
 
 
 def _bind(
@@ -107,6 +134,7 @@ def start_instance(
     session.add(row)
     session.flush()
     loaded = LoadedInstance(row, parsed, workflow, agency, definition.version, forms)
+    loaded.open_task_rows = []  # a new instance has no task rows yet
     audit.record(
         session, actor_id, "start", "workflow_instance", row.id, {"process_id": process_id}
     )
@@ -186,31 +214,62 @@ def persist(
     Raises ConflictError (409) when another transaction changed the instance meanwhile.
     """
     row, workflow = loaded.row, loaded.workflow
-    row.state = serializer.dumps(workflow)
-    row.serializer_version = serializer.SERIALIZER_VERSION
-    errored = workflow.get_tasks(state=TaskState.ERROR)
-    if incident is None and errored:
+    state = serializer.dumps(workflow)
+    if incident is None and workflow.get_tasks(state=TaskState.ERROR):
         incident = row.incident
-    row.incident = incident
     if incident is not None:
-        row.status = "incident"
+        status = "incident"
     elif workflow.is_completed():
-        row.status = "completed"
+        status = "completed"
     else:
-        row.status = "running"
-    row.next_timer_at = _next_timer(workflow) if row.status == "running" else None
-    row.updated_at = utcnow()
+        status = "running"
+    now = utcnow()
     with session.no_autoflush:
-        _sync_tasks(session, loaded, assign_to)
+        # Everything that may fail is worked out before the first write.
+        changes = _sync_tasks(session, loaded, assign_to, now)
+        _write_instance(
+            session,
+            row,
+            {
+                "state": state,
+                "serializer_version": serializer.SERIALIZER_VERSION,
+                "incident": incident,
+                "status": status,
+                "next_timer_at": _next_timer(workflow) if status == "running" else None,
+                "updated_at": now,
+            },
+        )
+        changes.write(session)
     try:
-        session.flush()
+        session.flush()  # what the caller and the hooks added: audit events, dossier events
     except StaleDataError as e:
-        raise ConflictError(
-            "Hồ sơ vừa được người khác xử lý; hãy tải lại / "
-            "Someone else changed this case just now; reload and try again",
-            code="concurrent_update",
-        ) from e
-    cache.stage(session, row.id, row.state, workflow)
+        raise _conflict() from e
+    cache.stage(session, row.id, state, workflow)
+
+
+def _conflict() -> ConflictError:
+    return ConflictError(
+        "Hồ sơ vừa được người khác xử lý; hãy tải lại / "
+        "Someone else changed this case just now; reload and try again",
+        code="concurrent_update",
+    )
+
+
+def _write_instance(session: Session, row: WorkflowInstance, values: dict[str, Any]) -> None:
+    # One UPDATE of the columns that changed, guarded by the version counter as the ORM's
+    # version_id_col would be; the row object is then told the new values as committed, so
+    # no flush writes it again.
+    pending = instance_state(row).committed_state
+    params = {k: v for k, v in values.items() if k in pending or getattr(row, k) != v}
+    params["updated_at"] = values["updated_at"]
+    params["version"] = row.version + 1
+    result = session.connection().execute(
+        _UPDATE_INSTANCE, {"_id": row.id, "_version": row.version, **params}
+    )
+    if result.rowcount != 1:
+        raise _conflict()
+    for key, value in params.items():
+        set_committed_value(row, key, value)
 
 
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
@@ -221,47 +280,82 @@ def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
     return min(times) if times else None
 
 
-def _sync_tasks(session: Session, loaded: LoadedInstance, assign_to: str | None) -> None:
+@dataclass
+class _TaskChanges:
+    """What one step changes in the tasks table, written as a few executemany statements."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    closes: list[dict[str, Any]] = field(default_factory=list)
+    objects: list[tuple[WorkflowTask, dict[str, Any]]] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        conn = session.connection()
+        for obj, values in self.objects:
+            conn.execute(_UPDATE_TASK, {"_id": obj.id, **values})
+            for key, value in values.items():
+                set_committed_value(obj, key, value)
+        if self.closes:
+            conn.execute(_UPDATE_TASK, self.closes)
+        if self.inserts:
+            conn.execute(_INSERT_TASK, self.inserts)
+
+
+def _sync_tasks(
+    session: Session, loaded: LoadedInstance, assign_to: str | None, now: datetime
+) -> _TaskChanges:
     workflow, row = loaded.workflow, loaded.row
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-    open_rows = session.scalars(
-        select(WorkflowTask).where(
-            WorkflowTask.instance_id == row.id, WorkflowTask.state == "ready"
-        )
-    ).all()
+    changes = _TaskChanges()
     known = set()
-    now = utcnow()
-    for task_row in open_rows:
-        known.add(task_row.task_uuid)
-        if task_row.task_uuid not in ready:
-            spiff = workflow.get_task_from_id(_uuid(task_row.task_uuid))
-            done = spiff is not None and spiff.has_state(TaskState.COMPLETED)
-            task_row.state = "completed" if done else "cancelled"
-            task_row.completed_at = now
+    open_rows = loaded.open_task_rows
+    loaded.open_task_rows = None
+    if open_rows is None:
+        open_rows = [
+            (r.id, r.task_uuid)
+            for r in session.connection().execute(_OPEN_TASKS, {"instance_id": row.id})
+        ]
+    for task_id, task_uuid in open_rows:
+        known.add(task_uuid)
+        if task_uuid in ready:
+            continue
+        spiff = workflow.get_task_from_id(_uuid(task_uuid))
+        done = spiff is not None and spiff.has_state(TaskState.COMPLETED)
+        close = {"state": "completed" if done else "cancelled", "completed_at": now}
+        obj = session.identity_map.get(identity_key(WorkflowTask, task_id))
+        if obj is None:
+            changes.closes.append({"_id": task_id, **close})
+        else:  # loaded in this session (the task just completed): keep the object current
+            obj_pending = instance_state(obj).committed_state
+            values = {k: getattr(obj, k) for k in obj_pending}
+            changes.objects.append((obj, {**values, **close}))
     for uuid, task in ready.items():
         if uuid in known:
             continue
-        role, agency = resolve_lane(session, task.task_spec.lane or "", loaded.agency, task.data)
-        session.add(
-            WorkflowTask(
-                instance_id=row.id,
-                task_uuid=uuid,
-                task_spec=task.task_spec.name,
-                name=task.task_spec.bpmn_name or task.task_spec.name,
-                lane=task.task_spec.lane,
-                role=role,
-                agency_id=agency.id,
-                assignee_id=_eligible(session, assign_to, role, agency.id)
+        spec = task.task_spec
+        role, agency = resolve_lane(session, spec.lane or "", loaded.agency, task.data)
+        changes.inserts.append(
+            {
+                "instance_id": row.id,
+                "task_uuid": uuid,
+                "task_spec": spec.name,
+                "name": spec.bpmn_name or spec.name,
+                "lane": spec.lane,
+                "role": role,
+                "agency_id": agency.id,
+                "assignee_id": _eligible(session, assign_to, role, agency.id)
                 or (
-                    _previous_assignee(session, row.id, task.task_spec.name, role, agency.id)
-                    if workflow.get_tasks(spec_name=task.task_spec.name, state=TaskState.COMPLETED)
+                    _previous_assignee(session, row.id, spec.name, role, agency.id)
+                    if workflow.get_next_task(spec_name=spec.name, state=TaskState.COMPLETED)
                     else None
                 ),
-                state="ready",
-                created_at=now,
-                due_at=_task_due(session, task.data, task.task_spec.name, now),
-            )
+                "state": "ready",
+                "created_at": now,
+                "due_at": _task_due(session, task.data, spec.name, now),
+                "completed_at": None,
+                "completed_by": None,
+            }
         )
+    return changes
 
 
 def _uuid(value: str) -> UUID:
@@ -277,11 +371,7 @@ def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
 def _eligible(session: Session, username: str | None, role: str, agency_id: int) -> int | None:
     if not username:
         return None
-    return session.scalar(
-        select(User.id)
-        .join(UserRole, UserRole.user_id == User.id)
-        .where(User.username == username, User.agency_id == agency_id, UserRole.role == role)
-    )
+    return session.scalar(_ELIGIBLE, {"username": username, "agency_id": agency_id, "role": role})
 
 
 def _previous_assignee(

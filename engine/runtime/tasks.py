@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, and_, bindparam, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from engine import audit
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
@@ -47,60 +48,73 @@ class TaskView:
     due_at: datetime | None
 
 
-def _views(
-    session: Session, rows: list[tuple[WorkflowTask, str | None, str, str | None]]
-) -> list[TaskView]:
-    return [
-        TaskView(
-            id=t.id,
-            instance_id=t.instance_id,
-            business_key=key,
-            task=t.task_spec,
-            name=t.name,
-            lane=t.lane,
-            role=t.role,
-            agency_code=code,
-            assignee=assignee,
-            state=t.state,
-            created_at=t.created_at,
-            due_at=t.due_at,
-        )
-        for t, key, code, assignee in rows
-    ]
+# The statements of the hot paths are built once; executing a prebuilt statement skips
+# building the expression and its cache key on every call.
+_VIEW_COLUMNS = (
+    WorkflowTask.id,
+    WorkflowTask.instance_id,
+    WorkflowInstance.business_key,
+    WorkflowTask.task_spec.label("task"),
+    WorkflowTask.name,
+    WorkflowTask.lane,
+    WorkflowTask.role,
+    Agency.code.label("agency_code"),
+    User.username.label("assignee"),
+    WorkflowTask.state,
+    WorkflowTask.created_at,
+    WorkflowTask.due_at,
+)
+_VIEWS = (
+    select(*_VIEW_COLUMNS)
+    .join(WorkflowInstance, WorkflowInstance.id == WorkflowTask.instance_id)
+    .join(Agency, Agency.id == WorkflowTask.agency_id)
+    .outerjoin(User, User.id == WorkflowTask.assignee_id)
+)
+_ONE_VIEW = _VIEWS.where(WorkflowTask.id == bindparam("task_id"))
+_INBOX_WHERE = (
+    WorkflowTask.state == "ready",
+    WorkflowTask.agency_id == bindparam("agency_id"),
+    WorkflowTask.role.in_(bindparam("roles", expanding=True)),
+    or_(WorkflowTask.assignee_id.is_(None), WorkflowTask.assignee_id == bindparam("user_id")),
+)
+_INBOX_COUNT = select(func.count()).select_from(WorkflowTask).where(*_INBOX_WHERE)
+_INBOX_PAGE = (
+    _VIEWS.where(*_INBOX_WHERE)
+    .order_by(WorkflowTask.due_at.is_(None), WorkflowTask.due_at, WorkflowTask.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+_OPEN = aliased(WorkflowTask, name="open_task")
+_TASK_WITH_CONTEXT = (
+    select(WorkflowTask, WorkflowInstance, ProcessDefinition, Agency, _OPEN.id, _OPEN.task_uuid)
+    .join(WorkflowInstance, WorkflowInstance.id == WorkflowTask.instance_id)
+    .join(ProcessDefinition, ProcessDefinition.id == WorkflowInstance.definition_id)
+    .join(Agency, Agency.id == WorkflowInstance.agency_id)
+    .outerjoin(_OPEN, and_(_OPEN.instance_id == WorkflowTask.instance_id, _OPEN.state == "ready"))
+    .where(WorkflowTask.id == bindparam("task_id"))
+)
 
 
-def _task_query():  # type: ignore[no-untyped-def]
-    return (
-        select(WorkflowTask, WorkflowInstance.business_key, Agency.code, User.username)
-        .join(WorkflowInstance, WorkflowInstance.id == WorkflowTask.instance_id)
-        .join(Agency, Agency.id == WorkflowTask.agency_id)
-        .outerjoin(User, User.id == WorkflowTask.assignee_id)
-    )
+def _views(rows: Sequence[Row[Any]]) -> list[TaskView]:
+    return [TaskView(**row._asdict()) for row in rows]
+
+
+def _view(session: Session, task_id: int) -> TaskView:
+    return _views(session.execute(_ONE_VIEW, {"task_id": task_id}).all())[0]
 
 
 def inbox(
     session: Session, principal: Principal, *, limit: int = 50, offset: int = 0
 ) -> tuple[list[TaskView], int]:
     """READY tasks for the principal's agency and roles, unassigned or assigned to them."""
-    where = (
-        WorkflowTask.state == "ready",
-        WorkflowTask.agency_id == principal.agency_id,
-        WorkflowTask.role.in_(principal.roles),
-        or_(WorkflowTask.assignee_id.is_(None), WorkflowTask.assignee_id == principal.user_id),
-    )
-    total = session.scalar(select(func.count()).select_from(WorkflowTask).where(*where)) or 0
-    rows = (
-        session.execute(
-            _task_query()
-            .where(*where)
-            .order_by(WorkflowTask.due_at.is_(None), WorkflowTask.due_at, WorkflowTask.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        .tuples()
-        .all()
-    )
-    return _views(session, list(rows)), total
+    params = {
+        "agency_id": principal.agency_id,
+        "roles": list(principal.roles),
+        "user_id": principal.user_id,
+    }
+    total = session.scalar(_INBOX_COUNT, params) or 0
+    rows = session.execute(_INBOX_PAGE, {**params, "limit": limit, "offset": offset}).all()
+    return _views(rows), total
 
 
 def _task_row(session: Session, task_id: int) -> WorkflowTask:
@@ -112,22 +126,19 @@ def _task_row(session: Session, task_id: int) -> WorkflowTask:
     return row
 
 
-def _task_with_context(session: Session, task_id: int) -> tuple[Any, ...]:
+def _task_with_context(
+    session: Session, task_id: int
+) -> tuple[tuple[Any, ...], list[tuple[int, str]]]:
     # One query loads the task with its instance, definition and agency into the session,
-    # so the steps that follow find them without going back to the database. The caller
+    # so the steps that follow find them without going back to the database, and the
+    # (id, uuid) of the instance's READY rows, one result row each, for persist. The caller
     # keeps the tuple: the identity map only holds objects someone references.
-    found = session.execute(
-        select(WorkflowTask, WorkflowInstance, ProcessDefinition, Agency)
-        .join(WorkflowInstance, WorkflowInstance.id == WorkflowTask.instance_id)
-        .join(ProcessDefinition, ProcessDefinition.id == WorkflowInstance.definition_id)
-        .join(Agency, Agency.id == WorkflowInstance.agency_id)
-        .where(WorkflowTask.id == task_id)
-    ).first()
-    if found is None:
+    found = session.execute(_TASK_WITH_CONTEXT, {"task_id": task_id}).all()
+    if not found:
         raise NotFoundError(
             f"Không có công việc {task_id} / No task {task_id}", code="task_not_found"
         )
-    return tuple(found)
+    return tuple(found[0][:4]), [(r[4], r[5]) for r in found if r[4] is not None]
 
 
 def _check_access(row: WorkflowTask, principal: Principal, *, to_act: bool) -> None:
@@ -157,10 +168,7 @@ def task_detail(
     _check_access(row, principal, to_act=False)
     loaded = load_instance(session, row.instance_id, readonly=True)
     form = _form(session, loaded, row)
-    view = _views(
-        session, list(session.execute(_task_query().where(WorkflowTask.id == row.id)).tuples())
-    )[0]
-    return view, form, current_data(loaded.workflow)
+    return _view(session, row.id), form, current_data(loaded.workflow)
 
 
 def _form(session: Session, loaded: LoadedInstance, row: WorkflowTask) -> dict[str, Any]:
@@ -188,9 +196,7 @@ def claim_task(session: Session, task_id: int, principal: Principal) -> TaskView
     row.assignee_id = principal.user_id
     audit.record(session, principal.user_id, "claim", "task", row.id)
     session.flush()
-    return _views(
-        session, list(session.execute(_task_query().where(WorkflowTask.id == row.id)).tuples())
-    )[0]
+    return _view(session, row.id)
 
 
 def complete_task(
@@ -208,12 +214,13 @@ def complete_task(
     """
     # One flush, in persist: autoflushes before each query cost more than the work itself.
     with session.no_autoflush:
-        context = _task_with_context(session, task_id)
+        context, open_rows = _task_with_context(session, task_id)
         row: WorkflowTask = context[0]
         _check_access(row, principal, to_act=True)
         loaded = load_instance(
             session, row.instance_id, services=services, actor_id=principal.user_id
         )
+        loaded.open_task_rows = open_rows
         task = loaded.workflow.get_task_from_id(UUID(row.task_uuid))
         if task is None or not task.has_state(TaskState.READY):
             raise ConflictError(
