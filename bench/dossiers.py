@@ -18,10 +18,8 @@ Writes bench/results/dossiers.json and refreshes its section of bench/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import signal
 import socket
 import sqlite3
@@ -37,7 +35,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -45,9 +42,12 @@ import httpx
 from sqlalchemy import create_engine, make_url, text
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results" / "dossiers.json"
-README = Path(__file__).resolve().parent / "README.md"
-START, END = "<!-- dossiers:start -->", "<!-- dossiers:end -->"
+if str(REPO) not in sys.path:  # `python bench/dossiers.py` puts bench/, not the repo, on the path
+    sys.path.insert(0, str(REPO))
+
+from bench.common import machine as machine_info  # noqa: E402
+from bench.common import publish, version_of  # noqa: E402
+
 PG_ENV = "LIENTHONG_BENCH_DATABASE_URL"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CLI = Path(sys.executable).parent / "lienthong"
@@ -538,19 +538,11 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "processor": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "sqlite": sqlite3.sqlite_version,
-        "fastapi": version("fastapi"),
-        "uvicorn": version("uvicorn"),
-        "sqlalchemy": version("SQLAlchemy"),
-        "psycopg": version("psycopg"),
-        "httpx": version("httpx"),
-    }
+    return machine_info(
+        sqlite=sqlite3.sqlite_version,
+        **{k: version_of(d) for k, d in (("fastapi", "fastapi"), ("uvicorn", "uvicorn"),
+           ("sqlalchemy", "SQLAlchemy"), ("psycopg", "psycopg"), ("httpx", "httpx"))},
+    )  # fmt: skip
 
 
 def _setup(
@@ -716,7 +708,6 @@ def readme_block(result: dict[str, Any]) -> str:
     verdict = "met" if g["met"] else "NOT met"
     return "\n".join(
         [
-            START,
             SECTION,
             "### Latest run",
             "",
@@ -732,22 +723,8 @@ def readme_block(result: dict[str, Any]) -> str:
             f"Goal (PostgreSQL, {p['clients']} clients) ≥ {GOAL_RATE:g} lifecycles/s and p99 ≤ "
             f"{GOAL_P99_MS:g} ms: **{verdict}** ({_fmt(g['postgresql_lifecycles_per_s'])} "
             f"lifecycles/s, p99 {_fmt(g['postgresql_p99_ms'])} ms).",
-            END,
         ]
     )
-
-
-def update_readme(result: dict[str, Any]) -> None:
-    """Replace this benchmark's section between its markers, or append it at the end."""
-    current = README.read_text(encoding="utf-8")  # re-read just before writing: others edit it
-    block = readme_block(result)
-    if START in current and END in current:
-        head, _, rest = current.partition(START)
-        _, _, tail = rest.partition(END)
-        new = head + block + tail
-    else:
-        new = current.rstrip("\n") + "\n\n" + block + "\n"
-    README.write_text(new, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -808,12 +785,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ngoal: {result['goal']}")
     print(f"load average {result['load_average']}; run took {result['seconds']} s")
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(
-            json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-        update_readme(result)
-        print(f"wrote {RESULTS.relative_to(REPO)} and {README.relative_to(REPO)}")
+        written = publish("dossiers", result, readme_block(result))
+        print(f"wrote {' and '.join(str(p.relative_to(REPO)) for p in written)}")
     return 0
 
 

@@ -22,9 +22,7 @@ import cProfile
 import functools
 import gc
 import io
-import json
 import os
-import platform
 import pstats
 import statistics
 import sys
@@ -35,7 +33,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +50,8 @@ from sqlalchemy import Engine, event, make_url, select, text  # noqa: E402
 from sqlalchemy.engine.default import DefaultDialect  # noqa: E402
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker  # noqa: E402
 
+from bench.common import machine as machine_info  # noqa: E402
+from bench.common import publish, version_of  # noqa: E402
 from engine.agencies import get_agency  # noqa: E402
 from engine.auth import principal_for  # noqa: E402
 from engine.principal import Principal  # noqa: E402
@@ -67,9 +66,6 @@ from storage.models import User, WorkflowTask  # noqa: E402
 PROCESS_ID = "one_stop_standard"
 BPMN = REPO / "workflows" / "one_stop" / f"{PROCESS_ID}.bpmn"
 WORKFLOWS = REPO / "workflows"
-RESULTS = Path(__file__).resolve().parent / "results" / "engine.json"
-README = Path(__file__).resolve().parent / "README.md"
-START, END = "<!-- engine:start -->", "<!-- engine:end -->"
 PG_ENV = "LIENTHONG_BENCH_DATABASE_URL"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -425,16 +421,11 @@ def breakdown(runtime: Runtime, lifecycles: int) -> tuple[str, dict[str, Any]]:
 
 
 def machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "processor": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "spiffworkflow": version("SpiffWorkflow"),
-        "sqlalchemy": version("SQLAlchemy"),
-        "psycopg": version("psycopg"),
-    }
+    return machine_info(
+        spiffworkflow=version_of("SpiffWorkflow"),
+        sqlalchemy=version_of("SQLAlchemy"),
+        psycopg=version_of("psycopg"),
+    )
 
 
 def summarise(rates: dict[str, list[float]], pg_reason: str | None) -> dict[str, Any]:
@@ -493,7 +484,6 @@ def readme_block(result: dict[str, Any]) -> str:
     inbox_line = ", ".join(f"{k} {v:.2f} ms" for k, v in x["inbox_ms"].items() if v is not None)
     return "\n".join(
         [
-            START,
             f"Latest run: {result['date']}; {p['rounds']} interleaved rounds of "
             f"{p['raw_lifecycles']} lifecycles for (a), (b) and {p['lifecycles']} for (c), (d); "
             f"Python {m['python']}, {m['cpu_count']} CPUs, {m['platform']}, "
@@ -508,22 +498,8 @@ def readme_block(result: dict[str, Any]) -> str:
             f"{inbox_line or 'n/a'} per call. "
             f"Stored state per instance: {x['state_bytes']} bytes (ours) vs "
             f"{x['full_json_bytes']} bytes (SpiffWorkflow's full JSON).",
-            END,
         ]
     )
-
-
-def update_readme(result: dict[str, Any]) -> None:
-    text_ = (
-        README.read_text(encoding="utf-8")
-        if README.exists()
-        else f"# Benchmarks\n\n{START}\n{END}\n"
-    )
-    head, _, rest = text_.partition(START)
-    _, _, tail = rest.partition(END)
-    if not rest:  # markers missing: append them
-        head, tail = text_.rstrip() + "\n\n", "\n"
-    README.write_text(head + readme_block(result) + tail, encoding="utf-8")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -608,12 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nratios: {result['ratios']}  goal c/b >= 1.0: {result['goal']['c/b >= 1.0']}")
     print(f"inbox(): {result['extra']['inbox_ms']} ms per call; run took {result['seconds']} s")
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(
-            json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-        update_readme(result)
-        print(f"wrote {RESULTS.relative_to(REPO)} and {README.relative_to(REPO)}")
+        written = publish("engine", result, readme_block(result))
+        print(f"wrote {' and '.join(str(p.relative_to(REPO)) for p in written)}")
     return 0
 
 

@@ -24,9 +24,7 @@ import contextlib
 import ctypes
 import gc
 import io
-import json
 import os
-import platform
 import re
 import signal
 import socket
@@ -39,7 +37,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -52,13 +49,11 @@ from minio import Minio  # noqa: E402
 from minio.commonconfig import ENABLED  # noqa: E402
 from minio.versioningconfig import VersioningConfig  # noqa: E402
 
+from bench.common import machine as machine_info  # noqa: E402
+from bench.common import publish, version_of  # noqa: E402
 from tests.s3server import REGION, S3Server, find_weed  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "storage.json"
-README = Path(__file__).resolve().parent / "README.md"
-START, END = "<!-- storage:start -->", "<!-- storage:end -->"
 LATEST = "<!-- storage:latest -->"  # inside the section: what follows is refreshed
-ENGINE_END = "<!-- engine:end -->"
 
 MB = 1 << 20
 SIZES: dict[str, int] = {"1KB": 1024, "1MB": MB, "50MB": 50 * MB}
@@ -682,46 +677,28 @@ def readme_block(result: dict[str, Any]) -> str:
     )
 
 
-def update_readme(result: dict[str, Any]) -> None:
-    """Refresh what follows LATEST inside the storage markers; write the section if missing."""
-    text = README.read_text(encoding="utf-8")
+def readme_section(result: dict[str, Any]) -> Any:
+    """The section: its intro as the README has it (INTRO when new), then the latest run."""
     latest = readme_block(result)
-    if START in text and END in text:
-        head, _, rest = text.partition(START)
-        inner, _, tail = rest.partition(END)
-        intro = inner.partition(LATEST)[0] if LATEST in inner else "\n" + INTRO + "\n"
-        README.write_text(f"{head}{START}{intro}{LATEST}\n{latest}\n{END}{tail}", encoding="utf-8")
-        return
-    section = f"{START}\n{INTRO}\n{LATEST}\n{latest}\n{END}"
-    if ENGINE_END in text:  # first run: right after the engine section
-        head, _, tail = text.partition(ENGINE_END)
-        gap = "\n" if tail.strip() else ""  # a blank line before whatever section follows
-        README.write_text(f"{head}{ENGINE_END}\n\n{section}{gap}{tail}", encoding="utf-8")
-    else:
-        README.write_text(text.rstrip() + f"\n\n{section}\n", encoding="utf-8")
 
+    def section(current: str | None) -> str:
+        intro = (
+            current.partition(LATEST)[0] if current and LATEST in current else "\n" + INTRO + "\n"
+        )
+        return f"{intro}{LATEST}\n{latest}\n"
 
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
+    return section
 
 
 def machine(weed: Path) -> dict[str, Any]:
     out = subprocess.run([str(weed), "version"], capture_output=True, text=True, timeout=30)
     build = out.stdout.strip().splitlines()[0] if out.stdout.strip() else "?"
     number = re.search(r"\b\d+\.\d+(\.\d+)?\b", build)
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "processor": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "seaweedfs": number.group(0) if number else build,
-        "seaweedfs_build": build,
+    return machine_info(
+        seaweedfs=number.group(0) if number else build,
+        seaweedfs_build=build,
         **{
-            dist.replace("-", "_"): _version(dist)
+            dist.replace("-", "_"): version_of(dist)
             for dist in (
                 "minio",
                 "urllib3",
@@ -736,7 +713,7 @@ def machine(weed: Path) -> dict[str, Any]:
                 "SQLAlchemy",
             )
         },
-    }
+    )
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -846,12 +823,8 @@ def main(argv: list[str] | None = None) -> int:
     print(rss_table(result))
     print(f"\nrun took {result['seconds']} s")
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(
-            json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-        update_readme(result)
-        print(f"wrote {RESULTS.relative_to(REPO)} and {README.relative_to(REPO)}")
+        written = publish("storage", result, readme_section(result))
+        print(f"wrote {' and '.join(str(p.relative_to(REPO)) for p in written)}")
     return 0
 
 
