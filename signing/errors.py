@@ -8,7 +8,10 @@
     │   └── PdfTooComplexError       422      parsing exceeded its time or size limit
     ├── AppearanceError              422      bad signature image, font or placement
     ├── TimestampError               502      the TSA did not answer or answered wrongly
-    └── ValidationMaterialError      502      CRLs/OCSP responses for B-LT could not be had
+    ├── ValidationMaterialError      502      CRLs/OCSP responses for B-LT could not be had
+    └── XmlSignatureError            422      an edXML package's XML-DSig signature is missing,
+                                              broken, or by an untrusted or unexpected certificate
+                                              (`code` says which: xmldsig_missing, …)
 
 A wrong password is 422, not 401: the user's login is fine, only the key's secret was
 wrong, and a 401 would make clients drop their session token.
@@ -32,6 +35,7 @@ __all__ = [
     "TokenError",
     "ValidationMaterialError",
     "WrongPasswordError",
+    "XmlSignatureError",
 ]
 
 
@@ -89,3 +93,9 @@ class TimestampError(SigningError):
 class ValidationMaterialError(SigningError):
     http_status = 502
     default_code = "validation_material_unavailable"
+
+
+class XmlSignatureError(SigningError):
+    """An XML-DSig signature could not be made or does not hold; `code` names the reason."""
+
+    default_code = "xmldsig_invalid"

@@ -1,0 +1,87 @@
+"""Parse XML from other agencies' nodes without trusting it.
+
+Same defences as the BPMN parser (`engine.runtime.parser`): no DTD, no entity
+expansion, no network, plus a size and a depth limit. A DOCTYPE is refused outright,
+before parsing when it is visible in the bytes and after parsing otherwise (UTF-16).
+
+libxml2 refuses text nodes over 10 MB unless told `huge_tree`; a scanned PDF sent as
+base64 is often larger. Packages over that size are therefore parsed with `huge_tree`
+on, which is safe here only because entities are never expanded and the size and
+depth limits below are ours.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from engine.errors import PackageInvalid, PackageTooLarge
+
+__all__ = ["MAX_DEPTH", "MAX_PACKAGE_BYTES", "parse_xml"]
+
+MAX_PACKAGE_BYTES = 50 * 1024 * 1024
+# A document package nests 9 deep, a signature 7, a SOAP wrapper adds 2.
+MAX_DEPTH = 32
+_LIBXML_TEXT_LIMIT = 10_000_000
+_FORBIDDEN = (b"<!DOCTYPE", b"<!ENTITY")
+
+
+def _parser(huge: bool) -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=huge,
+        remove_pis=True,
+    )
+
+
+def _forbidden_dtd() -> PackageInvalid:
+    return PackageInvalid(
+        "Gói tin không được chứa DOCTYPE hoặc khai báo ENTITY / "
+        "The package must not contain a DOCTYPE or entity declarations",
+        code="xml_forbidden_dtd",
+    )
+
+
+def _depth(root: etree._Element) -> int:
+    deepest = depth = 0
+    for event, _ in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def parse_xml(
+    data: bytes, *, max_bytes: int = MAX_PACKAGE_BYTES, max_depth: int = MAX_DEPTH
+) -> etree._Element:
+    """Parse untrusted XML bytes into their root element.
+
+    Raises PackageTooLarge past `max_bytes`; PackageInvalid (code `xml_forbidden_dtd`,
+    `xml_malformed` or `xml_too_deep`) for a DOCTYPE, bytes that are not XML, or
+    nesting deeper than `max_depth`.
+    """
+    if len(data) > max_bytes:
+        raise PackageTooLarge(
+            f"Gói tin lớn hơn giới hạn {max_bytes:,} byte / "
+            f"The package is larger than the {max_bytes:,}-byte limit",
+            code="xml_too_large",
+        )
+    if any(marker in data for marker in _FORBIDDEN):
+        raise _forbidden_dtd()
+    try:
+        root = etree.fromstring(data, parser=_parser(len(data) > _LIBXML_TEXT_LIMIT))
+    except etree.XMLSyntaxError as e:
+        raise PackageInvalid(
+            f"Gói tin không phải XML hợp lệ / The package is not well-formed XML: {e}",
+            code="xml_malformed",
+        ) from e
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise _forbidden_dtd()
+    if _depth(root) > max_depth:
+        raise PackageInvalid(
+            f"Gói tin lồng sâu quá {max_depth} cấp / The package nests deeper than {max_depth}",
+            code="xml_too_deep",
+        )
+    return root
