@@ -13,16 +13,20 @@ from api.limits import UploadLimit
 from api.routes import (
     auth,
     calendar,
+    documents,
     dossiers,
+    exchange,
     files,
     health,
     org,
     procedures,
     signatures,
+    signing_keys,
     workflow,
 )
 from api.settings import Settings, SettingsError
 from engine.calendar import CalendarError, OfficeHours
+from engine.exchange.identity import load_identity
 from engine.workdays import configure_office_hours
 from storage.db import make_engine, make_sessionmaker
 from storage.objects import LocalObjectStore, ObjectStore
@@ -64,6 +68,12 @@ def build_state(settings: Settings) -> AppState:
         engine=engine,
         sessions=make_sessionmaker(engine),
         objects=build_store(settings),
+        node=load_identity(
+            settings.node_name,
+            settings.exchange_key,
+            settings.exchange_key_password,
+            settings.data_dir / "exchange" / "node.p12",
+        ),
     )
 
 
@@ -90,7 +100,20 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     app.add_middleware(
         UploadLimit, limit=lambda: app.state.lienthong.settings.max_upload_mb * 1024 * 1024
     )
-    for module in (health, auth, org, calendar, procedures, workflow, files, dossiers, signatures):
+    for module in (
+        health,
+        auth,
+        org,
+        calendar,
+        procedures,
+        workflow,
+        files,
+        dossiers,
+        documents,
+        exchange,
+        signatures,
+        signing_keys,
+    ):
         app.include_router(module.router)
     app.include_router(files.dossier_files)
     return app

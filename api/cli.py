@@ -19,6 +19,8 @@ from rich.table import Column, Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from api.cli_edxml import edxml_app
+from api.cli_exchange import exchange_app
 from api.deps import AppState
 from api.settings import Settings, SettingsError
 from engine.errors import LienthongError
@@ -38,6 +40,8 @@ storage_app = typer.Typer(help="Object store / kho tệp", no_args_is_help=True)
 dossier_app = typer.Typer(help="One-stop dossiers / hồ sơ một cửa", no_args_is_help=True)
 app.add_typer(dossier_app, name="dossier")
 app.add_typer(storage_app, name="storage")
+app.add_typer(exchange_app, name="exchange")
+app.add_typer(edxml_app, name="edxml")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
@@ -98,12 +102,18 @@ def db_upgrade() -> None:
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    province: Annotated[
+        str, typer.Option(help="Level-1 code of the demo province (a second node: H98)")
+    ] = "H99",
+) -> None:
     """Seed the demo province, agencies and users (password `demo`) if the database is empty."""
     from engine.setup import install_shipped
 
     with _unit_of_work() as (state, session):
-        report = install_shipped(session, state.settings.workflows_dir, seed_demo=True)
+        report = install_shipped(
+            session, state.settings.workflows_dir, seed_demo=True, province=province
+        )
     out.print(
         "demo data seeded" if report.demo_seeded else "database not empty: demo data left as is"
     )
@@ -135,6 +145,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.exchange_client import outbox_for
     from api.worker import run_worker
     from engine.demo import users_with_demo_password
     from engine.setup import install_shipped
@@ -161,6 +172,7 @@ def serve(
             kwargs={
                 "store": state.objects,
                 "fixity_every": state.settings.fixity_interval_hours * 3600,
+                "outbox": outbox_for(state),
             },
             name="lienthong-worker",
             daemon=True,
@@ -179,6 +191,7 @@ def serve(
 @app.command("worker")
 def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] = False) -> None:
     """Run the timer worker alone (several may run against one PostgreSQL)."""
+    from api.exchange_client import outbox_for
     from api.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -191,6 +204,7 @@ def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] 
             once=once,
             store=state.objects,
             fixity_every=state.settings.fixity_interval_hours * 3600,
+            outbox=outbox_for(state),
         )
         if once:
             out.print(f"fired {fired} timer(s)")

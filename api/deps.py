@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.settings import Settings
 from engine.auth import principal_from_token
 from engine.errors import AuthenticationError, PermissionDeniedError
+from engine.exchange.identity import NodeIdentity
 from engine.principal import Principal
 from storage.objects import ObjectStore
 
@@ -34,6 +35,7 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     objects: ObjectStore
+    node: NodeIdentity
 
 
 def _state(request: Request) -> AppState:

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     link_ttl_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
     fixity_interval_hours: float = Field(default=24, ge=0)
     sweep_grace_hours: float = Field(default=24, gt=0)
+    tsa_url: str | None = Field(
+        default=None, description="RFC 3161 time-stamping service for B-T and higher signatures"
+    )
+    node_name: str = Field(default="lienthong", min_length=1, max_length=100)
+    exchange_key: Path | None = Field(
+        default=None, description="PKCS#12 key this node signs edXML packages with"
+    )
+    exchange_key_password: str | None = None
+    exchange_timeout: float = Field(default=30.0, gt=0)
     office_hours: str = Field(
         default="07:30-11:30,13:00-17:00",
         description="Office periods of a working day, Vietnam time: HH:MM-HH:MM,…",

@@ -8,7 +8,12 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
+# The domain packages attach their runtime hooks and service tasks on import.
+from engine import documents as _documents  # noqa: F401
+from engine import dossiers as _dossiers  # noqa: F401
 from engine.errors import LienthongError
+from engine.exchange import statuses as _statuses  # noqa: F401
+from engine.exchange.outbox import Outbox
 from engine.fixity import check_store
 from engine.runtime.timers import fire_due_timers
 from storage.errors import StorageError
@@ -36,6 +41,16 @@ def _fixity(sessions: sessionmaker[Session], store: ObjectStore) -> None:
 log = logging.getLogger("lienthong.worker")
 
 
+def _deliver(outbox: Outbox) -> None:
+    try:
+        sent = outbox.run_once()
+    except Exception:  # keep the worker alive; each delivery records its own failure
+        log.exception("exchange round failed unexpectedly")
+        return
+    if sent:
+        log.info("exchange: %d delivery attempt(s)", sent)
+
+
 def run_worker(
     sessions: sessionmaker[Session],
     interval: float,
@@ -44,10 +59,12 @@ def run_worker(
     once: bool = False,
     store: ObjectStore | None = None,
     fixity_every: float = 0,
+    outbox: Outbox | None = None,
 ) -> int:
     """Fire due timers every `interval` seconds until `stop` is set; returns how many fired.
 
-    With a store and `fixity_every` seconds > 0, also re-hash every object that often.
+    With a store and `fixity_every` seconds > 0, also re-hash every object that often; with
+    an outbox, deliver the packages and statuses that are due each round.
     """
     total = 0
     next_fixity = time.monotonic() + fixity_every
@@ -63,6 +80,8 @@ def run_worker(
         except Exception:  # keep the worker alive; the next round retries
             log.exception("worker round failed unexpectedly")
             fired = 0
+        if outbox is not None:
+            _deliver(outbox)
         total += fired
         if fired:
             log.info("fired %d timer(s)", fired)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.agencies import create_agency
 from engine.auth import hash_password
+from engine.errors import InvalidInputError
 from engine.principal import Clearance
 from engine.users import create_user
 from storage.models import Agency
@@ -69,17 +72,33 @@ def is_empty(session: Session) -> bool:
     return (session.scalar(select(func.count()).select_from(Agency)) or 0) == 0
 
 
-def seed(session: Session) -> None:
-    """Create the demo agencies and users (password `demo`) in an empty database."""
+def seed(session: Session, province: str = "H99") -> None:
+    """Create the demo agencies and users (password `demo`) in an empty database.
+
+    `province` replaces the demo province's level-1 code (H99) in every agency code, so a
+    second demo node serves different agencies (exchange between nodes). Raises
+    InvalidInputError for a code that is not a letter and two digits.
+    """
+    if not re.fullmatch(r"[A-Z]\d\d", province):
+        raise InvalidInputError(
+            f"Mã tỉnh demo '{province}' phải là một chữ và hai số, ví dụ H98 / the demo "
+            "province code must be a letter and two digits, e.g. H98",
+            details=[{"field": "province", "message": "e.g. H98"}],
+        )
+
+    def local(code: str) -> str:
+        return code.replace("H99", province)
+
     for code, name, kind, parent in AGENCIES:
-        create_agency(session, code, name, kind, parent)
+        suffix = "" if province == "H99" else f" [{province}]"
+        create_agency(session, local(code), name + suffix, kind, local(parent) if parent else None)
     hashed = hash_password(DEMO_PASSWORD)  # one argon2 run: the demo password is shared anyway
     for username, full_name, agency, roles, clearance in USERS:
         create_user(
             session,
             username,
             full_name,
-            agency,
+            local(agency),
             roles,
             DEMO_PASSWORD,
             clearance=clearance,

@@ -12,6 +12,9 @@
         ├── RateLimitedError       429      too many unauthenticated lookups
         ├── IntegrityError         502      a stored object does not match its SHA-256 or size
         ├── FontMissingError       503      no Vietnamese font installed for the slips
+        ├── ExchangeError          422      an inter-agency exchange message is unusable
+        │   └── PackageInvalid     422      an edXML package: not XML, hostile, wrong root, bad value
+        │       └── PackageTooLarge 413     an edXML package past the size limit
         └── WorkflowError          422      a BPMN file or a running process is broken
             └── IncidentError      409      a service task failed; the instance needs a retry
 
@@ -28,6 +31,7 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "EngineError",
+    "ExchangeError",
     "FileDeletedError",
     "FileTooLargeError",
     "FontMissingError",
@@ -36,6 +40,8 @@ __all__ = [
     "InvalidInputError",
     "LienthongError",
     "NotFoundError",
+    "PackageInvalid",
+    "PackageTooLarge",
     "PermissionDeniedError",
     "RateLimitedError",
     "WorkflowError",
@@ -111,6 +117,24 @@ class IntegrityError(EngineError):
 class FontMissingError(EngineError):
     http_status = 503
     default_code = "font_missing"
+
+
+class ExchangeError(EngineError):
+    """A message to or from another agency's node cannot be used."""
+
+    http_status = 422
+    default_code = "exchange_error"
+
+
+class PackageInvalid(ExchangeError):
+    """An edXML package is not XML, is hostile, or lacks the structure QCVN 102 requires."""
+
+    default_code = "package_invalid"
+
+
+class PackageTooLarge(PackageInvalid):
+    http_status = 413
+    default_code = "package_too_large"
 
 
 class WorkflowError(EngineError):

@@ -45,10 +45,12 @@ __all__ = [
     "dossier_files_of",
     "file_for_reading",
     "file_versions",
+    "latest_version",
     "purge_file",
     "soft_delete",
     "spool",
     "store_file",
+    "store_system_file",
     "verified_chunks",
 ]
 
@@ -170,8 +172,6 @@ def store_file(
             "Không được gắn độ mật cao hơn mức được tiếp cận / secrecy above your clearance",
             code="secrecy_above_clearance",
         )
-    now = utcnow()
-    retain_until = _retention(record_class, now)
     previous = (
         file_for_reading(session, previous_id, principal, include_deleted=True)
         if previous_id
@@ -179,6 +179,60 @@ def store_file(
     )
     if previous is not None and previous.deleted_at is not None:
         raise ConflictError("Không tạo phiên bản mới cho tệp đã xoá / the file was deleted")
+    return _write(
+        session,
+        store,
+        upload,
+        name,
+        previous=previous,
+        record_class=record_class,
+        secrecy=secrecy,
+        owner=owner,
+        agency_id=agency_id or principal.agency_id,
+        uploader=(principal.user_id, principal.username),
+    )
+
+
+def store_system_file(
+    session: Session,
+    store: ObjectStore,
+    upload: Spooled,
+    name: str | None,
+    *,
+    agency_id: int,
+    owner: tuple[str, str],
+    secrecy: int = 0,
+) -> FileView:
+    """Store a file no user uploaded (an attachment of a package from another agency)."""
+    return _write(
+        session,
+        store,
+        upload,
+        name,
+        previous=None,
+        record_class=None,
+        secrecy=secrecy,
+        owner=owner,
+        agency_id=agency_id,
+        uploader=(None, None),
+    )
+
+
+def _write(
+    session: Session,
+    store: ObjectStore,
+    upload: Spooled,
+    name: str | None,
+    *,
+    previous: StoredFile | None,
+    record_class: str | None,
+    secrecy: int,
+    owner: tuple[str, str] | None,
+    agency_id: int,
+    uploader: tuple[int | None, str | None],
+) -> FileView:
+    now = utcnow()
+    retain_until = _retention(record_class, now)
     key = key_for(upload.sha256)
     archived = record_class is not None
     with upload.open() as source:
@@ -204,24 +258,24 @@ def store_file(
         archived=archived,
         record_class=record_class,
         retain_until=retain_until,
-        agency_id=previous.agency_id if previous else (agency_id or principal.agency_id),
+        agency_id=previous.agency_id if previous else agency_id,
         secrecy=max(secrecy, previous.secrecy if previous else 0),
         owner_type=owner[0] if owner else (previous.owner_type if previous else None),
         owner_id=owner[1] if owner else (previous.owner_id if previous else None),
-        uploaded_by=principal.user_id,
+        uploaded_by=uploader[0],
         created_at=now,
     )
     session.add(row)
     session.flush()
     audit.record(
         session,
-        principal.user_id,
+        uploader[0],
         "upload",
         "file",
         file_id,
         {"sha256": upload.sha256, "size": upload.size},
     )
-    return _view(row, principal.username)
+    return _view(row, uploader[1])
 
 
 def _view(row: StoredFile, uploader: str | None) -> FileView:
@@ -278,7 +332,28 @@ def _owner_allows(session: Session, row: StoredFile, principal: Principal) -> bo
         from engine.dossiers.reading import may_read
 
         return may_read(session, principal, row.owner_id)
+    # A document's files follow the document: its agency and the units it is shared with.
+    if row.owner_type == "document" and row.owner_id:
+        from engine.documents.reading import may_read as may_read_document
+
+        return may_read_document(session, principal, row.owner_id)
     return False
+
+
+def latest_version(session: Session, root_id: str | None) -> StoredFile | None:
+    """The newest live (not deleted, not purged) version of a file chain."""
+    if root_id is None:
+        return None
+    return session.scalar(
+        select(StoredFile)
+        .where(
+            StoredFile.root_id == root_id,
+            StoredFile.deleted_at.is_(None),
+            StoredFile.purged_at.is_(None),
+        )
+        .order_by(StoredFile.version.desc())
+        .limit(1)
+    )
 
 
 def _is_uuid(value: str) -> bool:

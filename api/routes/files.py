@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from engine.files import (
     FileTooLargeError,
     FileView,
     IntegrityError,
+    Spooled,
     dossier_files_of,
     file_for_reading,
     file_versions,
@@ -65,9 +67,9 @@ def _chunks(upload: UploadFile) -> Iterator[bytes]:
         yield chunk
 
 
-def _receive(
-    request: Request, session: SessionDep, user: Principal, file: UploadFile, **kwargs: Any
-) -> FileOut:
+@contextmanager
+def spooled_upload(request: Request, file: UploadFile) -> Iterator[Spooled]:
+    """The upload spooled to a temporary file within the size limit (413 beyond it)."""
     state = _state(request)
     limit = state.settings.max_upload_mb * 1024 * 1024
     declared = request.headers.get("content-length")
@@ -78,10 +80,16 @@ def _receive(
         )
     spooled = spool(_chunks(file), limit=limit, tmp_dir=state.settings.tmp_dir)
     try:
-        view = store_file(session, state.objects, spooled, file.filename, user, **kwargs)
+        yield spooled
     finally:
         spooled.path.unlink(missing_ok=True)
-    return view
+
+
+def _receive(
+    request: Request, session: SessionDep, user: Principal, file: UploadFile, **kwargs: Any
+) -> FileOut:
+    with spooled_upload(request, file) as spooled:
+        return store_file(session, _state(request).objects, spooled, file.filename, user, **kwargs)
 
 
 @router.post(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine.errors import ConflictError
+from engine.sequences import next_number
 from storage.models import DossierCounter
 
 __all__ = ["MAX_PER_DAY", "format_code", "next_sequence"]
@@ -28,17 +27,7 @@ def next_sequence(session: Session, agency_id: int, day: date) -> int:
     receptions serialise on that row; a rolled-back reception gives its number back.
     Raises ConflictError past 9999 dossiers in a day.
     """
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    upsert = (
-        insert(DossierCounter)
-        .values(agency_id=agency_id, day=day, last=1)
-        .on_conflict_do_update(
-            index_elements=["agency_id", "day"], set_={"last": DossierCounter.last + 1}
-        )
-        .returning(DossierCounter.last)
-    )
-    sequence = int(session.execute(upsert).scalar_one())
+    sequence = next_number(session, DossierCounter, agency_id=agency_id, day=day)
     if sequence > MAX_PER_DAY:
         raise ConflictError(
             "Đã hết số hồ sơ trong ngày (9999) / the agency has used all 9999 dossier numbers "

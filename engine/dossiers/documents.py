@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,6 +14,7 @@ from engine.dossiers.slips import SLIP_KINDS, SlipData, render_slip
 from engine.dossiers.statuses import STATUS_NAMES
 from engine.errors import ConflictError, InvalidInputError
 from engine.principal import Principal
+from engine.tables import table_csv, table_xlsx
 from storage.models import Agency, Dossier, DossierEvent, User
 
 __all__ = ["REGISTER_COLUMNS", "dossier_slip", "register_rows", "register_csv", "register_xlsx"]
@@ -146,27 +145,9 @@ def register_rows(
 
 def register_csv(rows: list[list[str]]) -> bytes:
     """The register as CSV (UTF-8 with BOM so spreadsheet programs read the diacritics)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(REGISTER_COLUMNS)
-    writer.writerows(rows)
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return table_csv(REGISTER_COLUMNS, rows)
 
 
 def register_xlsx(rows: list[list[str]]) -> bytes:
     """The register as an XLSX workbook."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Sổ theo dõi hồ sơ"
-    ws.append(REGISTER_COLUMNS)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return table_xlsx(REGISTER_COLUMNS, rows, "Sổ theo dõi hồ sơ")

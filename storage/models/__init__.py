@@ -2,9 +2,26 @@
 
 from storage.models.base import Base, UTCDateTime, utcnow
 from storage.models.catalogue import AuditEvent, CalendarDay, Procedure, TrustedCertificate
+from storage.models.documents import (
+    Document,
+    DocumentEvent,
+    DocumentFile,
+    DocumentShare,
+    RegisterCounter,
+)
 from storage.models.dossiers import Dossier, DossierCounter, DossierEvent, Notification
+from storage.models.exchange import (
+    Delivery,
+    DeliveryStatus,
+    ExchangeEvidence,
+    ExchangePeer,
+    PeerAgency,
+    ReceivedPackage,
+    StatusOutbox,
+)
 from storage.models.files import StoredFile
 from storage.models.org import Agency, ApiToken, User, UserRole
+from storage.models.signing import SigningKey
 from storage.models.workflow import ProcessDefinition, WorkflowInstance, WorkflowTask
 
 __all__ = [
@@ -13,12 +30,25 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CalendarDay",
+    "Delivery",
+    "DeliveryStatus",
+    "Document",
+    "DocumentEvent",
+    "DocumentFile",
+    "DocumentShare",
     "Dossier",
     "DossierCounter",
     "DossierEvent",
+    "ExchangeEvidence",
+    "ExchangePeer",
     "Notification",
+    "PeerAgency",
     "Procedure",
     "ProcessDefinition",
+    "ReceivedPackage",
+    "RegisterCounter",
+    "SigningKey",
+    "StatusOutbox",
     "StoredFile",
     "TrustedCertificate",
     "UTCDateTime",

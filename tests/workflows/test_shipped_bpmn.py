@@ -3,6 +3,7 @@ state round-trips through the serializer at every step."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from engine.principal import Principal
 from engine.runtime import serializer
 from engine.runtime.instances import load_instance, start_instance
 from engine.runtime.tasks import complete_task, inbox
-from storage.models import Agency, User, WorkflowInstance, WorkflowTask
+from storage.models import Agency, Document, User, WorkflowInstance, WorkflowTask
 from tests.conftest import WORKFLOWS
 
 COMMUNE = "000.01.20.H99"
@@ -49,7 +50,49 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]]
             ("tiepnhan", "return_result", {"returned_by": "post"}),
         ],
     ),
+    "document_outgoing": (
+        {},
+        [
+            ("chuyenvien", "draft", {}),
+            ("lanhdao", "review", {"decision": "return", "comment": "Sửa lại"}),
+            ("chuyenvien", "draft", {}),
+            ("lanhdao", "review", {"decision": "approve"}),
+            ("lanhdao", "approve", {"decision": "approve", "next_assignee": "lanhdao"}),
+            ("lanhdao", "sign", {"signed_file_id": "f"}),
+            ("vanthu", "number", {}),
+            ("vanthu", "seal", {"signed_file_id": "f"}),
+        ],
+    ),
+    "document_incoming": (
+        {"registered": False},
+        [
+            ("vanthu", "register", {"decision": "register"}),
+            ("lanhdao", "direct", {"opinion": "Giao chuyên viên", "due_days": 3}),
+            ("lanhdao", "assign", {"next_assignee": "chuyenvien"}),
+            ("chuyenvien", "process", {"result": "Đã xử lý"}),
+        ],
+    ),
 }
+
+
+def _document(session: Session, agency: Agency) -> int:
+    # The document processes' service tasks read the document the case is about.
+    doc = Document(
+        agency_id=agency.id,
+        direction="outgoing",
+        status="draft",
+        type_name="Công văn",
+        number=1,
+        code_number="01",
+        notation="UBND-VP",
+        issued_date=date(2026, 11, 20),
+        issuer_code=agency.code,
+        issuer_name=agency.name,
+        subject="Thử quy trình",
+    )
+    session.add(doc)
+    session.flush()
+    return doc.id
 
 
 def _process_ids() -> list[str]:
@@ -83,6 +126,8 @@ def test_shipped_process_runs_to_end_with_round_trips(
     with sessions.begin() as s:
         agency = s.scalar(select(Agency).where(Agency.code == COMMUNE))
         assert agency is not None
+        if process_id.startswith("document_"):
+            start_data = start_data | {"document_id": _document(s, agency)}
         instance_id = start_instance(s, process_id, agency_id=agency.id, data=start_data).row.id
     with sessions.begin() as s:
         _assert_round_trip(s, instance_id)

@@ -1,0 +1,38 @@
+"""The HTTP side of the outbox: POST a package to a peer node and return its answer."""
+
+from __future__ import annotations
+
+import httpx
+
+from api.deps import AppState
+from engine.exchange.outbox import Outbox, Send
+
+__all__ = ["http_send", "outbox_for"]
+
+
+def http_send(timeout: float) -> Send:
+    """A transport posting edXML to a peer; raises OSError when it is down or refuses."""
+
+    def send(url: str, data: bytes) -> bytes:
+        try:
+            r = httpx.post(
+                url, content=data, headers={"Content-Type": "application/xml"}, timeout=timeout
+            )
+        except httpx.HTTPError as e:
+            raise OSError(f"{url}: {e.__class__.__name__}: {e}") from e
+        if r.status_code >= 400:
+            raise OSError(f"{url} answered {r.status_code}: {r.text[:500]}")
+        return r.content
+
+    return send
+
+
+def outbox_for(state: AppState) -> Outbox:
+    """The outbox of this node, delivering over HTTP to its peers."""
+    return Outbox(
+        state.sessions,
+        state.objects,
+        state.node,
+        http_send(state.settings.exchange_timeout),
+        state.settings.tmp_dir,
+    )

@@ -1,0 +1,54 @@
+"""The exchange endpoint other nodes post edXML packages to, and this node's public identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+from sqlalchemy import select
+
+from api.deps import ObjectStoreDep, SessionDep
+from api.errors import error_responses
+from engine.exchange.receiving import Receipt, receive_package
+from storage.models import Agency
+
+router = APIRouter(prefix="/exchange/v1", tags=["exchange"])
+
+
+@dataclass(frozen=True)
+class Receipts:
+    receipts: list[Receipt]
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    certificate_pem: str
+    agencies: list[str]
+
+
+@router.post("/packages", response_model=Receipts, responses=error_responses(413, 422))
+def post_package(
+    request: Request,
+    session: SessionDep,
+    store: ObjectStoreDep,
+    package: Annotated[bytes, Body(media_type="application/xml")],
+) -> Receipts:
+    """Deliver a signed edXML document or status package to agencies of this node.
+
+    A document package is answered with one signed status package per recipient: 01
+    (arrived) or 02 (refused, with the reason). Sending it again changes nothing.
+    """
+    state = request.app.state.lienthong
+    return Receipts(
+        receive_package(session, store, state.node, package, tmp_dir=state.settings.tmp_dir)
+    )
+
+
+@router.get("/node", response_model=NodeInfo)
+def node(request: Request, session: SessionDep) -> NodeInfo:
+    """This node's name, the certificate its packages are signed with, and its agencies."""
+    state = request.app.state.lienthong
+    codes = session.scalars(select(Agency.code).order_by(Agency.code)).all()
+    return NodeInfo(state.node.name, state.node.certificate_pem, list(codes))

@@ -1,0 +1,87 @@
+"""Dispatch (phát hành): one delivery per recipient agency, put in the outbox for the worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.documents.kinds import DocStatus
+from engine.documents.timeline import record_event
+from engine.errors import ConflictError, NotFoundError
+from engine.exchange.packages import exchange_id_of
+from engine.runtime.scripts import ServiceCall
+from engine.runtime.services import DEFAULT_SERVICES, StepContext
+from storage.models import Agency, Delivery, Document, PeerAgency, utcnow
+
+__all__ = ["queue_deliveries"]
+
+
+def queue_deliveries(
+    session: Session,
+    doc: Document,
+    recipients: list[dict[str, Any]],
+    *,
+    business_type: int = 0,
+    reason: str | None = None,
+) -> list[Delivery]:
+    """Add one outbox entry per recipient: local agencies and known peers are 'pending',
+    agencies no node serves are 'undeliverable' with the reason (visible in deliveries)."""
+    codes = [str(r["code"]) for r in recipients]
+    local = set(session.scalars(select(Agency.code).where(Agency.code.in_(codes))).all())
+    peers = dict(
+        session.execute(
+            select(PeerAgency.code, PeerAgency.peer_id).where(PeerAgency.code.in_(codes))
+        )
+        .tuples()
+        .all()
+    )
+    now = utcnow()
+    rows = []
+    for r in recipients:
+        code = str(r["code"])
+        known = code in local or code in peers
+        row = Delivery(
+            document_id=doc.id,
+            recipient_code=code,
+            recipient_name=str(r.get("name") or code),
+            business_type=business_type,
+            reason=reason,
+            peer_id=None if code in local else peers.get(code),
+            state="pending" if known else "undeliverable",
+            next_attempt_at=now if known else None,
+            last_error=None
+            if known
+            else f"Không có nút nào phục vụ cơ quan {code} / no node serves agency {code}",
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+@DEFAULT_SERVICES.register("dispatch_document")
+def dispatch_document(call: ServiceCall, document_id: int) -> dict[str, Any]:
+    """Service task: mark the document dispatched and queue a delivery per recipient."""
+    ctx: StepContext = call.context
+    doc = ctx.session.get(Document, int(document_id))
+    if doc is None:
+        raise NotFoundError(f"Không có văn bản {document_id} / No document {document_id}")
+    if doc.number is None:
+        raise ConflictError(
+            f"Văn bản {doc.id} chưa có số / document {doc.id} has no number yet",
+            code="not_numbered",
+        )
+    doc.exchange_id = exchange_id_of(doc)
+    rows = queue_deliveries(ctx.session, doc, list(doc.recipients))
+    record_event(
+        ctx.session,
+        doc,
+        "dispatched",
+        actor_id=ctx.actor_id,
+        status=DocStatus.DISPATCHED,
+        details={"recipients": [r.recipient_code for r in rows]},
+    )
+    doc.finished_at = utcnow()
+    return {"deliveries": len(rows)}

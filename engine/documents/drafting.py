@@ -1,0 +1,275 @@
+"""Creating documents: an outgoing draft, or an incoming document entered by the clerk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.documents.kinds import DocStatus
+from engine.documents.numbering import assign_number
+from engine.documents.timeline import record_event
+from engine.errors import InvalidInputError, PermissionDeniedError
+from engine.files import file_for_reading
+from engine.principal import Principal
+from engine.runtime.instances import start_instance
+from storage.models import Agency, Document, DocumentFile, utcnow
+
+__all__ = [
+    "OUTGOING_PROCESS",
+    "INCOMING_PROCESS",
+    "DocumentInput",
+    "FileRef",
+    "Party",
+    "Signer",
+    "attach_files",
+    "create_document",
+    "find_duplicate",
+    "register_arrival",
+    "start_incoming",
+]
+
+OUTGOING_PROCESS = "document_outgoing"
+INCOMING_PROCESS = "document_incoming"
+
+
+@dataclass(frozen=True)
+class Party:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Signer:
+    name: str
+    position: str | None = None
+    competence: str | None = None
+
+
+@dataclass(frozen=True)
+class FileRef:
+    file_id: str
+    role: str = "main"
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    """What the author gives; outgoing numbers and dates come later from the clerk."""
+
+    direction: str
+    type_name: str
+    subject: str
+    type_code: str | None = None
+    notation: str | None = None
+    code_number: str | None = None
+    issued_date: date | None = None
+    issuer: Party | None = None
+    place: str | None = None
+    summary: str | None = None
+    language: str = "Tiếng Việt"
+    pages: int | None = None
+    signer: Signer | None = None
+    recipients: list[Party] = field(default_factory=list)
+    to_places: list[str] = field(default_factory=list)
+    urgency: int = 0
+    secrecy: int = 0
+    due_date: date | None = None
+    copies: int | None = None
+    files: list[FileRef] = field(default_factory=list)
+    received_at: datetime | None = None
+
+
+def _refuse(field_name: str, message: str) -> InvalidInputError:
+    return InvalidInputError(message, details=[{"field": field_name, "message": message}])
+
+
+def _check(doc: DocumentInput, principal: Principal) -> None:
+    if doc.direction == "outgoing" and not principal.has_role("specialist", "leader", "clerk"):
+        raise PermissionDeniedError(
+            "Cần vai trò chuyên viên, lãnh đạo hoặc văn thư để soạn văn bản đi / a specialist, "
+            "leader or clerk role is needed to draft an outgoing document",
+            code="role_required",
+        )
+    if doc.direction == "incoming" and not principal.has_role("clerk"):
+        raise PermissionDeniedError(
+            "Chỉ văn thư vào sổ văn bản đến / only clerks register incoming documents",
+            code="role_required",
+        )
+    if doc.secrecy > int(principal.clearance):
+        raise PermissionDeniedError(
+            "Không được tạo văn bản có độ mật cao hơn mức được tiếp cận / secrecy above your "
+            "clearance",
+            code="secrecy_above_clearance",
+        )
+    if doc.direction == "incoming":
+        missing = [
+            n
+            for n, v in (
+                ("issuer", doc.issuer),
+                ("code_number", doc.code_number),
+                ("issued_date", doc.issued_date),
+            )
+            if not v
+        ]
+        if missing:
+            raise InvalidInputError(
+                "Văn bản đến cần cơ quan ban hành, số và ngày văn bản / an incoming document "
+                "needs its issuer, number and date: " + ", ".join(missing),
+                details=[{"field": n, "message": "required"} for n in missing],
+            )
+    codes = [r.code.strip().upper() for r in doc.recipients]
+    if len(codes) != len(set(codes)):
+        raise _refuse("recipients", "Nơi nhận bị trùng / a recipient is listed twice")
+    roles = [f.role for f in doc.files]
+    if roles.count("main") > 1:
+        raise _refuse("files", "Chỉ một tệp văn bản chính / only one main file")
+
+
+def find_duplicate(
+    session: Session, agency_id: int, issuer_code: str, code_number: str, notation: str | None
+) -> Document | None:
+    """An incoming document the agency already has with the same issuer, number and notation."""
+    return session.scalar(
+        select(Document)
+        .where(
+            Document.agency_id == agency_id,
+            Document.direction == "incoming",
+            Document.issuer_code == issuer_code,
+            Document.code_number == code_number,
+            Document.notation == notation,
+        )
+        .order_by(Document.id)
+        .limit(1)
+    )
+
+
+def attach_files(
+    session: Session, document: Document, files: list[FileRef], principal: Principal
+) -> None:
+    """Link uploaded files to the document; they take its secrecy and follow its access."""
+    taken = session.scalar(
+        select(DocumentFile.position)
+        .where(DocumentFile.document_id == document.id)
+        .order_by(DocumentFile.position.desc())
+        .limit(1)
+    )
+    position = (taken or 0) + 1
+    for ref in files:
+        if ref.role not in ("main", "attachment"):
+            raise _refuse("files.role", "role: main hoặc attachment / main or attachment")
+        row = file_for_reading(session, ref.file_id, principal)
+        row.owner_type, row.owner_id = "document", str(document.id)
+        row.secrecy = max(row.secrecy, document.secrecy)
+        session.add(
+            DocumentFile(
+                document_id=document.id, file_root_id=row.root_id, role=ref.role, position=position
+            )
+        )
+        position += 1
+
+
+def create_document(session: Session, principal: Principal, doc: DocumentInput) -> Document:
+    """Add a document at the principal's agency and start its process.
+
+    Outgoing: a draft in the drafter's hands. Incoming (a paper document the clerk enters):
+    registered at once with the next arrival number, flagged when it duplicates one
+    already received. Raises PermissionDeniedError, InvalidInputError, NotFoundError (files).
+    """
+    _check(doc, principal)
+    agency = session.get(Agency, principal.agency_id)
+    assert agency is not None
+    outgoing = doc.direction == "outgoing"
+    issuer = Party(agency.code, agency.name) if outgoing else doc.issuer
+    assert issuer is not None
+    row = Document(
+        agency_id=agency.id,
+        direction=doc.direction,
+        status=DocStatus.DRAFT if outgoing else DocStatus.RECEIVED,
+        type_name=doc.type_name,
+        type_code=doc.type_code,
+        code_number=None if outgoing else doc.code_number,
+        notation=doc.notation,
+        issued_date=None if outgoing else doc.issued_date,
+        issuer_code=issuer.code.strip().upper(),
+        issuer_name=issuer.name,
+        place=doc.place,
+        subject=doc.subject,
+        summary=doc.summary,
+        language=doc.language,
+        pages=doc.pages,
+        signer_name=doc.signer.name if doc.signer else None,
+        signer_position=doc.signer.position if doc.signer else None,
+        signer_competence=doc.signer.competence if doc.signer else None,
+        recipients=[{"code": r.code.strip().upper(), "name": r.name} for r in doc.recipients],
+        to_places=list(doc.to_places),
+        urgency=doc.urgency,
+        secrecy=doc.secrecy,
+        due_date=doc.due_date,
+        copies=doc.copies,
+        arrival_at=None if outgoing else (doc.received_at or utcnow()),
+        created_by=principal.user_id,
+    )
+    session.add(row)
+    session.flush()
+    attach_files(session, row, doc.files, principal)
+    record_event(session, row, "created", actor_id=principal.user_id, status=row.status)
+    if outgoing:
+        _start(session, row, OUTGOING_PROCESS, principal.user_id, {})
+    else:
+        start_incoming(session, row, principal.user_id, registered=True)
+    audit.record(session, principal.user_id, "create", "document", row.id, {"dir": row.direction})
+    return row
+
+
+def register_arrival(session: Session, row: Document, actor_id: int | None) -> None:
+    """Enter an incoming document in the register: the next arrival number of the year."""
+    assign_number(session, row)
+    record_event(
+        session,
+        row,
+        "registered",
+        actor_id=actor_id,
+        status=DocStatus.REGISTERED,
+        details={"arrival_number": row.number},
+    )
+
+
+def start_incoming(
+    session: Session, row: Document, actor_id: int | None, *, registered: bool
+) -> None:
+    """Flag duplicates, register when asked (paper entry), and start the incoming process."""
+    assert row.code_number is not None
+    duplicate = find_duplicate(
+        session, row.agency_id, row.issuer_code, row.code_number, row.notation
+    )
+    if duplicate is not None and duplicate.id != row.id:
+        row.duplicate_of_id = duplicate.id
+        record_event(
+            session,
+            row,
+            "duplicate",
+            actor_id=actor_id,
+            note=f"Trùng văn bản đến số {duplicate.number} / duplicates incoming #{duplicate.id}",
+            details={"duplicate_of": duplicate.id},
+        )
+    if registered:
+        register_arrival(session, row, actor_id)
+    _start(session, row, INCOMING_PROCESS, actor_id, {"registered": registered})
+
+
+def _start(
+    session: Session, row: Document, process: str, actor_id: int | None, data: dict[str, object]
+) -> None:
+    payload = {"document_id": row.id, "urgency": row.urgency, **data}
+    loaded = start_instance(
+        session,
+        process,
+        agency_id=row.agency_id,
+        data=payload,
+        business_key=f"VB-{row.id}",
+        actor_id=actor_id,
+    )
+    row.instance_id = loaded.row.id

@@ -1,0 +1,278 @@
+"""The outbox: the worker delivers queued packages and statuses, retrying with back-off.
+
+A batch is claimed in a short transaction (its next attempt pushed past a lease), sent
+outside any transaction, and the answer recorded in another; a crash in between leaves
+the lease to expire and the package is sent again — the receiver de-duplicates.
+Agencies on this node are delivered through the same receiving code, without HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import LienthongError
+from engine.exchange.edxml import build_document, parse_status
+from engine.exchange.identity import NodeIdentity
+from engine.exchange.packages import document_package, status_package
+from engine.exchange.peers import peer_certificate
+from engine.exchange.receiving import Receipt, evidence, receive_package, signed_status
+from signing.errors import SigningError
+from signing.xmldsig import sign_package, verify_package
+from storage.errors import StorageError
+from storage.models import (
+    Agency,
+    Delivery,
+    DeliveryStatus,
+    Document,
+    ExchangePeer,
+    PeerAgency,
+    StatusOutbox,
+    utcnow,
+)
+from storage.objects import ObjectStore
+
+__all__ = ["Send", "Outbox", "backoff"]
+
+# POSTs a package to a peer's URL and returns the response body; raises OSError (or any
+# exception) when the peer cannot be reached or answers with an error.
+Send = Callable[[str, bytes], bytes]
+
+LEASE = timedelta(minutes=2)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt: 2, 4, 8 … seconds, at most an hour."""
+    return min(timedelta(seconds=2 ** min(attempts, 20)), MAX_BACKOFF)
+
+
+@dataclass
+class Outbox:
+    """Delivers for one node: its database, object store, identity and HTTP transport."""
+
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    node: NodeIdentity
+    send: Send
+    tmp_dir: Path
+    batch: int = 20
+
+    def run_once(self) -> int:
+        """Deliver what is due; returns how many deliveries and statuses were attempted."""
+        return self._documents() + self._statuses()
+
+    # --- claiming -------------------------------------------------------------------
+    def _claim(self, model: Any) -> list[int]:
+        now = utcnow()
+        with self.sessions.begin() as session:
+            query = (
+                select(model)
+                .where(model.state == "pending", model.next_attempt_at <= now)
+                .order_by(model.next_attempt_at, model.id)
+                .limit(self.batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = session.scalars(query).all()
+            for row in rows:
+                row.next_attempt_at = now + LEASE
+                row.attempts += 1
+            return [r.id for r in rows]
+
+    def _route(self, session: Session, code: str) -> ExchangePeer | None | str:
+        if session.scalar(select(Agency.id).where(Agency.code == code)):
+            return None
+        peer = session.scalar(
+            select(ExchangePeer)
+            .join(PeerAgency, PeerAgency.peer_id == ExchangePeer.id)
+            .where(PeerAgency.code == code)
+        )
+        return peer if peer is not None else f"no node serves {code}"
+
+    def _fail(self, model: Any, ids: list[int], error: str) -> None:
+        with self.sessions.begin() as session:
+            for row in session.scalars(select(model).where(model.id.in_(ids))):
+                row.last_error = error[:2000]
+                row.next_attempt_at = utcnow() + backoff(row.attempts)
+
+    # --- document packages ----------------------------------------------------------
+    def _documents(self) -> int:
+        ids = self._claim(Delivery)
+        groups: dict[tuple[int, int, int | None], list[int]] = {}
+        peers: dict[int, tuple[str, str, x509.Certificate]] = {}
+        with self.sessions.begin() as session:
+            for d in session.scalars(select(Delivery).where(Delivery.id.in_(ids))):
+                route = self._route(session, d.recipient_code)
+                if isinstance(route, str):
+                    d.last_error, d.state = route, "undeliverable"
+                    continue
+                if route is not None:
+                    peers[route.id] = (route.name, route.url, peer_certificate(route))
+                groups.setdefault(
+                    (d.document_id, d.business_type, route.id if route else None), []
+                ).append(d.id)
+        for (doc_id, business, peer_id), members in groups.items():
+            try:
+                self._deliver(doc_id, business, members, peers.get(peer_id) if peer_id else None)
+            except (LienthongError, SigningError, StorageError, OSError, ValueError) as e:
+                self._fail(Delivery, members, getattr(e, "message", None) or str(e) or repr(e))
+        return len(ids)
+
+    def _package(self, doc_id: int, business: int, members: list[int]) -> tuple[bytes, str]:
+        with self.sessions.begin() as session:
+            doc = session.get(Document, doc_id)
+            assert doc is not None
+            rows = session.scalars(select(Delivery).where(Delivery.id.in_(members))).all()
+            reason = rows[0].reason if rows else None
+            pkg = document_package(
+                session,
+                self.store,
+                doc,
+                [(r.recipient_code, r.recipient_name) for r in rows],
+                business_type=business,
+                reason=reason,
+            )
+            return sign_package(build_document(pkg), self.node.key), str(doc.exchange_id)
+
+    def _deliver(
+        self,
+        doc_id: int,
+        business: int,
+        members: list[int],
+        peer: tuple[str, str, x509.Certificate] | None,
+    ) -> None:
+        data, exchange_id = self._package(doc_id, business, members)
+        if peer is None:
+            with self.sessions.begin() as session:
+                receipts = receive_package(
+                    session, self.store, self.node, data, tmp_dir=self.tmp_dir
+                )
+            statuses = [(r, r.status_package.encode()) for r in receipts]
+        else:
+            answer = self.send(f"{peer[1]}/exchange/v1/packages", data)
+            statuses = self._verified(answer, peer[2])
+        self._record(members, data, exchange_id, peer[0] if peer else self.node.name, statuses)
+
+    def _verified(self, answer: bytes, cert: x509.Certificate) -> list[tuple[Receipt, bytes]]:
+        body = json.loads(answer)
+        out = []
+        for item in body.get("receipts", []):
+            xml = str(item["status_package"]).encode()
+            verify_package(xml, expected=cert)
+            status = parse_status(xml)
+            out.append(
+                (
+                    Receipt(
+                        status.from_.organ_id,
+                        status.status_code.value,
+                        status.description or "",
+                        xml.decode(),
+                    ),
+                    xml,
+                )
+            )
+        return out
+
+    def _record(
+        self,
+        members: list[int],
+        data: bytes,
+        exchange_id: str,
+        peer: str,
+        statuses: list[tuple[Receipt, bytes]],
+    ) -> None:
+        now = utcnow()
+        by_code = {r.organ_id: (r, xml) for r, xml in statuses}
+        with self.sessions.begin() as session:
+            for d in session.scalars(select(Delivery).where(Delivery.id.in_(members))):
+                evidence(
+                    session,
+                    direction="sent",
+                    kind="package",
+                    data=data,
+                    result="delivered" if d.recipient_code in by_code else "no_receipt",
+                    exchange_id=exchange_id,
+                    recipient=d.recipient_code,
+                    peer=peer,
+                )
+                d.state, d.sent_at, d.last_error = "sent", now, None
+                if d.recipient_code not in by_code:
+                    d.last_error = "Nút nhận không trả trạng thái / the node sent no receipt"
+                    continue
+                receipt, xml = by_code[d.recipient_code]
+                _add_status(session, d, receipt.status_code, receipt.description, now)
+                evidence(
+                    session,
+                    direction="received",
+                    kind="status",
+                    data=xml,
+                    result="recorded",
+                    exchange_id=exchange_id,
+                    sender=d.recipient_code,
+                    peer=peer,
+                    status_code=receipt.status_code,
+                )
+
+    # --- statuses back to senders ---------------------------------------------------
+    def _statuses(self) -> int:
+        ids = self._claim(StatusOutbox)
+        for status_id in ids:
+            try:
+                self._send_status(status_id)
+            except (LienthongError, SigningError, StorageError, OSError, ValueError) as e:
+                self._fail(
+                    StatusOutbox, [status_id], getattr(e, "message", None) or str(e) or repr(e)
+                )
+        return len(ids)
+
+    def _send_status(self, status_id: int) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(StatusOutbox, status_id)
+            assert row is not None
+            doc = session.get(Document, row.document_id)
+            agency = session.get(Agency, doc.agency_id) if doc else None
+            assert doc is not None and agency is not None
+            xml = signed_status(
+                self.node, status_package(doc, agency, row.status_code, row.description, row.staff)
+            )
+            route = self._route(session, row.sender_code)
+            if isinstance(route, str):
+                raise ValueError(route)
+            exchange_id, sender_code = doc.exchange_id, row.sender_code
+            target = (route.name, route.url) if route is not None else None
+        if target is None:
+            with self.sessions.begin() as session:
+                receive_package(session, self.store, self.node, xml, tmp_dir=self.tmp_dir)
+        else:
+            self.send(f"{target[1]}/exchange/v1/packages", xml)
+        with self.sessions.begin() as session:
+            row = session.get(StatusOutbox, status_id)
+            assert row is not None
+            row.state, row.last_error = "sent", None
+            evidence(
+                session,
+                direction="sent",
+                kind="status",
+                data=xml,
+                result="delivered",
+                exchange_id=exchange_id,
+                recipient=sender_code,
+                peer=target[0] if target else self.node.name,
+                status_code=row.status_code,
+            )
+
+
+def _add_status(
+    session: Session, d: Delivery, code: str, description: str | None, at: datetime
+) -> None:
+    session.add(DeliveryStatus(delivery_id=d.id, code=code, description=description, at=at))
+    d.status_code = code

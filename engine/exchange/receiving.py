@@ -1,0 +1,422 @@
+"""Receiving packages: verify the sender's node, store, de-duplicate, register, answer 01/02.
+
+One code path for every package: from another node over HTTP, or from an agency on this
+node (the outbox hands it over directly). Statuses about our own outgoing documents come
+in the same way and are recorded on the delivery they answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.documents.drafting import start_incoming
+from engine.documents.kinds import DocStatus
+from engine.documents.timeline import record_event
+from engine.errors import ExchangeError, PackageInvalid
+from engine.exchange.edxml import build_status, parse_package
+from engine.exchange.identity import NodeIdentity
+from engine.exchange.model import DocumentPackage, MessageHeader, StatusPackage
+from engine.exchange.packages import status_package
+from engine.exchange.peers import peer_certificate
+from engine.files import spool, store_system_file
+from signing.errors import XmlSignatureError
+from signing.xmldsig import sign_package, verify_package
+from storage.models import (
+    Agency,
+    Delivery,
+    DeliveryStatus,
+    Document,
+    DocumentFile,
+    ExchangeEvidence,
+    ExchangePeer,
+    PeerAgency,
+    ReceivedPackage,
+    utcnow,
+)
+from storage.objects import ObjectStore, key_for
+
+__all__ = ["Receipt", "evidence", "receive_package", "signed_status"]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    organ_id: str
+    status_code: str
+    description: str
+    status_package: str  # the signed edXML status package, as text
+
+
+def evidence(
+    session: Session,
+    *,
+    direction: str,
+    kind: str,
+    data: bytes,
+    result: str,
+    exchange_id: str | None = None,
+    sender: str | None = None,
+    recipient: str | None = None,
+    peer: str | None = None,
+    status_code: str | None = None,
+    object_key: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Append to the evidence log (never updated, never deleted)."""
+    session.add(
+        ExchangeEvidence(
+            direction=direction,
+            kind=kind,
+            exchange_id=exchange_id,
+            sender_code=sender,
+            recipient_code=recipient,
+            peer=peer,
+            status_code=status_code,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            object_key=object_key,
+            result=result,
+            detail=detail,
+        )
+    )
+
+
+def _sender_certificate(
+    session: Session, node: NodeIdentity, organ_id: str
+) -> tuple[x509.Certificate, str]:
+    if session.scalar(select(Agency.id).where(Agency.code == organ_id)):
+        return node.certificate, node.name
+    peer = session.scalar(
+        select(ExchangePeer)
+        .join(PeerAgency, PeerAgency.peer_id == ExchangePeer.id)
+        .where(PeerAgency.code == organ_id)
+    )
+    if peer is None:
+        raise ExchangeError(
+            f"Không biết nút nào phục vụ cơ quan gửi {organ_id}; thêm nút đó vào danh bạ / no "
+            f"known node serves the sending agency {organ_id}; add it with `lienthong exchange "
+            "peer add`",
+            code="unknown_sender",
+        )
+    return peer_certificate(peer), peer.name
+
+
+def signed_status(node: NodeIdentity, status: StatusPackage) -> bytes:
+    """A status package signed with this node's key."""
+    return sign_package(build_status(status), node.key)
+
+
+def _receipt(
+    session: Session, node: NodeIdentity, doc: Document, agency: Agency, code: str, text: str
+) -> Receipt:
+    xml = signed_status(node, status_package(doc, agency, code, text, None))
+    evidence(
+        session,
+        direction="sent",
+        kind="status",
+        data=xml,
+        result="answered",
+        exchange_id=doc.exchange_id,
+        sender=agency.code,
+        recipient=doc.issuer_code,
+        status_code=code,
+    )
+    return Receipt(agency.code, code, text, xml.decode())
+
+
+def _store_package(store: ObjectStore, data: bytes) -> str:
+    key = key_for(hashlib.sha256(data).hexdigest())
+    store.put(key, io.BytesIO(data), len(data), content_type="application/xml")
+    return key
+
+
+def receive_package(
+    session: Session, store: ObjectStore, node: NodeIdentity, data: bytes, *, tmp_dir: Path
+) -> list[Receipt]:
+    """Take one package addressed to agencies of this node; return a receipt per recipient.
+
+    A document package gets 01 (arrived; delivering it again changes nothing) or 02 with
+    the reason (signature broken, agency not served here). Raises PackageInvalid for
+    bytes that are not a safe edXML package and ExchangeError for an unknown sender.
+    """
+    try:
+        package = parse_package(data)
+    except PackageInvalid as e:
+        evidence(
+            session,
+            direction="received",
+            kind="package",
+            data=data,
+            result=e.code,
+            detail=e.message,
+        )
+        raise
+    sender = (
+        package.from_.organ_id
+        if isinstance(package, StatusPackage)
+        else package.message_header.from_.organ_id
+    )
+    cert, peer = _sender_certificate(session, node, sender)
+    key = _store_package(store, data)
+    try:
+        verify_package(data, expected=cert)
+        problem = None
+    except XmlSignatureError as e:
+        problem = e
+    if isinstance(package, StatusPackage):
+        _record_status(session, package, data, peer, key, problem)
+        return []
+    return _documents(session, store, node, package, data, peer, key, problem, tmp_dir)
+
+
+def _record_status(
+    session: Session,
+    status: StatusPackage,
+    data: bytes,
+    peer: str,
+    key: str,
+    problem: XmlSignatureError | None,
+) -> None:
+    ref = status.response_for.document_id
+    common = {
+        "direction": "received",
+        "kind": "status",
+        "data": data,
+        "exchange_id": ref,
+        "sender": status.from_.organ_id,
+        "peer": peer,
+        "status_code": status.status_code.value,
+        "object_key": key,
+    }
+    if problem is not None:
+        evidence(session, result=problem.code, detail=problem.message, **common)  # type: ignore[arg-type]
+        raise ExchangeError(
+            f"Gói trạng thái có chữ ký không hợp lệ: {problem.message} / the status package's "
+            "signature does not hold",
+            code="status_signature_invalid",
+        )
+    change = status.status_code.value in ("15", "16")
+    delivery = session.scalar(
+        select(Delivery)
+        .join(Document, Document.id == Delivery.document_id)
+        .where(
+            Document.exchange_id == ref,
+            Delivery.recipient_code == status.from_.organ_id,
+            (Delivery.business_type != 0) if change else (Delivery.business_type == 0),
+        )
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    )
+    if delivery is None:
+        evidence(session, result="unknown_document", **common)  # type: ignore[arg-type]
+        raise ExchangeError(
+            f"Không có văn bản đã gửi {ref} tới {status.from_.organ_id} / no document {ref} was "
+            f"sent to {status.from_.organ_id}",
+            code="unknown_delivery",
+        )
+    session.add(
+        DeliveryStatus(
+            delivery_id=delivery.id,
+            code=status.status_code.value,
+            description=status.description,
+            staff=status.staff_info.staff if status.staff_info else None,
+            at=status.timestamp,
+        )
+    )
+    delivery.status_code = status.status_code.value
+    evidence(session, result="recorded", **common)  # type: ignore[arg-type]
+
+
+def _documents(
+    session: Session,
+    store: ObjectStore,
+    node: NodeIdentity,
+    package: DocumentPackage,
+    data: bytes,
+    peer: str,
+    key: str,
+    problem: XmlSignatureError | None,
+    tmp_dir: Path,
+) -> list[Receipt]:
+    header = package.message_header
+    business = int(package.trace_header_list.business.business_doc_type)
+    receipts = []
+    for to in header.to:
+        agency = session.scalar(select(Agency).where(Agency.code == to.organ_id))
+        common = {
+            "direction": "received",
+            "kind": "package",
+            "data": data,
+            "exchange_id": header.document_id,
+            "sender": header.from_.organ_id,
+            "recipient": to.organ_id,
+            "peer": peer,
+            "object_key": key,
+        }
+        if agency is None:
+            evidence(session, result="unknown_recipient", **common)  # type: ignore[arg-type]
+            continue
+        if problem is not None:
+            evidence(session, result=problem.code, detail=problem.message, **common)  # type: ignore[arg-type]
+            doc = _shell(header, agency)
+            receipts.append(
+                _receipt(
+                    session, node, doc, agency, "02", f"Chữ ký số không hợp lệ / {problem.message}"
+                )
+            )
+            continue
+        doc, fresh = _incoming(session, store, package, agency, business, data, tmp_dir)
+        evidence(session, result="accepted" if fresh else "duplicate", **common)  # type: ignore[arg-type]
+        receipts.append(_receipt(session, node, doc, agency, "01", "Đã đến / arrived"))
+    if not receipts:
+        raise ExchangeError(
+            "Không cơ quan nhận nào của gói tin do nút này phục vụ / none of the package's "
+            "recipients is served by this node",
+            code="unknown_recipient",
+        )
+    return receipts
+
+
+def _shell(h: MessageHeader, agency: Agency) -> Document:
+    # An unsaved document that only carries what a status package refers to.
+    return Document(
+        agency_id=agency.id,
+        issuer_code=h.from_.organ_id,
+        code_number=h.code.code_number,
+        notation=h.code.code_notation,
+        issued_date=h.promulgation_info.promulgation_date,
+        exchange_id=h.document_id,
+    )
+
+
+def _incoming(
+    session: Session,
+    store: ObjectStore,
+    package: DocumentPackage,
+    agency: Agency,
+    business: int,
+    data: bytes,
+    tmp_dir: Path,
+) -> tuple[Document, bool]:
+    header = package.message_header
+    seen = session.scalar(
+        select(ReceivedPackage).where(
+            ReceivedPackage.agency_id == agency.id,
+            ReceivedPackage.exchange_id == header.document_id,
+            ReceivedPackage.business_type == business,
+        )
+    )
+    if seen is not None and seen.document_id is not None:
+        doc = session.get(Document, seen.document_id)
+        assert doc is not None
+        return doc, False
+    if business == 0:
+        doc = _new_incoming(session, store, package, agency, tmp_dir)
+    else:
+        doc = _change_request(session, package, agency, business)
+    session.add(
+        ReceivedPackage(
+            agency_id=agency.id,
+            exchange_id=header.document_id,
+            business_type=business,
+            sender_code=header.from_.organ_id,
+            sha256=hashlib.sha256(data).hexdigest(),
+            document_id=doc.id,
+        )
+    )
+    session.flush()
+    return doc, True
+
+
+def _new_incoming(
+    session: Session, store: ObjectStore, package: DocumentPackage, agency: Agency, tmp_dir: Path
+) -> Document:
+    h = package.message_header
+    doc = Document(
+        agency_id=agency.id,
+        direction="incoming",
+        status=DocStatus.RECEIVED,
+        type_name=h.document_type.type_name or "Văn bản",
+        type_code=h.document_type.type,
+        code_number=h.code.code_number,
+        notation=h.code.code_notation or None,
+        issued_date=h.promulgation_info.promulgation_date,
+        issuer_code=h.from_.organ_id,
+        issuer_name=h.from_.organ_name or h.from_.organ_id,
+        place=h.promulgation_info.place or None,
+        subject=h.subject,
+        summary=h.content,
+        pages=h.other_info.page_amount,
+        signer_name=h.signer_info.full_name if h.signer_info else None,
+        signer_position=h.signer_info.position if h.signer_info else None,
+        signer_competence=h.signer_info.competence if h.signer_info else None,
+        recipients=[{"code": t.organ_id, "name": t.organ_name} for t in h.to],
+        to_places=list(h.to_places),
+        urgency=int(h.other_info.priority),
+        due_date=h.due_date,
+        arrival_at=utcnow(),
+        exchange_id=h.document_id,
+    )
+    session.add(doc)
+    session.flush()
+    for n, a in enumerate(package.attachments, 1):
+        upload = spool([a.data], limit=len(a.data) + 1, tmp_dir=tmp_dir)
+        try:
+            view = store_system_file(
+                session, store, upload, a.name, agency_id=agency.id, owner=("document", str(doc.id))
+            )
+        finally:
+            upload.path.unlink(missing_ok=True)
+        session.add(
+            DocumentFile(
+                document_id=doc.id,
+                file_root_id=view.root_id,
+                role="main" if n == 1 else "attachment",
+                position=n,
+            )
+        )
+    record_event(
+        session,
+        doc,
+        "arrived",
+        actor_id=None,
+        status=DocStatus.RECEIVED,
+        details={"from": h.from_.organ_id},
+    )
+    start_incoming(session, doc, None, registered=False)
+    return doc
+
+
+def _change_request(
+    session: Session, package: DocumentPackage, agency: Agency, business: int
+) -> Document:
+    h = package.message_header
+    doc = session.scalar(
+        select(Document).where(
+            Document.agency_id == agency.id,
+            Document.direction == "incoming",
+            Document.exchange_id == h.document_id,
+        )
+    )
+    if doc is None:
+        raise ExchangeError(
+            f"Chưa nhận văn bản {h.document_id} nên không thể thu hồi/cập nhật / document "
+            f"{h.document_id} was never received here",
+            code="unknown_document",
+        )
+    kind = {1: "recall_requested", 2: "update_requested", 3: "replace_requested"}[business]
+    record_event(
+        session,
+        doc,
+        kind,
+        actor_id=None,
+        note=package.trace_header_list.business.business_doc_reason,
+        details={"business_type": business, "pending": True},
+    )
+    return doc
