@@ -19,6 +19,7 @@ from rich.table import Column, Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from api.cli_documents import document_app
 from api.cli_edxml import edxml_app
 from api.cli_exchange import exchange_app
 from api.deps import AppState
@@ -41,6 +42,7 @@ dossier_app = typer.Typer(help="One-stop dossiers / hồ sơ một cửa", no_ar
 app.add_typer(dossier_app, name="dossier")
 app.add_typer(storage_app, name="storage")
 app.add_typer(exchange_app, name="exchange")
+app.add_typer(document_app, name="document")
 app.add_typer(edxml_app, name="edxml")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -13,6 +13,7 @@ from api.errors import error_responses
 from api.routes.files import spooled_upload
 from api.routes.signing_keys import signing_config
 from api.schemas import Input, PageOut
+from engine.documents.changes import DocumentUpdate, answer_change, recall, send_update
 from engine.documents.deliveries import DeliveryView, deliveries_of
 from engine.documents.drafting import DocumentInput, FileRef, Party, Signer, create_document
 from engine.documents.reading import (
@@ -74,6 +75,7 @@ class DocumentIn(Input):
     copies: int | None = Field(default=None, ge=1, le=999)
     files: list[FileRefIn] = Field(default_factory=list, max_length=100)
     received_at: datetime | None = Field(default=None, description="Incoming: arrival time")
+    replaces: int | None = Field(default=None, description="Outgoing: the document it replaces")
 
 
 DocumentOut = DocumentView
@@ -194,6 +196,60 @@ def sign(
     return sign_with_key(
         session, store, config, user, document_id, appearance=body.appearance, level=body.level
     )
+
+
+class ReasonIn(Input):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class UpdateIn(ReasonIn):
+    subject: str | None = Field(default=None, min_length=1, max_length=500)
+    summary: str | None = Field(default=None, max_length=500)
+    due_date: date | None = None
+    urgency: int | None = Field(default=None, ge=0, le=4)
+
+
+class AnswerIn(Input):
+    accept: bool
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@router.post(
+    "/{document_id}/recall",
+    response_model=DocumentOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def recall_document(
+    document_id: int, body: ReasonIn, session: SessionDep, user: CurrentUser
+) -> DocumentOut:
+    """Recall a dispatched document from every agency that received it (edXML type 1)."""
+    doc = recall(session, user, document_id, body.reason)
+    return document_view(session, doc, detail=True)
+
+
+@router.post(
+    "/{document_id}/update",
+    response_model=DocumentOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def update_document(
+    document_id: int, body: UpdateIn, session: SessionDep, user: CurrentUser
+) -> DocumentOut:
+    """Correct a dispatched document's metadata and send the update (edXML type 2)."""
+    update = DocumentUpdate(body.subject, body.summary, body.due_date, body.urgency)
+    doc = send_update(session, user, document_id, update, body.reason)
+    return document_view(session, doc, detail=True)
+
+
+@router.post(
+    "/{document_id}/answer",
+    response_model=DocumentOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def answer(document_id: int, body: AnswerIn, session: SessionDep, user: CurrentUser) -> DocumentOut:
+    """Accept (status 15) or refuse (16) the sender's recall, update or replacement."""
+    doc = answer_change(session, user, document_id, body.accept, body.reason)
+    return document_view(session, doc, detail=True)
 
 
 @router.get(

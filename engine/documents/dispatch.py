@@ -74,7 +74,9 @@ def dispatch_document(call: ServiceCall, document_id: int) -> dict[str, Any]:
             code="not_numbered",
         )
     doc.exchange_id = exchange_id_of(doc)
-    rows = queue_deliveries(ctx.session, doc, list(doc.recipients))
+    rows = queue_deliveries(
+        ctx.session, doc, list(doc.recipients), business_type=3 if doc.replaces_id else 0
+    )
     record_event(
         ctx.session,
         doc,

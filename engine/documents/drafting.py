@@ -80,6 +80,7 @@ class DocumentInput:
     copies: int | None = None
     files: list[FileRef] = field(default_factory=list)
     received_at: datetime | None = None
+    replaces: int | None = None
 
 
 def _refuse(field_name: str, message: str) -> InvalidInputError:
@@ -123,9 +124,31 @@ def _check(doc: DocumentInput, principal: Principal) -> None:
     codes = [r.code.strip().upper() for r in doc.recipients]
     if len(codes) != len(set(codes)):
         raise _refuse("recipients", "Nơi nhận bị trùng / a recipient is listed twice")
+    if doc.replaces is not None and doc.direction != "outgoing":
+        raise _refuse(
+            "replaces", "Chỉ văn bản đi thay thế văn bản đi / only outgoing documents replace"
+        )
     roles = [f.role for f in doc.files]
     if roles.count("main") > 1:
         raise _refuse("files", "Chỉ một tệp văn bản chính / only one main file")
+
+
+def _replaced(session: Session, principal: Principal, document_id: int | None) -> int | None:
+    if document_id is None:
+        return None
+    old = session.get(Document, document_id)
+    if old is None or old.agency_id != principal.agency_id or old.direction != "outgoing":
+        raise _refuse(
+            "replaces",
+            f"Văn bản {document_id} không phải văn bản đi của cơ quan mình / document "
+            f"{document_id} is not an outgoing document of your agency",
+        )
+    if not old.exchange_id:
+        raise _refuse(
+            "replaces",
+            f"Văn bản {document_id} chưa phát hành / document {document_id} was never dispatched",
+        )
+    return old.id
 
 
 def find_duplicate(
@@ -211,6 +234,7 @@ def create_document(session: Session, principal: Principal, doc: DocumentInput) 
         copies=doc.copies,
         arrival_at=None if outgoing else (doc.received_at or utcnow()),
         created_by=principal.user_id,
+        replaces_id=_replaced(session, principal, doc.replaces),
     )
     session.add(row)
     session.flush()
@@ -271,5 +295,6 @@ def _start(
         data=payload,
         business_key=f"VB-{row.id}",
         actor_id=actor_id,
+        secrecy=row.secrecy,
     )
     row.instance_id = loaded.row.id

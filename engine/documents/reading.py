@@ -74,6 +74,8 @@ class DocumentView:
     replaces: int | None
     created_at: datetime
     finished_at: datetime | None
+    pending_change: int | None
+    pending_reason: str | None
     files: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
@@ -231,6 +233,8 @@ def document_view(
         replaces=row.replaces_id,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        pending_change=row.pending_change,
+        pending_reason=row.pending_reason,
         files=_files(session, row) if detail else [],
         timeline=_timeline(session, row) if detail else [],
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -12,7 +11,8 @@ from engine.dossiers.reception import record_event
 from engine.dossiers.statuses import Status
 from engine.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from engine.principal import Principal
-from storage.models import Agency, Dossier, WorkflowInstance, WorkflowTask, utcnow
+from engine.runtime.cancel import cancel_instance
+from storage.models import Agency, Dossier, utcnow
 
 __all__ = ["stop"]
 
@@ -46,19 +46,7 @@ def stop(session: Session, principal: Principal, code: str, *, kind: str, reason
     status = Status.WITHDRAWN if kind == "withdraw" else Status.SUSPENDED
     now = utcnow()
     d.finished_at = now
-    if d.instance_id is not None:
-        instance = session.get(WorkflowInstance, d.instance_id)
-        if instance is not None:
-            instance.status = "cancelled"
-            instance.next_timer_at = None
-            instance.updated_at = now
-        for task in session.scalars(
-            select(WorkflowTask).where(
-                WorkflowTask.instance_id == d.instance_id, WorkflowTask.state == "ready"
-            )
-        ):
-            task.state = "cancelled"
-            task.completed_at = now
+    cancel_instance(session, d.instance_id)
     record_event(session, d, kind, actor_id=principal.user_id, status=status, note=reason.strip())
     audit.record(session, principal.user_id, kind, "dossier", code, {"reason": reason})
     return d

@@ -21,6 +21,7 @@ from engine.exchange.model import (
     OtherInfo,
     Priority,
     PromulgationInfo,
+    ReplacementInfo,
     ResponseFor,
     SignerInfo,
     StaffInfo,
@@ -64,6 +65,17 @@ def _attachments(session: Session, store: ObjectStore, doc: Document) -> tuple[A
             )
         )
     return tuple(out)
+
+
+def _replaces(
+    session: Session, doc: Document, recipients: list[tuple[str, str]]
+) -> tuple[ReplacementInfo, ...]:
+    old = session.get(Document, doc.replaces_id) if doc.replaces_id else None
+    if old is None or not old.exchange_id:
+        return ()
+    return (
+        ReplacementInfo(document_id=old.exchange_id, organ_id_list=tuple(c for c, _ in recipients)),
+    )
 
 
 def document_package(
@@ -115,6 +127,7 @@ def document_package(
             business_doc_reason=reason,
             paper=0,
             staff_info=StaffInfo(staff=staff) if staff else None,
+            replacement_info_list=_replaces(session, doc, recipients),
         ),
     )
     return DocumentPackage(

@@ -208,7 +208,7 @@ def _record_status(
         .where(
             Document.exchange_id == ref,
             Delivery.recipient_code == status.from_.organ_id,
-            (Delivery.business_type != 0) if change else (Delivery.business_type == 0),
+            (Delivery.business_type != 0) if change else Delivery.business_type.in_((0, 3)),
         )
         .order_by(Delivery.id.desc())
         .limit(1)
@@ -316,8 +316,10 @@ def _incoming(
         doc = session.get(Document, seen.document_id)
         assert doc is not None
         return doc, False
-    if business == 0:
+    if business in (0, 3):
         doc = _new_incoming(session, store, package, agency, tmp_dir)
+        if business == 3:
+            _replacement(session, package, doc)
     else:
         doc = _change_request(session, package, agency, business)
     session.add(
@@ -410,13 +412,36 @@ def _change_request(
             f"{h.document_id} was never received here",
             code="unknown_document",
         )
+    _pending(session, package, doc, business)
+    return doc
+
+
+def _pending(session: Session, package: DocumentPackage, doc: Document, business: int) -> None:
+    # The receiving clerk answers it: 15 accepts, 16 refuses (engine.documents.changes).
+    h = package.message_header
+    reason = package.trace_header_list.business.business_doc_reason
+    doc.pending_change, doc.pending_reason = business, reason
+    doc.pending_details = {
+        "subject": h.subject,
+        "summary": h.content,
+        "urgency": int(h.other_info.priority),
+        "due_date": h.due_date.isoformat() if h.due_date else None,
+    }
     kind = {1: "recall_requested", 2: "update_requested", 3: "replace_requested"}[business]
     record_event(
-        session,
-        doc,
-        kind,
-        actor_id=None,
-        note=package.trace_header_list.business.business_doc_reason,
-        details={"business_type": business, "pending": True},
+        session, doc, kind, actor_id=None, note=reason, details={"business_type": business}
     )
-    return doc
+
+
+def _replacement(session: Session, package: DocumentPackage, doc: Document) -> None:
+    infos = package.trace_header_list.business.replacement_info_list
+    replaced = infos[0].document_id if infos else None
+    old = session.scalar(
+        select(Document).where(
+            Document.agency_id == doc.agency_id,
+            Document.direction == "incoming",
+            Document.exchange_id == replaced,
+        )
+    )
+    doc.replaces_id = old.id if old is not None else None
+    _pending(session, package, doc, 3)

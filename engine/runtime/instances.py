@@ -113,8 +113,12 @@ def start_instance(
     business_key: str | None = None,
     actor_id: int | None = None,
     services: ServiceRegistry = DEFAULT_SERVICES,
+    secrecy: int = 0,
 ) -> LoadedInstance:
-    """Start the newest version of a process for a case of `agency_id` and run it to its first wait."""
+    """Start the newest version of a process for a case of `agency_id` and run it to its first wait.
+
+    A `secrecy` above 0 keeps its tasks from users whose clearance is lower.
+    """
     definition = latest_definition(session, process_id)
     _, parsed, forms = load_definition(session, definition.id)
     agency = session.get(Agency, agency_id)
@@ -130,6 +134,7 @@ def start_instance(
         state="{}",
         serializer_version=serializer.SERIALIZER_VERSION,
         created_by=actor_id,
+        secrecy=secrecy,
     )
     session.add(row)
     session.flush()

@@ -76,8 +76,14 @@ _INBOX_WHERE = (
     WorkflowTask.agency_id == bindparam("agency_id"),
     WorkflowTask.role.in_(bindparam("roles", expanding=True)),
     or_(WorkflowTask.assignee_id.is_(None), WorkflowTask.assignee_id == bindparam("user_id")),
+    WorkflowInstance.secrecy <= bindparam("clearance"),
 )
-_INBOX_COUNT = select(func.count()).select_from(WorkflowTask).where(*_INBOX_WHERE)
+_INBOX_COUNT = (
+    select(func.count())
+    .select_from(WorkflowTask)
+    .join(WorkflowInstance, WorkflowInstance.id == WorkflowTask.instance_id)
+    .where(*_INBOX_WHERE)
+)
 _INBOX_PAGE = (
     _VIEWS.where(*_INBOX_WHERE)
     .order_by(WorkflowTask.due_at.is_(None), WorkflowTask.due_at, WorkflowTask.id)
@@ -111,6 +117,7 @@ def inbox(
         "agency_id": principal.agency_id,
         "roles": list(principal.roles),
         "user_id": principal.user_id,
+        "clearance": int(principal.clearance),
     }
     total = session.scalar(_INBOX_COUNT, params) or 0
     rows = session.execute(_INBOX_PAGE, {**params, "limit": limit, "offset": offset}).all()
@@ -141,7 +148,18 @@ def _task_with_context(
     return tuple(found[0][:4]), [(r[4], r[5]) for r in found if r[4] is not None]
 
 
-def _check_access(row: WorkflowTask, principal: Principal, *, to_act: bool) -> None:
+def _secrecy(session: Session, row: WorkflowTask) -> int:
+    instance = session.get(WorkflowInstance, row.instance_id)
+    return instance.secrecy if instance is not None else 0
+
+
+def _check_access(row: WorkflowTask, principal: Principal, *, to_act: bool, secrecy: int) -> None:
+    if secrecy > int(principal.clearance):
+        raise PermissionDeniedError(
+            f"Công việc {row.id} thuộc hồ sơ/văn bản mật vượt mức được tiếp cận / task {row.id} "
+            "belongs to a case whose secrecy is above your clearance",
+            code="clearance_required",
+        )
     if row.agency_id != principal.agency_id or row.role not in principal.roles:
         raise PermissionDeniedError(
             f"Công việc {row.id} thuộc vai trò '{row.role}' của cơ quan khác hoặc vai trò khác / "
@@ -165,7 +183,7 @@ def task_detail(
 ) -> tuple[TaskView, dict[str, Any], dict[str, Any]]:
     """A task, its JSON Schema form (choices and defaults filled) and the case data."""
     row = _task_row(session, task_id)
-    _check_access(row, principal, to_act=False)
+    _check_access(row, principal, to_act=False, secrecy=_secrecy(session, row))
     loaded = load_instance(session, row.instance_id, readonly=True)
     form = _form(session, loaded, row)
     return _view(session, row.id), form, current_data(loaded.workflow)
@@ -192,7 +210,7 @@ def _form(session: Session, loaded: LoadedInstance, row: WorkflowTask) -> dict[s
 def claim_task(session: Session, task_id: int, principal: Principal) -> TaskView:
     """Take a task into your own inbox; raises ConflictError if someone else has it."""
     row = _task_row(session, task_id)
-    _check_access(row, principal, to_act=True)
+    _check_access(row, principal, to_act=True, secrecy=_secrecy(session, row))
     row.assignee_id = principal.user_id
     audit.record(session, principal.user_id, "claim", "task", row.id)
     session.flush()
@@ -216,7 +234,7 @@ def complete_task(
     with session.no_autoflush:
         context, open_rows = _task_with_context(session, task_id)
         row: WorkflowTask = context[0]
-        _check_access(row, principal, to_act=True)
+        _check_access(row, principal, to_act=True, secrecy=context[1].secrecy)
         loaded = load_instance(
             session, row.instance_id, services=services, actor_id=principal.user_id
         )

@@ -71,6 +71,10 @@ class Document(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A sender's recall (1), update (2) or replacement (3) waiting for this agency's answer.
+    pending_change: Mapped[int | None] = mapped_column(Integer)
+    pending_reason: Mapped[str | None] = mapped_column(Text)
+    pending_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class DocumentFile(Base):

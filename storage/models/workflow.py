@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
@@ -53,6 +53,8 @@ class WorkflowInstance(Base):
     state: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(default=1)
+    # Tasks of a secret case reach only users cleared for its level (0 none … 3 Tuyệt mật).
+    secrecy: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     incident: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -23,7 +23,12 @@ TIMEOUT = 120  # seconds for an ordinary command; generous for a loaded CI machi
 SERVE_TIMEOUT = 30  # `serve` must refuse at once: a server that starts instead fails here
 DB_FILE = "lienthong.db"
 CATALOGUE_SIZE = len(load_catalogue(WORKFLOWS / "catalogue"))
-SHIPPED_PROCESSES = {"one_stop_standard", "one_stop_liaison_birth"}
+SHIPPED_PROCESSES = {
+    "one_stop_standard",
+    "one_stop_liaison_birth",
+    "document_outgoing",
+    "document_incoming",
+}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from engine.documents.drafting import DocumentInput, Party, create_document
 from engine.documents.numbering import assign_number
 from signing.keys import load_pkcs12
 from signing.pades import PadesLevel, PadesSigner
-from storage.models import Document, User
+from storage.models import Document, User, WorkflowTask
 from tests.conftest import Api
 from tests.pki import PASSWORD, TestPki
 from tests.signing.pdfs import make_pdf
@@ -498,3 +498,36 @@ def test_signing_steps_can_use_keys_configured_on_the_server(api: Api, pki: Test
     assert pdf.count(b"/ByteRange") == 2
     r = api.client.post(f"/api/v1/documents/{did}/sign", json={}, headers=api.login("vanthu.so"))
     assert r.status_code == 409 and r.json()["error"] == "not_signing_step"
+
+
+def test_tasks_of_a_secret_case_reach_only_users_cleared_for_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    from engine.errors import PermissionDeniedError
+    from engine.runtime.instances import start_instance
+    from engine.runtime.tasks import claim_task, complete_task, inbox, task_detail
+
+    with sessions.begin() as s:
+        clerk = principal_for(s, s.scalar(select(User.id).where(User.username == "vanthu")))
+        data = {"registered": False, "document_id": 0}
+        for secrecy in (1, 2):  # vanthu holds Mật (1), not Tối mật (2)
+            start_instance(
+                s, "document_incoming", agency_id=clerk.agency_id, data=data, secrecy=secrecy
+            )
+    with sessions.begin() as s:
+        tasks, total = inbox(s, clerk)
+        assert total == 1 and len(tasks) == 1
+        visible_id = tasks[0].id
+        hidden = s.scalar(
+            select(WorkflowTask.id).where(
+                WorkflowTask.state == "ready", WorkflowTask.id != visible_id
+            )
+        )
+        assert hidden is not None
+        for action in (
+            lambda: task_detail(s, hidden, clerk),
+            lambda: claim_task(s, hidden, clerk),
+            lambda: complete_task(s, hidden, clerk, {"decision": "register"}),
+        ):
+            with pytest.raises(PermissionDeniedError):
+                action()

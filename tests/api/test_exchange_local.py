@@ -111,3 +111,105 @@ def test_refusing_an_arrival_sends_status_02_with_the_reason(api: Api, pki: Test
     ).json()
     assert delivery["status_code"] == "02"
     assert delivery["history"][-1]["description"] == "Gửi nhầm"
+
+
+def _deliveries(api: Api, did: int) -> list[dict]:
+    return list(
+        api.client.get(f"/api/v1/documents/{did}/deliveries", headers=api.login("vanthu.so")).json()
+    )
+
+
+def test_recall_reaches_the_receiver_who_accepts_it_and_the_sender_sees_15(
+    api: Api, pki: TestPki
+) -> None:
+    did = _dispatched(api, pki)
+    outbox = _outbox(api)
+    outbox.run_once()
+    copy = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
+    h = api.login("vanthu.so")
+    # Only the issuing agency's clerk recalls, and only with a reason.
+    assert (
+        api.client.post(
+            f"/api/v1/documents/{did}/recall", json={"reason": "x"}, headers=api.login("vanthu")
+        ).status_code
+        == 404
+    )
+    assert api.client.post(f"/api/v1/documents/{did}/recall", json={}, headers=h).status_code == 422
+    r = api.client.post(
+        f"/api/v1/documents/{did}/recall", json={"reason": "Sai số liệu"}, headers=h
+    )
+    assert r.status_code == 200 and r.json()["status"] == "recalled"
+    again = api.client.post(f"/api/v1/documents/{did}/recall", json={"reason": "x"}, headers=h)
+    assert again.status_code == 409
+    outbox.run_once()
+    pending = _doc(api, "vanthu", copy["id"])
+    assert (pending["pending_change"], pending["pending_reason"]) == (1, "Sai số liệu")
+    r = api.client.post(
+        f"/api/v1/documents/{copy['id']}/answer",
+        json={"accept": True},
+        headers=api.login("vanthu"),
+    )
+    assert r.status_code == 200 and r.json()["status"] == "recalled"
+    # Its process stopped: nothing of it waits in the clerk's inbox any more.
+    items = api.client.get("/api/v1/tasks?limit=200", headers=api.login("vanthu")).json()["items"]
+    assert not [t for t in items if t["business_key"] == f"VB-{copy['id']}"]
+    outbox.run_once()
+    recall = [d for d in _deliveries(api, did) if d["business_type"] == 1]
+    assert [x["code"] for x in recall[0]["history"]] == ["01", "15"]
+    again = api.client.post(
+        f"/api/v1/documents/{copy['id']}/answer", json={"accept": True}, headers=api.login("vanthu")
+    )
+    assert again.status_code == 409 and again.json()["error"] == "no_pending_change"
+
+
+def test_update_refused_leaves_the_copy_as_it_was_and_replacement_accepted_closes_it(
+    api: Api, pki: TestPki
+) -> None:
+    did = _dispatched(api, pki)
+    outbox = _outbox(api)
+    outbox.run_once()
+    copy = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
+    h = api.login("vanthu.so")
+    r = api.client.post(
+        f"/api/v1/documents/{did}/update",
+        json={"subject": "Trích yếu đã sửa", "reason": "Sửa trích yếu"},
+        headers=h,
+    )
+    assert r.status_code == 200 and r.json()["subject"] == "Trích yếu đã sửa"
+    outbox.run_once()
+    assert _doc(api, "vanthu", copy["id"])["pending_change"] == 2
+    r = api.client.post(
+        f"/api/v1/documents/{copy['id']}/answer",
+        json={"accept": False, "reason": "Đã xử lý xong"},
+        headers=api.login("vanthu"),
+    )
+    assert r.status_code == 200 and r.json()["subject"] == copy["subject"]
+    outbox.run_once()
+    update = [d for d in _deliveries(api, did) if d["business_type"] == 2]
+    assert update[0]["status_code"] == "16"
+
+    # A replacement is a new document naming the old one.
+    new = _outgoing(api, replaces=did, subject="Văn bản thay thế")
+    _do(api, "chuyenvien.so", "draft", new["id"])
+    _do(api, "lanhdao.so", "review", new["id"], {"decision": "approve"})
+    _do(api, "lanhdao.so", "approve", new["id"], {"decision": "approve"})
+    _sign_and_upload(api, "lanhdao.so", new["id"], pki, "official")
+    _do(api, "vanthu.so", "number", new["id"])
+    _sign_and_upload(api, "vanthu.so", new["id"], pki, "seal")
+    outbox.run_once()
+    replacement = _incoming_of(api, _doc(api, "vanthu.so", new["id"])["exchange_id"])
+    assert replacement["replaces"] == copy["id"] and replacement["pending_change"] == 3
+    r = api.client.post(
+        f"/api/v1/documents/{replacement['id']}/answer",
+        json={"accept": True},
+        headers=api.login("vanthu"),
+    )
+    assert r.status_code == 200
+    assert _doc(api, "vanthu", copy["id"])["status"] == "recalled"
+    assert _doc(api, "vanthu", replacement["id"])["status"] == "received"
+    outbox.run_once()
+    (delivery,) = _deliveries(api, new["id"])
+    assert delivery["business_type"] == 3 and [x["code"] for x in delivery["history"]] == [
+        "01",
+        "15",
+    ]

@@ -3,179 +3,20 @@ signed edXML packages over HTTP: delivery, statuses back, a node that is down at
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from signing.keys import load_pkcs12
-from signing.pades import PadesLevel, PadesSigner
-from tests.pki import PASSWORD, TestPki
-from tests.signing.pdfs import make_pdf
-
-LIENTHONG = str(Path(sys.executable).with_name("lienthong"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Node:
-    name: str
-    province: str
-    data_dir: Path
-    port: int = field(default_factory=_free_port)
-    proc: subprocess.Popen[bytes] | None = None
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        return os.environ | {
-            "LIENTHONG_DATA_DIR": str(self.data_dir),
-            "LIENTHONG_DEMO": "1",
-            "LIENTHONG_PORT": str(self.port),
-            "LIENTHONG_NODE_NAME": self.name,
-            "LIENTHONG_WORKER_INTERVAL": "0.2",
-            "LIENTHONG_EXCHANGE_TIMEOUT": "5",
-            "LIENTHONG_DATABASE_URL": "",
-        }
-
-    def cli(self, *args: str) -> str:
-        r = subprocess.run(
-            [LIENTHONG, *args], env=self.env(), capture_output=True, text=True, timeout=120
-        )
-        assert r.returncode == 0, r.stderr
-        return r.stdout
-
-    def start(self) -> None:
-        log = (self.data_dir / "serve.log").open("ab")
-        self.proc = subprocess.Popen([LIENTHONG, "serve"], env=self.env(), stdout=log, stderr=log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.proc.poll() is None, (self.data_dir / "serve.log").read_text()
-            time.sleep(0.2)
-        raise AssertionError(f"node {self.name} did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def headers(self, user: str) -> dict[str, str]:
-        if user not in self.tokens:
-            r = httpx.post(
-                f"{self.url}/api/v1/auth/token", data={"username": user, "password": "demo"}
-            )
-            assert r.status_code == 200, r.text
-            self.tokens[user] = r.json()["access_token"]
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
-
-    def get(self, user: str, path: str) -> Any:
-        r = httpx.get(f"{self.url}{path}", headers=self.headers(user), timeout=30)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def post(self, user: str, path: str, **kw: Any) -> Any:
-        r = httpx.post(f"{self.url}{path}", headers=self.headers(user), timeout=30, **kw)
-        assert r.status_code in (200, 201), r.text
-        return r.json()
-
-    def do(self, user: str, task: str, doc_id: int, data: dict | None = None) -> None:
-        items = self.get(user, "/api/v1/tasks?limit=200")["items"]
-        mine = [t for t in items if t["task"] == task and t["business_key"] == f"VB-{doc_id}"]
-        assert mine, f"{task} of VB-{doc_id} not in {user}'s inbox on {self.name}"
-        self.post(user, f"/api/v1/tasks/{mine[0]['id']}/complete", json={"data": data or {}})
+from tests.nodes import Node, running_nodes, send_document, wait_for
+from tests.pki import TestPki
 
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
-    a, b = Node("node-a", "H99", tmp_path / "a"), Node("node-b", "H98", tmp_path / "b")
-    for n in (a, b):
-        n.data_dir.mkdir()
-        n.cli("db", "upgrade")
-        n.cli("demo", "--province", n.province)
-        n.start()
-    try:
-        for me, other in ((a, b), (b, a)):
-            info = httpx.get(f"{other.url}/exchange/v1/node").json()
-            pem = me.data_dir / f"{other.name}.pem"
-            pem.write_text(info["certificate_pem"])
-            agencies = [x for code in info["agencies"] for x in ("--agency", code)]
-            me.cli("exchange", "peer", "add", other.name, other.url, "--cert", str(pem), *agencies)
+    with running_nodes(tmp_path, ["H99", "H98"]) as (a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
-
-
-def _wait(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _send(a: Node, pki: TestPki, recipients: list[dict[str, str]]) -> int:
-    f = httpx.post(
-        f"{a.url}/api/v1/files",
-        files={"file": ("cv.pdf", make_pdf(), "application/pdf")},
-        headers=a.headers("chuyenvien.so"),
-    ).json()
-    doc = a.post(
-        "chuyenvien.so",
-        "/api/v1/documents",
-        json={
-            "direction": "outgoing",
-            "type_name": "Công văn",
-            "notation": "STP-VP",
-            "subject": "Về việc phối hợp liên thông giữa hai tỉnh",
-            "signer": {"name": "Đỗ Quang Lãnh", "position": "Giám đốc"},
-            "recipients": recipients,
-            "files": [{"file_id": f["id"], "role": "main"}],
-        },
-    )
-    did = int(doc["id"])
-    a.do("chuyenvien.so", "draft", did)
-    a.do("lanhdao.so", "review", did, {"decision": "approve"})
-    a.do("lanhdao.so", "approve", did, {"decision": "approve"})
-    for user, who in (("lanhdao.so", pki.official), ("vanthu.so", pki.seal)):
-        if user == "vanthu.so":
-            a.do("vanthu.so", "number", did)
-        main = [x for x in a.get(user, f"/api/v1/documents/{did}")["files"] if x["role"] == "main"]
-        pdf = httpx.get(f"{a.url}/api/v1/files/{main[0]['id']}", headers=a.headers(user)).content
-        signed = PadesSigner(load_pkcs12(pki.pkcs12(who), PASSWORD), PadesLevel.B_B).sign(pdf)
-        a.post(
-            user,
-            f"/api/v1/documents/{did}/signed",
-            files={"file": ("signed.pdf", signed, "application/pdf")},
-        )
-    return did
 
 
 def _statuses(a: Node, did: int) -> dict[str, str | None]:
@@ -193,8 +34,8 @@ def test_signed_document_reaches_two_agencies_on_another_node_and_one_on_its_own
         {"code": "000.02.20.H98", "name": "UBND phường Đông Hải (tỉnh B)"},
         {"code": "000.01.20.H99", "name": "UBND xã Hoà Bình"},
     ]
-    did = _send(a, pki, recipients)
-    _wait(lambda: set(_statuses(a, did).values()) == {"01"}, "status 01 from every recipient")
+    did = send_document(a, pki, recipients)
+    wait_for(lambda: set(_statuses(a, did).values()) == {"01"}, "status 01 from every recipient")
 
     exchange_id = a.get("vanthu.so", f"/api/v1/documents/{did}")["exchange_id"]
     arrived = b.get("vanthu", "/api/v1/documents?direction=incoming")["items"]
@@ -209,7 +50,7 @@ def test_signed_document_reaches_two_agencies_on_another_node_and_one_on_its_own
     # B's clerk registers it; the leader directs it: 03 then 04 come back to A over HTTP.
     b.do("vanthu", "register", copy["id"], {"decision": "register"})
     b.do("lanhdao", "direct", copy["id"], {"opinion": "Giao văn phòng"})
-    _wait(lambda: _statuses(a, did)["000.01.20.H98"] == "04", "status 04 from node B")
+    wait_for(lambda: _statuses(a, did)["000.01.20.H98"] == "04", "status 04 from node B")
     history = [
         h["code"]
         for d in a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
@@ -225,13 +66,46 @@ def test_a_node_that_is_down_at_send_time_gets_the_package_when_it_returns(
     a, b = nodes
     pki = TestPki.generate("rsa")
     b.stop()
-    did = _send(a, pki, [{"code": "000.01.20.H98", "name": "UBND xã Hoà Bình (tỉnh B)"}])
+    did = send_document(a, pki, [{"code": "000.01.20.H98", "name": "UBND xã Hoà Bình (tỉnh B)"}])
 
     def failed_once() -> bool:
         (d,) = a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
         return bool(d["attempts"] >= 1 and d["last_error"] and d["state"] == "pending")
 
-    _wait(failed_once, "a failed attempt while node B is down")
+    wait_for(failed_once, "a failed attempt while node B is down")
     b.start()
-    _wait(lambda: _statuses(a, did)["000.01.20.H98"] == "01", "delivery after node B returns", 60)
+    wait_for(
+        lambda: _statuses(a, did)["000.01.20.H98"] == "01", "delivery after node B returns", 60
+    )
     assert len(b.get("vanthu", "/api/v1/documents?direction=incoming")["items"]) == 1
+
+
+def test_recall_is_accepted_on_one_node_and_refused_on_the_other(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    pki = TestPki.generate("rsa")
+    far, near = "000.01.20.H98", "000.01.20.H99"
+    did = send_document(a, pki, [{"code": far, "name": "Xã B"}, {"code": near, "name": "Xã A"}])
+    wait_for(lambda: set(_statuses(a, did).values()) == {"01"}, "status 01 from both")
+    a.post("vanthu.so", f"/api/v1/documents/{did}/recall", json={"reason": "Ban hành nhầm"})
+
+    def pending(node: Node) -> dict:
+        (doc,) = node.get("vanthu", "/api/v1/documents?direction=incoming")["items"]
+        return dict(doc)
+
+    wait_for(lambda: pending(b)["pending_change"] == 1, "the recall on node B")
+    wait_for(lambda: pending(a)["pending_change"] == 1, "the recall on node A's commune")
+    b.post("vanthu", f"/api/v1/documents/{pending(b)['id']}/answer", json={"accept": True})
+    a.post(
+        "vanthu",
+        f"/api/v1/documents/{pending(a)['id']}/answer",
+        json={"accept": False, "reason": "Đã triển khai"},
+    )
+
+    def answers() -> dict[str, str | None]:
+        rows = a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
+        return {d["recipient_code"]: d["status_code"] for d in rows if d["business_type"] == 1}
+
+    wait_for(lambda: answers() == {far: "15", near: "16"}, "15 from node B and 16 from node A")
+    assert pending(b)["status"] == "recalled" and pending(a)["status"] == "received"

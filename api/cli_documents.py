@@ -1,0 +1,125 @@
+"""`lienthong document`: enter, list and show documents, export the registers."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["document_app"]
+
+document_app = typer.Typer(help="Official documents / văn bản đi, đến", no_args_is_help=True)
+AsUser = Annotated[str, typer.Option("--as", help="Official's username")]
+
+
+@document_app.command("enter")
+def enter(
+    as_user: AsUser,
+    number: Annotated[str, typer.Option(help="The issuer's number (số)")],
+    issued: Annotated[str, typer.Option(help="The issuer's date, YYYY-MM-DD")],
+    issuer_code: Annotated[str, typer.Option(help="Issuing agency code")],
+    issuer_name: Annotated[str, typer.Option(help="Issuing agency name")],
+    subject: Annotated[str, typer.Option(help="Trích yếu")],
+    notation: Annotated[str | None, typer.Option(help="Ký hiệu, e.g. UBND-VP")] = None,
+    type_name: Annotated[str, typer.Option("--type", help="Tên loại")] = "Công văn",
+    urgency: Annotated[int, typer.Option(min=0, max=4)] = 0,
+    secrecy: Annotated[int, typer.Option(min=0, max=3)] = 0,
+) -> None:
+    """Register an incoming paper document (clerk): prints its arrival number, as JSON."""
+    from api.cli import _fail, _principal, _print_json, _unit_of_work
+    from engine.documents.drafting import DocumentInput, Party, create_document
+    from engine.documents.reading import document_view
+
+    try:
+        day = date.fromisoformat(issued)
+    except ValueError:
+        raise _fail(f"--issued '{issued}' không phải ngày YYYY-MM-DD / is not a date") from None
+    with _unit_of_work() as (_, session):
+        doc = create_document(
+            session,
+            _principal(session, as_user),
+            DocumentInput(
+                direction="incoming",
+                type_name=type_name,
+                subject=subject,
+                code_number=number,
+                notation=notation,
+                issued_date=day,
+                issuer=Party(issuer_code, issuer_name),
+                urgency=urgency,
+                secrecy=secrecy,
+            ),
+        )
+        view = document_view(session, doc)
+    _print_json(view)
+
+
+@document_app.command("list")
+def list_cmd(
+    as_user: AsUser,
+    direction: Annotated[str | None, typer.Option(help="incoming | outgoing")] = None,
+    year: Annotated[int | None, typer.Option(min=1900, max=9999)] = None,
+    q: Annotated[str | None, typer.Option(help="Words in the subject or number")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """Documents the official may read, newest first."""
+    from rich.table import Table
+
+    from api.cli import _principal, _unit_of_work, out
+    from engine.documents.reading import DocumentFilter, list_documents
+
+    with _unit_of_work() as (_, session):
+        items, total = list_documents(
+            session,
+            _principal(session, as_user),
+            DocumentFilter(direction=direction, year=year, q=q),
+            limit=limit,
+            offset=offset,
+        )
+    table = Table("id", "direction", "number", "issuer", "subject", "status")
+    for d in items:
+        table.add_row(str(d.id), d.direction, d.code, d.issuer_code, d.subject, d.status_name)
+    out.print(table)
+    out.print(f"{len(items)} of {total}")
+
+
+@document_app.command("show")
+def show(document_id: int, as_user: AsUser) -> None:
+    """A document with its files and timeline, as JSON."""
+    from api.cli import _principal, _print_json, _unit_of_work
+    from engine.documents.reading import document_for, document_view
+
+    with _unit_of_work() as (_, session):
+        doc = document_for(session, _principal(session, as_user), document_id)
+        view = document_view(session, doc, detail=True)
+    _print_json(view)
+
+
+@document_app.command("register")
+def register(
+    direction: Annotated[str, typer.Argument(help="incoming | outgoing")],
+    as_user: AsUser,
+    year: Annotated[int, typer.Option(min=1900, max=9999)],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write it (.csv or .xlsx)")],
+    secret: Annotated[bool, typer.Option(help="The secret series")] = False,
+) -> None:
+    """Export the register of the official's agency for a year (CSV or XLSX by --out)."""
+    from api.cli import _fail, _principal, _unit_of_work, out
+    from engine.documents.registers import REGISTER_COLUMNS, REGISTER_TITLES, register_rows
+    from engine.tables import table_csv, table_xlsx
+
+    if out_file.suffix not in (".csv", ".xlsx"):
+        raise _fail("--out phải là tệp .csv hoặc .xlsx / --out must end in .csv or .xlsx")
+    with _unit_of_work() as (_, session):
+        rows = register_rows(session, _principal(session, as_user), direction, year, secret=secret)
+    columns = REGISTER_COLUMNS[direction]
+    data = (
+        table_xlsx(columns, rows, REGISTER_TITLES[direction])
+        if out_file.suffix == ".xlsx"
+        else table_csv(columns, rows)
+    )
+    out_file.write_bytes(data)
+    out.print(f"{len(rows)} văn bản / documents → {out_file}")
