@@ -116,4 +116,5 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     ):
         app.include_router(module.router)
     app.include_router(files.dossier_files)
+    app.include_router(exchange.log_router)
     return app

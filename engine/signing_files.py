@@ -22,7 +22,7 @@ from engine.errors import ConflictError, InvalidInputError, PermissionDeniedErro
 from engine.files import FileView, file_for_reading, spool, store_file, verified_chunks
 from engine.principal import Principal
 from engine.signatures import trust_settings
-from engine.signing_keys import KeyOwner, SigningConfig, active_key
+from engine.signing_keys import KeyOwner, SigningConfig, active_key, agency_seal_key
 from engine.signing_secrets import LoadedKey, loaded_key
 from signing.appearance import Appearance
 from signing.errors import SigningError
@@ -31,7 +31,7 @@ from storage.models import SigningKey as KeyRow
 from storage.models import StoredFile, User, utcnow
 from storage.objects import ObjectStore
 
-__all__ = ["Look", "sign_stored_file"]
+__all__ = ["Look", "seal_pdf", "sign_stored_file"]
 
 log = logging.getLogger("lienthong.signing")
 
@@ -243,4 +243,24 @@ def _sign(
     raise SigningError(
         "Khóa ký số vừa được thay; hãy thử lại / the signing key was just replaced; try again",
         code="signing_key_replaced",
+    )
+
+
+def seal_pdf(
+    session: Session,
+    store: ObjectStore,
+    config: SigningConfig,
+    principal: Principal,
+    agency_id: int,
+    pdf: bytes,
+    text: str,
+) -> bytes:
+    """The PDF with the agency's digital signature (text stamp, top right of page 1) when
+    the agency has a seal key; unchanged otherwise. For documents the server makes itself
+    (the one-stop slips)."""
+    row = agency_seal_key(session, agency_id)
+    if row is None:
+        return pdf
+    return _sign(
+        session, store, config, row, principal, pdf, PadesLevel.B_B, "text", None, None, text
     )

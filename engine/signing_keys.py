@@ -42,6 +42,7 @@ __all__ = [
     "SigningConfig",
     "SigningKeyView",
     "active_key",
+    "agency_seal_key",
     "list_keys",
     "own_key",
     "register_key",
@@ -310,12 +311,17 @@ def _active(session: Session, agency_id: int | None, user_id: int | None) -> lis
     return list(session.scalars(query.order_by(KeyRow.id.desc())))
 
 
+def agency_seal_key(session: Session, agency_id: int) -> KeyRow | None:
+    """The agency's active seal key; None if none is set."""
+    rows = _active(session, agency_id, None)
+    return rows[0] if rows else None
+
+
 def active_key(session: Session, principal: Principal, which: KeyOwner) -> KeyRow | None:
     """The caller's own key, or the seal key of the caller's agency; None if none is set."""
-    if which == "own":
-        rows = _active(session, None, principal.user_id)
-    else:
-        rows = _active(session, principal.agency_id, None)
+    if which == "agency":
+        return agency_seal_key(session, principal.agency_id)
+    rows = _active(session, None, principal.user_id)
     return rows[0] if rows else None
 
 

@@ -11,14 +11,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser, Page, SessionDep
+from api.deps import CurrentUser, ObjectStoreDep, Page, SessionDep
 from api.errors import error_responses
+from api.routes.signing_keys import signing_config
 from api.schemas import Input, PageOut
 from engine.dossiers.documents import dossier_slip, register_csv, register_rows, register_xlsx
 from engine.dossiers.lifecycle import stop
 from engine.dossiers.reading import (
     DossierView,
     PublicDossier,
+    dossier_for,
     dossier_view,
     list_dossiers,
     my_notifications,
@@ -27,6 +29,7 @@ from engine.dossiers.reading import (
 from engine.dossiers.reception import Applicant, Reception, receive, supplement
 from engine.dossiers.stats import Timeliness, timeliness_stats
 from engine.errors import RateLimitedError
+from engine.signing_files import seal_pdf
 from storage.names import content_disposition
 
 router = APIRouter(prefix="/api/v1", tags=["dossiers"])
@@ -170,9 +173,21 @@ _closer("suspend", 'A leader stops processing ("Dừng xử lý") with a reason'
         **error_responses(401, 403, 404, 409, 422),
     },
 )
-def slip(code: str, kind: str, session: SessionDep, user: CurrentUser) -> Response:
-    """Form 01–05 of the dossier as PDF: receipt, supplement, refusal, apology, control."""
+def slip(
+    code: str,
+    kind: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    store: ObjectStoreDep,
+) -> Response:
+    """Form 01–05 of the dossier as PDF: receipt, supplement, refusal, apology, control.
+
+    Signed with the receiving agency's seal key when it has one (text stamp, page 1)."""
     pdf = dossier_slip(session, user, code, kind)
+    agency_id = dossier_for(session, user, code).receiving_agency_id
+    config = signing_config(request.app.state.lienthong)
+    pdf = seal_pdf(session, store, config, user, agency_id, pdf, f"Mã hồ sơ: {code}")
     name = f"{code}-{kind}.pdf"
     return Response(
         pdf,

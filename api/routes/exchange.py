@@ -5,15 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy import select
 
-from api.deps import ObjectStoreDep, SessionDep
+from api.deps import CurrentUser, ObjectStoreDep, Page, SessionDep
 from api.errors import error_responses
+from api.schemas import PageOut
+from engine.exchange.evidence import EvidenceView, list_evidence
 from engine.exchange.receiving import Receipt, receive_package
 from storage.models import Agency
 
 router = APIRouter(prefix="/exchange/v1", tags=["exchange"])
+log_router = APIRouter(prefix="/api/v1/exchange", tags=["exchange"])
 
 
 @dataclass(frozen=True)
@@ -52,3 +55,19 @@ def node(request: Request, session: SessionDep) -> NodeInfo:
     state = request.app.state.lienthong
     codes = session.scalars(select(Agency.code).order_by(Agency.code)).all()
     return NodeInfo(state.node.name, state.node.certificate_pem, list(codes))
+
+
+@log_router.get(
+    "/evidence", response_model=PageOut[EvidenceView], responses=error_responses(401, 403)
+)
+def evidence_log(
+    session: SessionDep,
+    user: CurrentUser,
+    page: Page,
+    exchange_id: Annotated[str | None, Query(max_length=160)] = None,
+) -> PageOut[EvidenceView]:
+    """Every package and status this node sent or received, newest first (clerks, admins)."""
+    items, total = list_evidence(
+        session, user, exchange_id=exchange_id, limit=page.limit, offset=page.offset
+    )
+    return PageOut(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import LienthongError
 from engine.exchange.edxml import build_document, parse_status
+from engine.exchange.evidence import evidence
 from engine.exchange.identity import NodeIdentity
 from engine.exchange.packages import document_package, status_package
 from engine.exchange.peers import peer_certificate
-from engine.exchange.receiving import Receipt, evidence, receive_package, signed_status
+from engine.exchange.receiving import Receipt, receive_package, signed_status
 from signing.errors import SigningError
 from signing.xmldsig import sign_package, verify_package
 from storage.errors import StorageError

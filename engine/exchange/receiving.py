@@ -21,6 +21,7 @@ from engine.documents.kinds import DocStatus
 from engine.documents.timeline import record_event
 from engine.errors import ExchangeError, PackageInvalid
 from engine.exchange.edxml import build_status, parse_package
+from engine.exchange.evidence import evidence
 from engine.exchange.identity import NodeIdentity
 from engine.exchange.model import DocumentPackage, MessageHeader, StatusPackage
 from engine.exchange.packages import status_package
@@ -34,7 +35,6 @@ from storage.models import (
     DeliveryStatus,
     Document,
     DocumentFile,
-    ExchangeEvidence,
     ExchangePeer,
     PeerAgency,
     ReceivedPackage,
@@ -42,7 +42,7 @@ from storage.models import (
 )
 from storage.objects import ObjectStore, key_for
 
-__all__ = ["Receipt", "evidence", "receive_package", "signed_status"]
+__all__ = ["Receipt", "receive_package", "signed_status"]
 
 
 @dataclass(frozen=True)
@@ -51,40 +51,6 @@ class Receipt:
     status_code: str
     description: str
     status_package: str  # the signed edXML status package, as text
-
-
-def evidence(
-    session: Session,
-    *,
-    direction: str,
-    kind: str,
-    data: bytes,
-    result: str,
-    exchange_id: str | None = None,
-    sender: str | None = None,
-    recipient: str | None = None,
-    peer: str | None = None,
-    status_code: str | None = None,
-    object_key: str | None = None,
-    detail: str | None = None,
-) -> None:
-    """Append to the evidence log (never updated, never deleted)."""
-    session.add(
-        ExchangeEvidence(
-            direction=direction,
-            kind=kind,
-            exchange_id=exchange_id,
-            sender_code=sender,
-            recipient_code=recipient,
-            peer=peer,
-            status_code=status_code,
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            object_key=object_key,
-            result=result,
-            detail=detail,
-        )
-    )
 
 
 def _sender_certificate(

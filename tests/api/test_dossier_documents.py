@@ -178,3 +178,31 @@ def test_timeliness_stats_count_early_on_time_and_overdue(api: Api) -> None:
         ).status_code
         == 403
     )
+
+
+def test_slips_carry_the_agency_signature_once_it_has_a_seal_key(api: Api) -> None:
+    from tests.pki import PASSWORD, TestPki
+
+    pki = TestPki.generate("rsa")
+    d = _receive(api)
+    url = f"/api/v1/dossiers/{d['code']}/slips/receipt"
+    unsigned = api.client.get(url, headers=api.login("tiepnhan")).content
+    assert b"/ByteRange" not in unsigned
+    r = api.client.post(
+        "/api/v1/admin/signing-keys",
+        data={"agency_code": "000.01.20.H99", "password": PASSWORD},
+        files={"file": ("seal.p12", pki.pkcs12(pki.seal, PASSWORD), "application/x-pkcs12")},
+        headers=api.login("admin"),
+    )
+    assert r.status_code == 201, r.text
+    signed = api.client.get(url, headers=api.login("tiepnhan")).content
+    assert signed.count(b"/ByteRange") == 1
+    assert "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in _text(signed)
+    r = api.client.post(
+        "/api/v1/signatures/verify",
+        files={"file": ("slip.pdf", signed, "application/pdf")},
+        headers=api.login("tiepnhan"),
+    )
+    assert r.status_code == 200, r.text
+    (sig,) = r.json()["signatures"]
+    assert sig["intact"] is True and sig["coverage"] == "ENTIRE_FILE"

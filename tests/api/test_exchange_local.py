@@ -213,3 +213,23 @@ def test_update_refused_leaves_the_copy_as_it_was_and_replacement_accepted_close
         "01",
         "15",
     ]
+
+
+def test_evidence_log_lists_every_package_and_status_with_its_hash(api: Api, pki: TestPki) -> None:
+    did = _dispatched(api, pki)
+    _outbox(api).run_once()
+    exchange_id = _doc(api, "vanthu.so", did)["exchange_id"]
+    r = api.client.get(
+        "/api/v1/exchange/evidence",
+        params={"exchange_id": exchange_id},
+        headers=api.login("vanthu.so"),
+    )
+    assert r.status_code == 200, r.text
+    rows = r.json()["items"]
+    seen = {(e["direction"], e["kind"], e["result"]) for e in rows}
+    assert ("sent", "package", "delivered") in seen
+    assert ("received", "package", "accepted") in seen
+    assert ("sent", "status", "answered") in seen and ("received", "status", "recorded") in seen
+    assert all(len(e["sha256"]) == 64 and e["size"] > 0 for e in rows)
+    denied = api.client.get("/api/v1/exchange/evidence", headers=api.login("chuyenvien"))
+    assert denied.status_code == 403

@@ -1,0 +1,109 @@
+"""The evidence log: every package and status sent or received, with its hash; append-only."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.errors import PermissionDeniedError
+from engine.principal import Principal
+from storage.models import ExchangeEvidence
+
+__all__ = ["EvidenceView", "evidence", "list_evidence"]
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    id: int
+    at: datetime
+    direction: str
+    kind: str
+    exchange_id: str | None
+    sender_code: str | None
+    recipient_code: str | None
+    peer: str | None
+    status_code: str | None
+    sha256: str
+    size: int
+    result: str
+    detail: str | None
+
+
+def evidence(
+    session: Session,
+    *,
+    direction: str,
+    kind: str,
+    data: bytes,
+    result: str,
+    exchange_id: str | None = None,
+    sender: str | None = None,
+    recipient: str | None = None,
+    peer: str | None = None,
+    status_code: str | None = None,
+    object_key: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Append to the evidence log (never updated, never deleted)."""
+    session.add(
+        ExchangeEvidence(
+            direction=direction,
+            kind=kind,
+            exchange_id=exchange_id,
+            sender_code=sender,
+            recipient_code=recipient,
+            peer=peer,
+            status_code=status_code,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            object_key=object_key,
+            result=result,
+            detail=detail,
+        )
+    )
+
+
+def list_evidence(
+    session: Session,
+    principal: Principal,
+    *,
+    exchange_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[EvidenceView], int]:
+    """The log, newest first (admins and clerks), optionally for one DocumentId."""
+    if not principal.has_role("admin", "clerk"):
+        raise PermissionDeniedError(
+            "Cần vai trò văn thư hoặc quản trị / clerk or admin role required", code="role_required"
+        )
+    where = [ExchangeEvidence.exchange_id == exchange_id] if exchange_id else []
+    total = session.scalar(select(func.count(ExchangeEvidence.id)).where(*where)) or 0
+    rows = session.scalars(
+        select(ExchangeEvidence)
+        .where(*where)
+        .order_by(ExchangeEvidence.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [
+        EvidenceView(
+            r.id,
+            r.at,
+            r.direction,
+            r.kind,
+            r.exchange_id,
+            r.sender_code,
+            r.recipient_code,
+            r.peer,
+            r.status_code,
+            r.sha256,
+            r.size,
+            r.result,
+            r.detail,
+        )
+        for r in rows
+    ], total
