@@ -11,13 +11,15 @@ __all__ = ["http_send", "outbox_for"]
 
 
 def http_send(timeout: float) -> Send:
-    """A transport posting edXML to a peer; raises OSError when it is down or refuses."""
+    """A transport posting edXML to a peer; raises OSError when it is down or refuses.
+
+    One client for the worker's life: connections to peers are kept alive between packages.
+    """
+    client = httpx.Client(timeout=timeout, headers={"Content-Type": "application/xml"})
 
     def send(url: str, data: bytes) -> bytes:
         try:
-            r = httpx.post(
-                url, content=data, headers={"Content-Type": "application/xml"}, timeout=timeout
-            )
+            r = client.post(url, content=data)
         except httpx.HTTPError as e:
             raise OSError(f"{url}: {e.__class__.__name__}: {e}") from e
         if r.status_code >= 400:

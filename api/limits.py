@@ -11,6 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["UploadLimit"]
 
 _OVERHEAD = 64 * 1024  # multipart boundaries and small fields around the file
+# Routes whose body is a file: uploads, signed versions, PDFs to verify, edXML packages.
+_LIMITED = ("/files", "/signed", "/signatures/verify", "/exchange/v1/packages")
 
 
 class _TooLarge(Exception):
@@ -28,7 +30,7 @@ class UploadLimit:
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
-            or not scope["path"].endswith("/files")
+            or not scope["path"].endswith(_LIMITED)
         ):
             await self.app(scope, receive, send)
             return

@@ -12,7 +12,7 @@ from api.deps import CurrentUser, ObjectStoreDep, Page, SessionDep
 from api.errors import error_responses
 from api.schemas import PageOut
 from engine.exchange.evidence import EvidenceView, list_evidence
-from engine.exchange.receiving import Receipt, receive_package
+from engine.exchange.receiving import Receipt, receive_logged
 from storage.models import Agency
 
 router = APIRouter(prefix="/exchange/v1", tags=["exchange"])
@@ -34,7 +34,6 @@ class NodeInfo:
 @router.post("/packages", response_model=Receipts, responses=error_responses(413, 422))
 def post_package(
     request: Request,
-    session: SessionDep,
     store: ObjectStoreDep,
     package: Annotated[bytes, Body(media_type="application/xml")],
 ) -> Receipts:
@@ -45,7 +44,7 @@ def post_package(
     """
     state = request.app.state.lienthong
     return Receipts(
-        receive_package(session, store, state.node, package, tmp_dir=state.settings.tmp_dir)
+        receive_logged(state.sessions, store, state.node, package, tmp_dir=state.settings.tmp_dir)
     )
 
 

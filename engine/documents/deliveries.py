@@ -13,7 +13,7 @@ from engine.documents.reading import document_for
 from engine.principal import Principal
 from storage.models import Delivery, DeliveryStatus
 
-__all__ = ["STATUS_CODE_NAMES", "DeliveryView", "deliveries_of"]
+__all__ = ["STATUS_CODE_NAMES", "DeliveryView", "deliveries_of", "latest_status"]
 
 # edXML status codes (QCVN 102:2016 status packages).
 STATUS_CODE_NAMES: Final[dict[str, str]] = {
@@ -27,6 +27,18 @@ STATUS_CODE_NAMES: Final[dict[str, str]] = {
     "15": "Đồng ý thu hồi/cập nhật",
     "16": "Từ chối thu hồi/cập nhật",
 }
+
+
+# Handling progresses 01 → 03 → 04 → 05 → 06; a retried status arriving late must not
+# move a delivery back.
+_PROGRESS: Final[dict[str, int]] = {"01": 1, "03": 2, "04": 3, "05": 4, "06": 5}
+
+
+def latest_status(current: str | None, new: str) -> str:
+    """The status a delivery shows after `new` arrives."""
+    if current in _PROGRESS and new in _PROGRESS and _PROGRESS[new] < _PROGRESS[current]:
+        return current
+    return new
 
 
 @dataclass(frozen=True)

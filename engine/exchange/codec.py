@@ -154,7 +154,7 @@ def decode_base64(text: str, path: str) -> bytes:
         raise PackageInvalid(
             f"{path}: nội dung base64 không hợp lệ / not valid base64",
             code="edxml_bad_base64",
-            details={"path": path},
+            details=[{"field": path, "message": "invalid"}],
         ) from e
 
 
@@ -162,7 +162,7 @@ def _bad_value(path: str, text: str) -> PackageInvalid:
     return PackageInvalid(
         f"{path}: giá trị không hợp lệ {text[:80]!r} / invalid value {text[:80]!r}",
         code="edxml_bad_value",
-        details={"path": path},
+        details=[{"field": path, "message": "invalid"}],
     )
 
 
@@ -176,7 +176,7 @@ def _format(value: object, path: str) -> str:
             raise PackageInvalid(
                 f"{path}: thời điểm thiếu múi giờ / the timestamp has no time zone",
                 code="edxml_naive_datetime",
-                details={"path": path},
+                details=[{"field": path, "message": "invalid"}],
             ) from e
     if isinstance(value, dt.date):
         return format_date(value)
@@ -254,7 +254,7 @@ def put_text(el: etree._Element, text: str, path: str) -> None:
         raise PackageInvalid(
             f"{path}: có ký tự không dùng được trong XML / contains characters XML cannot carry",
             code="edxml_bad_text",
-            details={"path": path},
+            details=[{"field": path, "message": "invalid"}],
         ) from e
 
 
@@ -313,6 +313,6 @@ def read(el: etree._Element, cls: type[T], path: str) -> T:
             raise PackageInvalid(
                 f"Thiếu {field_path} / {field_path} is missing",
                 code="edxml_missing_element",
-                details={"path": field_path},
+                details=[{"field": field_path, "message": "invalid"}],
             )
     return cls(**kwargs)

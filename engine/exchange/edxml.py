@@ -163,7 +163,9 @@ def build_status(package: StatusPackage) -> bytes:
 
 
 def _wrong(message: str, code: str, path: str | None = None) -> PackageInvalid:
-    return PackageInvalid(message, code=code, details={"path": path} if path else None)
+    return PackageInvalid(
+        message, code=code, details=[{"field": path, "message": code}] if path else None
+    )
 
 
 def _header(root: etree._Element) -> etree._Element:

@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.errors import PermissionDeniedError
+from engine.errors import LienthongError, PermissionDeniedError
 from engine.principal import Principal
 from storage.models import ExchangeEvidence
 
-__all__ = ["EvidenceView", "evidence", "list_evidence"]
+__all__ = ["EvidenceView", "evidence", "list_evidence", "record_refusal"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,19 @@ def evidence(
             result=result,
             detail=detail,
         )
+    )
+
+
+def record_refusal(session: Session, data: bytes, error: LienthongError) -> None:
+    """Log a package this node refused (in its own transaction: the refusal rolls back the
+    receiving one)."""
+    evidence(
+        session,
+        direction="received",
+        kind="package",
+        data=data,
+        result=error.code[:32],
+        detail=error.message,
     )
 
 

@@ -19,13 +19,14 @@ from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.documents.deliveries import latest_status
 from engine.errors import LienthongError
 from engine.exchange.edxml import build_document, parse_status
 from engine.exchange.evidence import evidence
 from engine.exchange.identity import NodeIdentity
 from engine.exchange.packages import document_package, status_package
 from engine.exchange.peers import peer_certificate
-from engine.exchange.receiving import Receipt, receive_package, signed_status
+from engine.exchange.receiving import Receipt, receive_logged, signed_status
 from signing.errors import SigningError
 from signing.xmldsig import sign_package, verify_package
 from storage.errors import StorageError
@@ -153,10 +154,9 @@ class Outbox:
     ) -> None:
         data, exchange_id = self._package(doc_id, business, members)
         if peer is None:
-            with self.sessions.begin() as session:
-                receipts = receive_package(
-                    session, self.store, self.node, data, tmp_dir=self.tmp_dir
-                )
+            receipts = receive_logged(
+                self.sessions, self.store, self.node, data, tmp_dir=self.tmp_dir
+            )
             statuses = [(r, r.status_package.encode()) for r in receipts]
         else:
             answer = self.send(f"{peer[1]}/exchange/v1/packages", data)
@@ -251,8 +251,7 @@ class Outbox:
             exchange_id, sender_code = doc.exchange_id, row.sender_code
             target = (route.name, route.url) if route is not None else None
         if target is None:
-            with self.sessions.begin() as session:
-                receive_package(session, self.store, self.node, xml, tmp_dir=self.tmp_dir)
+            receive_logged(self.sessions, self.store, self.node, xml, tmp_dir=self.tmp_dir)
         else:
             self.send(f"{target[1]}/exchange/v1/packages", xml)
         with self.sessions.begin() as session:
@@ -276,4 +275,4 @@ def _add_status(
     session: Session, d: Delivery, code: str, description: str | None, at: datetime
 ) -> None:
     session.add(DeliveryStatus(delivery_id=d.id, code=code, description=description, at=at))
-    d.status_code = code
+    d.status_code = latest_status(d.status_code, code)

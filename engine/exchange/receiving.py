@@ -14,14 +14,16 @@ from pathlib import Path
 
 from cryptography import x509
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
+from engine.documents.deliveries import latest_status
 from engine.documents.drafting import start_incoming
 from engine.documents.kinds import DocStatus
 from engine.documents.timeline import record_event
-from engine.errors import ExchangeError, PackageInvalid
+from engine.errors import ExchangeError
 from engine.exchange.edxml import build_status, parse_package
-from engine.exchange.evidence import evidence
+from engine.exchange.evidence import evidence, record_refusal
 from engine.exchange.identity import NodeIdentity
 from engine.exchange.model import DocumentPackage, MessageHeader, StatusPackage
 from engine.exchange.packages import status_package
@@ -42,7 +44,7 @@ from storage.models import (
 )
 from storage.objects import ObjectStore, key_for
 
-__all__ = ["Receipt", "receive_package", "signed_status"]
+__all__ = ["Receipt", "receive_logged", "receive_package", "signed_status"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,34 @@ def _store_package(store: ObjectStore, data: bytes) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class _Checked:
+    package: DocumentPackage | StatusPackage
+    peer: str
+    key: str
+    problem: XmlSignatureError | None
+
+
+def _sender(package: DocumentPackage | StatusPackage) -> str:
+    if isinstance(package, StatusPackage):
+        return package.from_.organ_id
+    return package.message_header.from_.organ_id
+
+
+def _check(
+    store: ObjectStore,
+    data: bytes,
+    package: DocumentPackage | StatusPackage,
+    cert: x509.Certificate,
+) -> tuple[str, XmlSignatureError | None]:
+    key = _store_package(store, data)
+    try:
+        verify_package(data, expected=cert)
+    except XmlSignatureError as e:
+        return key, e
+    return key, None
+
+
 def receive_package(
     session: Session, store: ObjectStore, node: NodeIdentity, data: bytes, *, tmp_dir: Path
 ) -> list[Receipt]:
@@ -111,34 +141,51 @@ def receive_package(
     the reason (signature broken, agency not served here). Raises PackageInvalid for
     bytes that are not a safe edXML package and ExchangeError for an unknown sender.
     """
-    try:
-        package = parse_package(data)
-    except PackageInvalid as e:
-        evidence(
-            session,
-            direction="received",
-            kind="package",
-            data=data,
-            result=e.code,
-            detail=e.message,
-        )
-        raise
-    sender = (
-        package.from_.organ_id
-        if isinstance(package, StatusPackage)
-        else package.message_header.from_.organ_id
-    )
-    cert, peer = _sender_certificate(session, node, sender)
-    key = _store_package(store, data)
-    try:
-        verify_package(data, expected=cert)
-        problem = None
-    except XmlSignatureError as e:
-        problem = e
+    package = parse_package(data)
+    cert, peer = _sender_certificate(session, node, _sender(package))
+    key, problem = _check(store, data, package, cert)
+    return _accept(session, store, node, _Checked(package, peer, key, problem), data, tmp_dir)
+
+
+def _accept(
+    session: Session,
+    store: ObjectStore,
+    node: NodeIdentity,
+    checked: _Checked,
+    data: bytes,
+    tmp_dir: Path,
+) -> list[Receipt]:
+    package, peer, key, problem = checked.package, checked.peer, checked.key, checked.problem
     if isinstance(package, StatusPackage):
         _record_status(session, package, data, peer, key, problem)
         return []
     return _documents(session, store, node, package, data, peer, key, problem, tmp_dir)
+
+
+def receive_logged(
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    node: NodeIdentity,
+    data: bytes,
+    *,
+    tmp_dir: Path,
+) -> list[Receipt]:
+    """`receive_package` with the slow parts (parsing, signature check, storing the package)
+    outside the writing transaction, which on SQLite locks the database; a refused package
+    is still logged, in a transaction of its own."""
+    try:
+        package = parse_package(data)
+        with sessions.begin() as session:
+            cert, peer = _sender_certificate(session, node, _sender(package))
+        key, problem = _check(store, data, package, cert)
+        with sessions.begin() as session:
+            return _accept(
+                session, store, node, _Checked(package, peer, key, problem), data, tmp_dir
+            )
+    except ExchangeError as e:
+        with sessions.begin() as session:
+            record_refusal(session, data, e)
+        raise
 
 
 def _record_status(
@@ -195,7 +242,7 @@ def _record_status(
             at=status.timestamp,
         )
     )
-    delivery.status_code = status.status_code.value
+    delivery.status_code = latest_status(delivery.status_code, status.status_code.value)
     evidence(session, result="recorded", **common)  # type: ignore[arg-type]
 
 
@@ -231,11 +278,7 @@ def _documents(
         if problem is not None:
             evidence(session, result=problem.code, detail=problem.message, **common)  # type: ignore[arg-type]
             doc = _shell(header, agency)
-            receipts.append(
-                _receipt(
-                    session, node, doc, agency, "02", f"Chữ ký số không hợp lệ / {problem.message}"
-                )
-            )
+            receipts.append(_receipt(session, node, doc, agency, "02", problem.message))
             continue
         doc, fresh = _incoming(session, store, package, agency, business, data, tmp_dir)
         evidence(session, result="accepted" if fresh else "duplicate", **common)  # type: ignore[arg-type]
@@ -271,16 +314,36 @@ def _incoming(
     tmp_dir: Path,
 ) -> tuple[Document, bool]:
     header = package.message_header
-    seen = session.scalar(
-        select(ReceivedPackage).where(
-            ReceivedPackage.agency_id == agency.id,
-            ReceivedPackage.exchange_id == header.document_id,
-            ReceivedPackage.business_type == business,
-        )
+    key = (
+        ReceivedPackage.agency_id == agency.id,
+        ReceivedPackage.exchange_id == header.document_id,
+        ReceivedPackage.business_type == business,
     )
-    if seen is not None and seen.document_id is not None:
-        doc = session.get(Document, seen.document_id)
-        assert doc is not None
+    seen = session.scalar(select(ReceivedPackage).where(*key))
+    if seen is None:
+        # Claim the package first: a concurrent delivery of the same one (PostgreSQL) waits
+        # on this row and, once the first commits, finds it and answers as a duplicate.
+        claim = ReceivedPackage(
+            agency_id=agency.id,
+            exchange_id=header.document_id,
+            business_type=business,
+            sender_code=header.from_.organ_id,
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+        try:
+            with session.begin_nested():
+                session.add(claim)
+                session.flush()
+        except IntegrityError:
+            seen = session.scalar(select(ReceivedPackage).where(*key))
+    if seen is not None:
+        doc = session.get(Document, seen.document_id) if seen.document_id else None
+        if doc is None:
+            raise ExchangeError(
+                f"Gói tin {header.document_id} đang được xử lý; gửi lại sau / package "
+                f"{header.document_id} is being received; send it again later",
+                code="package_in_progress",
+            )
         return doc, False
     if business in (0, 3):
         doc = _new_incoming(session, store, package, agency, tmp_dir)
@@ -288,16 +351,7 @@ def _incoming(
             _replacement(session, package, doc)
     else:
         doc = _change_request(session, package, agency, business)
-    session.add(
-        ReceivedPackage(
-            agency_id=agency.id,
-            exchange_id=header.document_id,
-            business_type=business,
-            sender_code=header.from_.organ_id,
-            sha256=hashlib.sha256(data).hexdigest(),
-            document_id=doc.id,
-        )
-    )
+    claim.document_id = doc.id
     session.flush()
     return doc, True
 

@@ -349,7 +349,7 @@ def _check_tree(root: etree._Element) -> tuple[list[ValidationIssue], bool]:
 
 
 def _from_parse_error(e: PackageInvalid) -> ValidationIssue:
-    path = (e.details or {}).get("path", "")
+    path = str(e.details[0]["field"]) if e.details else ""
     prefix = {"edxml_missing_element": "N", "edxml_bad_base64": "M"}.get(e.code, "R")
     return ValidationIssue(
         f"{prefix}.{_code_path(path)}" if path else "X.Structure", path, e.message

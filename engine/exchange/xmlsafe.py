@@ -22,7 +22,12 @@ MAX_PACKAGE_BYTES = 50 * 1024 * 1024
 # A document package nests 9 deep, a signature 7, a SOAP wrapper adds 2.
 MAX_DEPTH = 32
 _LIBXML_TEXT_LIMIT = 10_000_000
-_FORBIDDEN = (b"<!DOCTYPE", b"<!ENTITY")
+# Looked for in the raw bytes, in every encoding XML may come in, before libxml2 sees them.
+_FORBIDDEN = tuple(
+    marker.encode(codec)
+    for marker in ("<!DOCTYPE", "<!ENTITY")
+    for codec in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
 
 
 def _parser(huge: bool) -> etree.XMLParser:

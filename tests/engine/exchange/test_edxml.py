@@ -159,14 +159,14 @@ def test_a_naive_timestamp_cannot_be_built() -> None:
     with pytest.raises(PackageInvalid) as e:
         build_status(status)
     assert e.value.code == "edxml_naive_datetime"
-    assert e.value.details == {"path": "Status/Timestamp"}
+    assert e.value.details == [{"field": "Status/Timestamp", "message": "invalid"}]
 
 
 def test_text_xml_cannot_carry_is_refused_with_its_path() -> None:
     with pytest.raises(PackageInvalid) as e:
         build_document(make_package(subject="Trích yếu\x00"))
     assert e.value.code == "edxml_bad_text"
-    assert e.value.details == {"path": "MessageHeader/Subject"}
+    assert e.value.details == [{"field": "MessageHeader/Subject", "message": "invalid"}]
 
 
 # --- parsing variants -------------------------------------------------------------------
@@ -313,7 +313,7 @@ def test_out_of_range_priority_names_its_path() -> None:
     with pytest.raises(PackageInvalid) as e:
         parse_document(xml)
     assert e.value.code == "edxml_bad_value"
-    assert e.value.details == {"path": "MessageHeader/OtherInfo/Priority"}
+    assert e.value.details == [{"field": "MessageHeader/OtherInfo/Priority", "message": "invalid"}]
 
 
 def test_bad_base64_names_the_attachment() -> None:
@@ -321,7 +321,7 @@ def test_bad_base64_names_the_attachment() -> None:
     with pytest.raises(PackageInvalid) as e:
         parse_document(xml)
     assert e.value.code == "edxml_bad_base64"
-    assert e.value.details == {"path": "AttachmentEncoded/Attachment[1]/ContentTransferEncoded"}
+    assert e.value.details == [{"field": "AttachmentEncoded/Attachment[1]/ContentTransferEncoded", "message": "invalid"}]
 
 
 def test_status_package_without_status_is_refused() -> None:
