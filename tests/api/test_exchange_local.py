@@ -233,3 +233,50 @@ def test_evidence_log_lists_every_package_and_status_with_its_hash(api: Api, pki
     assert all(len(e["sha256"]) == 64 and e["size"] > 0 for e in rows)
     denied = api.client.get("/api/v1/exchange/evidence", headers=api.login("chuyenvien"))
     assert denied.status_code == 403
+
+
+def test_the_same_package_delivered_four_times_at_once_is_one_document(
+    api: Api, pki: TestPki
+) -> None:
+    import threading
+
+    from engine.exchange.edxml import build_document
+    from engine.exchange.packages import document_package
+    from engine.exchange.receiving import Receipt, receive_logged
+    from signing.xmldsig import sign_package
+
+    did = _dispatched(api, pki)
+    s = api.state
+    with s.sessions.begin() as session:
+        doc = session.get(Document, did)
+        assert doc is not None
+        pkg = document_package(session, s.objects, doc, [(COMMUNE, "UBND xã Hoà Bình")])
+        exchange_id = doc.exchange_id
+    data = sign_package(build_document(pkg), s.node.key)
+    answers: list[list[Receipt]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def deliver() -> None:
+        barrier.wait()
+        try:
+            answers.append(
+                receive_logged(s.sessions, s.objects, s.node, data, tmp_dir=s.settings.tmp_dir)
+            )
+        except BaseException as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(r.status_code for a in answers for r in a) == ["01"] * 4
+    with s.sessions.begin() as session:
+        copies = session.scalar(
+            select(func.count(Document.id)).where(
+                Document.exchange_id == exchange_id, Document.direction == "incoming"
+            )
+        )
+        assert copies == 1
