@@ -148,7 +148,7 @@ def serve(
 
     from api.app import create_app
     from api.exchange_client import outbox_for
-    from api.worker import run_worker
+    from api.worker import run_exchange, run_worker
     from engine.demo import users_with_demo_password
     from engine.setup import install_shipped
 
@@ -174,9 +174,14 @@ def serve(
             kwargs={
                 "store": state.objects,
                 "fixity_every": state.settings.fixity_interval_hours * 3600,
-                "outbox": outbox_for(state),
             },
             name="lienthong-worker",
+            daemon=True,
+        ).start()
+        threading.Thread(
+            target=run_exchange,
+            args=(outbox_for(state), state.settings.exchange_interval, stop),
+            name="lienthong-exchange",
             daemon=True,
         ).start()
     try:
@@ -192,21 +197,31 @@ def serve(
 
 @app.command("worker")
 def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] = False) -> None:
-    """Run the timer worker alone (several may run against one PostgreSQL)."""
+    """Run the timer worker and the exchange outbox alone (several may run against one
+    PostgreSQL)."""
     from api.exchange_client import outbox_for
-    from api.worker import run_worker
+    from api.worker import run_exchange, run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with _errors():
         state = _state()
+        outbox = outbox_for(state)
+        stop = threading.Event()
+        if not once:
+            threading.Thread(
+                target=run_exchange,
+                args=(outbox, state.settings.exchange_interval, stop),
+                name="lienthong-exchange",
+                daemon=True,
+            ).start()
         fired = run_worker(
             state.sessions,
             state.settings.worker_interval,
-            threading.Event(),
+            stop,
             once=once,
             store=state.objects,
             fixity_every=state.settings.fixity_interval_hours * 3600,
-            outbox=outbox_for(state),
+            outbox=outbox if once else None,
         )
         if once:
             out.print(f"fired {fired} timer(s)")

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     )
     exchange_key_password: str | None = None
     exchange_timeout: float = Field(default=30.0, gt=0)
+    exchange_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between outbox rounds (deliveries to nodes)"
+    )
     office_hours: str = Field(
         default="07:30-11:30,13:00-17:00",
         description="Office periods of a working day, Vietnam time: HH:MM-HH:MM,…",

@@ -19,7 +19,7 @@ from engine.runtime.timers import fire_due_timers
 from storage.errors import StorageError
 from storage.objects import ObjectStore
 
-__all__ = ["run_worker"]
+__all__ = ["run_exchange", "run_worker"]
 
 
 def _fixity(sessions: sessionmaker[Session], store: ObjectStore) -> None:
@@ -89,3 +89,14 @@ def run_worker(
             break
         stop.wait(interval)
     return total
+
+
+def run_exchange(outbox: Outbox, interval: float, stop: threading.Event) -> None:
+    """Deliver due packages and statuses every `interval` seconds until `stop` is set.
+
+    Its own loop, apart from the timers, so a document reaches another node within about
+    a second without firing timers that often.
+    """
+    while not stop.is_set():
+        _deliver(outbox)
+        stop.wait(interval)

@@ -56,6 +56,7 @@ class Node:
                 "LIENTHONG_PORT": str(self.port),
                 "LIENTHONG_NODE_NAME": self.name,
                 "LIENTHONG_WORKER_INTERVAL": "0.2",
+                "LIENTHONG_EXCHANGE_INTERVAL": "0.2",
                 "LIENTHONG_EXCHANGE_TIMEOUT": "5",
                 "LIENTHONG_DATABASE_URL": "",
             }
