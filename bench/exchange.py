@@ -638,6 +638,7 @@ def _outbox_cell(
 def run(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     env = {
         "LIENTHONG_WORKER_INTERVAL": str(args.worker_interval),
+        "LIENTHONG_EXCHANGE_INTERVAL": str(args.worker_interval),
         "LIENTHONG_EXCHANGE_TIMEOUT": "30",
     }
     t0 = time.perf_counter()
