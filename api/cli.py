@@ -148,7 +148,7 @@ def serve(
 
     from api.app import create_app
     from api.exchange_client import outbox_for
-    from api.worker import run_exchange, run_worker
+    from api.worker import run_exchange, run_worker, upgrader_for
     from engine.demo import users_with_demo_password
     from engine.setup import install_shipped
 
@@ -174,6 +174,7 @@ def serve(
             kwargs={
                 "store": state.objects,
                 "fixity_every": state.settings.fixity_interval_hours * 3600,
+                "upgrader": upgrader_for(state),
             },
             name="lienthong-worker",
             daemon=True,
@@ -200,7 +201,7 @@ def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] 
     """Run the timer worker and the exchange outbox alone (several may run against one
     PostgreSQL)."""
     from api.exchange_client import outbox_for
-    from api.worker import run_exchange, run_worker
+    from api.worker import run_exchange, run_worker, upgrader_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with _errors():
@@ -222,6 +223,7 @@ def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] 
             store=state.objects,
             fixity_every=state.settings.fixity_interval_hours * 3600,
             outbox=outbox if once else None,
+            upgrader=upgrader_for(state),
         )
         if once:
             out.print(f"fired {fired} timer(s)")

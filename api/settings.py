@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     tsa_url: str | None = Field(
         default=None, description="RFC 3161 time-stamping service for B-T and higher signatures"
     )
+    lta_upgrade_delay_hours: float = Field(
+        default=24,
+        ge=0,
+        description="Wait this long after a B-T signature before raising it to B-LTA",
+    )
     node_name: str = Field(default="lienthong", min_length=1, max_length=100)
     exchange_key: Path | None = Field(
         default=None, description="PKCS#12 key this node signs edXML packages with"

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
+
+from api.deps import AppState
 
 # The domain packages attach their runtime hooks and service tasks on import.
 from engine import documents as _documents  # noqa: F401
@@ -16,10 +19,11 @@ from engine.exchange import statuses as _statuses  # noqa: F401
 from engine.exchange.outbox import Outbox
 from engine.fixity import check_store
 from engine.runtime.timers import fire_due_timers
+from engine.signature_upgrades import Upgrader
 from storage.errors import StorageError
 from storage.objects import ObjectStore
 
-__all__ = ["run_exchange", "run_worker"]
+__all__ = ["run_exchange", "run_worker", "upgrader_for"]
 
 
 def _fixity(sessions: sessionmaker[Session], store: ObjectStore) -> None:
@@ -60,11 +64,13 @@ def run_worker(
     store: ObjectStore | None = None,
     fixity_every: float = 0,
     outbox: Outbox | None = None,
+    upgrader: Upgrader | None = None,
 ) -> int:
     """Fire due timers every `interval` seconds until `stop` is set; returns how many fired.
 
     With a store and `fixity_every` seconds > 0, also re-hash every object that often; with
-    an outbox, deliver the packages and statuses that are due each round.
+    an outbox, deliver the packages and statuses that are due each round; with an upgrader,
+    raise due B-T signatures to B-LTA.
     """
     total = 0
     next_fixity = time.monotonic() + fixity_every
@@ -82,6 +88,8 @@ def run_worker(
             fired = 0
         if outbox is not None:
             _deliver(outbox)
+        if upgrader is not None:
+            _upgrade(upgrader)
         total += fired
         if fired:
             log.info("fired %d timer(s)", fired)
@@ -89,6 +97,16 @@ def run_worker(
             break
         stop.wait(interval)
     return total
+
+
+def _upgrade(upgrader: Upgrader) -> None:
+    try:
+        tried = upgrader.run_once()
+    except Exception:  # keep the worker alive; each entry records its own failure
+        log.exception("signature upgrade round failed unexpectedly")
+        return
+    if tried:
+        log.info("signatures: %d upgrade(s) to B-LTA tried", tried)
 
 
 def run_exchange(outbox: Outbox, interval: float, stop: threading.Event) -> None:
@@ -100,3 +118,15 @@ def run_exchange(outbox: Outbox, interval: float, stop: threading.Event) -> None
     while not stop.is_set():
         _deliver(outbox)
         stop.wait(interval)
+
+
+def upgrader_for(state: AppState) -> Upgrader:
+    """The B-T → B-LTA job with this installation's TSA and delay."""
+    settings = state.settings
+    return Upgrader(
+        state.sessions,
+        state.objects,
+        settings.tsa_url,
+        timedelta(hours=settings.lta_upgrade_delay_hours),
+        settings.tmp_dir,
+    )

@@ -200,17 +200,19 @@ def store_system_file(
     name: str | None,
     *,
     agency_id: int,
-    owner: tuple[str, str],
+    owner: tuple[str, str] | None,
     secrecy: int = 0,
+    previous: StoredFile | None = None,
 ) -> FileView:
-    """Store a file no user uploaded (an attachment of a package from another agency)."""
+    """Store a file no user uploaded (an attachment of a package from another agency, a
+    signature the worker upgraded); with `previous`, as its next version."""
     return _write(
         session,
         store,
         upload,
         name,
-        previous=None,
-        record_class=None,
+        previous=previous,
+        record_class=previous.record_class if previous else None,
         secrecy=secrecy,
         owner=owner,
         agency_id=agency_id,

@@ -21,6 +21,7 @@ from engine.appearances import seal_over_last_signer, signer_block, text_stamp
 from engine.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from engine.files import FileView, file_for_reading, spool, store_file, verified_chunks
 from engine.principal import Principal
+from engine.signature_upgrades import queue_upgrade
 from engine.signatures import trust_settings
 from engine.signing_keys import KeyOwner, SigningConfig, active_key, agency_seal_key
 from engine.signing_secrets import LoadedKey, loaded_key
@@ -212,6 +213,8 @@ def sign_stored_file(
     log.info(
         "file %s signed as %s (key %s, %s, %s)", row.id, view.id, key_row.id, pades, appearance
     )
+    if pades is PadesLevel.B_T:
+        queue_upgrade(session, view.id)  # the worker raises it to B-LTA later
     return view
 
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampRequestError
+from pyhanko.sign.validation import async_add_validation_info
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 
 from signing.aio import run_sync
@@ -37,6 +39,7 @@ __all__ = [
     "PadesSigner",
     "SignatureDetails",
     "renew_archive_timestamp",
+    "upgrade_to_lta",
     "timestamper_for",
 ]
 
@@ -273,6 +276,43 @@ def renew_archive_timestamp(pdf: bytes, timestamper: TimeStamper, trust: TrustSe
     except PdfError as e:
         raise malformed(e) from e
     return out.getvalue()
+
+
+def upgrade_to_lta(pdf: bytes, timestamper: TimeStamper, trust: TrustSettings) -> bytes:
+    """Raise a B-T signature to B-LTA: the validation material of the last signature (chain,
+    CRL/OCSP) into the DSS, then a document timestamp over everything.
+
+    Raises MalformedPdfError, TimestampError, ValidationMaterialError, or SigningError
+    (`no_signature`) for a PDF without a signature.
+    """
+    reader = open_writer(pdf).prev
+    signatures = list(reader.embedded_regular_signatures)
+    if not signatures:
+        raise SigningError(
+            "Tài liệu chưa có chữ ký số để nâng cấp / the document has no signature to upgrade",
+            code="no_signature",
+        )
+    vc = trust.validation_context()
+    stamper = signers.PdfTimeStamper(timestamper)
+
+    async def upgrade() -> bytes:
+        with_dss = await async_add_validation_info(signatures[-1], vc, in_place=False)
+        out = io.BytesIO()
+        await stamper.async_timestamp_pdf(
+            IncrementalPdfFileWriter(with_dss), "sha256", validation_context=vc, output=out
+        )
+        return out.getvalue()
+
+    try:
+        return run_sync(upgrade(), vc)
+    except TimestampRequestError as e:
+        raise _timestamp_error(e) from e
+    except (PathBuildingError, PathValidationError, aiohttp.ClientError) as e:
+        raise _no_material(e) from e
+    except PyHankoSigningError as e:
+        raise _refused(e) from e
+    except PdfError as e:
+        raise malformed(e) from e
 
 
 def _no_material(e: BaseException) -> ValidationMaterialError:

@@ -21,7 +21,7 @@ from storage.models.exchange import (
 )
 from storage.models.files import StoredFile
 from storage.models.org import Agency, ApiToken, User, UserRole
-from storage.models.signing import SigningKey
+from storage.models.signing import SignatureUpgrade, SigningKey
 from storage.models.workflow import ProcessDefinition, WorkflowInstance, WorkflowTask
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "ProcessDefinition",
     "ReceivedPackage",
     "RegisterCounter",
+    "SignatureUpgrade",
     "SigningKey",
     "StatusOutbox",
     "StoredFile",

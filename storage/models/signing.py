@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
 
-__all__ = ["SigningKey"]
+__all__ = ["SignatureUpgrade", "SigningKey"]
 
 
 class SigningKey(Base):
@@ -54,3 +54,21 @@ class SigningKey(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SignatureUpgrade(Base):
+    """A file signed at B-T waiting to be raised to B-LTA by the worker (the job's queue).
+
+    `state`: pending → done, or failed after too many attempts (`last_error` says why).
+    """
+
+    __tablename__ = "signature_upgrades"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result_file_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

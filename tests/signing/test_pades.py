@@ -13,6 +13,7 @@ from signing.pades import (
     SignatureDetails,
     renew_archive_timestamp,
     timestamper_for,
+    upgrade_to_lta,
 )
 from signing.report import Indication, Revocation
 from signing.trust import TrustSettings
@@ -171,6 +172,28 @@ def test_archive_timestamp_chain_can_be_renewed(pki: TestPki, pki_server: PkiSer
     assert all(t.indication is Indication.TOTAL_PASSED for t in report.timestamps)
     (sig,) = report.signatures
     assert sig.indication is Indication.TOTAL_PASSED and sig.pades_level == "B-LTA"
+
+
+def test_b_t_signature_is_upgraded_to_b_lta_and_then_checks_offline(
+    pki: TestPki, pki_server: PkiServer
+) -> None:
+    signed = _sign(pki, pki_server, PadesLevel.B_T)
+    upgraded = upgrade_to_lta(signed, timestamper_for(pki_server.tsa_url(pki.kind)), trust_of(pki))
+    assert upgraded.startswith(signed)  # incremental updates only: the signature still holds
+    seen = len(pki_server.requests)
+    report = validate_pdf(upgraded, TrustSettings.of([pki.root.cert], fetch=False))
+    assert len(pki_server.requests) == seen
+    (sig,) = report.signatures
+    assert sig.indication is Indication.TOTAL_PASSED, sig
+    assert sig.pades_level == "B-LTA" and sig.revocation is Revocation.GOOD
+    (ts,) = report.timestamps
+    assert ts.indication is Indication.TOTAL_PASSED
+
+
+def test_upgrading_a_pdf_without_signature_is_refused() -> None:
+    with pytest.raises(SigningError) as e:
+        upgrade_to_lta(make_pdf(), timestamper_for("http://127.0.0.1:9/tsa"), TrustSettings.of([]))
+    assert e.value.code == "no_signature"
 
 
 def test_b_t_without_embedded_material_cannot_be_checked_offline(

@@ -1,0 +1,137 @@
+"""Raising B-T signatures to B-LTA in the background: a queue the worker drains.
+
+A file signed at B-T on the server is queued; after a delay (so that the CAs have
+published revocation data covering the signing time) the worker embeds the chain and
+CRL/OCSP answers and adds a document timestamp, storing the result as the file's next
+version. Each entry is claimed with a lease, so a crash leaves it to be tried again;
+failures are retried with back-off and give up after `MAX_ATTEMPTS`, saying why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import audit
+from engine.errors import LienthongError
+from engine.files import latest_version, spool, store_system_file, verified_chunks
+from engine.signatures import trust_settings
+from signing.errors import SigningError
+from signing.pades import timestamper_for, upgrade_to_lta
+from storage.errors import StorageError
+from storage.models import SignatureUpgrade, StoredFile, utcnow
+from storage.objects import ObjectStore
+
+__all__ = ["MAX_ATTEMPTS", "Upgrader", "queue_upgrade"]
+
+MAX_ATTEMPTS = 10
+_LEASE = timedelta(minutes=10)
+
+
+def queue_upgrade(session: Session, file_id: str) -> None:
+    """Queue a B-T signed file for the upgrade to B-LTA (once per file)."""
+    if session.scalar(select(SignatureUpgrade.id).where(SignatureUpgrade.file_id == file_id)):
+        return
+    session.add(SignatureUpgrade(file_id=file_id))
+
+
+@dataclass
+class Upgrader:
+    """The worker's job: upgrade the queued files whose delay has passed."""
+
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    tsa_url: str | None
+    delay: timedelta
+    tmp_dir: Path
+    batch: int = 10
+
+    def run_once(self) -> int:
+        """Upgrade what is due; returns how many entries were tried (0 without a TSA)."""
+        if not self.tsa_url:
+            return 0
+        ids = self._claim()
+        for upgrade_id in ids:
+            try:
+                self._upgrade(upgrade_id)
+            except (LienthongError, SigningError, StorageError) as e:
+                self._fail(upgrade_id, getattr(e, "message", str(e)))
+        return len(ids)
+
+    def _claim(self) -> list[int]:
+        now = utcnow()
+        with self.sessions.begin() as session:
+            query = (
+                select(SignatureUpgrade)
+                .where(
+                    SignatureUpgrade.state == "pending",
+                    SignatureUpgrade.next_attempt_at <= now,
+                    SignatureUpgrade.created_at <= now - self.delay,
+                )
+                .order_by(SignatureUpgrade.id)
+                .limit(self.batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = session.scalars(query).all()
+            for row in rows:
+                row.attempts += 1
+                row.next_attempt_at = now + _LEASE
+            return [r.id for r in rows]
+
+    def _upgrade(self, upgrade_id: int) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(SignatureUpgrade, upgrade_id)
+            signed = session.get(StoredFile, row.file_id) if row else None
+            current = latest_version(session, signed.root_id) if signed else None
+            if row is None or current is None:
+                return
+            # A later version (another signature) still holds the B-T one: upgrade that.
+            pdf = b"".join(verified_chunks(self.store, current, lambda _message: None))
+            trust = replace(trust_settings(session), fetch=True)
+            base_id = current.id
+        upgraded = upgrade_to_lta(pdf, timestamper_for(self.tsa_url or ""), trust)
+        upload = spool([upgraded], limit=len(upgraded) + 1, tmp_dir=self.tmp_dir)
+        try:
+            with self.sessions.begin() as session:
+                base = session.get(StoredFile, base_id)
+                assert base is not None
+                if latest_version(session, base.root_id) is not base:
+                    raise LienthongError(
+                        "Tệp vừa có phiên bản mới; sẽ nâng cấp lại / the file got a new "
+                        "version meanwhile; it will be upgraded again",
+                        code="file_changed",
+                    )
+                view = store_system_file(
+                    session,
+                    self.store,
+                    upload,
+                    base.name,
+                    agency_id=base.agency_id,
+                    owner=None,
+                    secrecy=base.secrecy,
+                    previous=base,
+                )
+                row = session.get(SignatureUpgrade, upgrade_id)
+                assert row is not None
+                row.state, row.result_file_id, row.last_error = "done", view.id, None
+                audit.record(session, None, "upgrade_lta", "file", view.id, {"from": base_id})
+        finally:
+            upload.path.unlink(missing_ok=True)
+
+    def _fail(self, upgrade_id: int, error: str) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(SignatureUpgrade, upgrade_id)
+            if row is None:
+                return
+            row.last_error = error[:2000]
+            if row.attempts >= MAX_ATTEMPTS:
+                row.state = "failed"
+            else:
+                row.next_attempt_at = utcnow() + min(
+                    timedelta(minutes=2**row.attempts), timedelta(hours=6)
+                )

@@ -1,0 +1,135 @@
+"""The worker's B-T → B-LTA job on a real database, object store, test PKI and TSA."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.auth import principal_for
+from engine.files import spool, store_file
+from engine.principal import Principal
+from engine.signature_upgrades import MAX_ATTEMPTS, Upgrader, queue_upgrade
+from engine.signatures import add_trusted
+from engine.signing_files import sign_stored_file
+from engine.signing_keys import Pkcs12Material, SigningConfig, register_key
+from signing.pades import PadesLevel, PadesSigner
+from signing.report import Indication
+from signing.trust import TrustSettings
+from signing.validate import validate_pdf
+from storage.models import SignatureUpgrade, StoredFile, User
+from storage.objects import LocalObjectStore
+from tests.pki import PASSWORD, PkiServer, TestPki
+from tests.signing.conftest import key_of
+from tests.signing.pdfs import make_pdf
+
+
+def _principal(session: Session, username: str) -> Principal:
+    return principal_for(session, session.scalar(select(User.id).where(User.username == username)))
+
+
+def _setup(sessions: sessionmaker[Session], pki: TestPki) -> None:
+    with sessions.begin() as s:
+        pem = pki.root.cert.public_bytes(serialization.Encoding.PEM)
+        add_trusted(s, pem, _principal(s, "admin"))
+
+
+def _stored(sessions: sessionmaker[Session], store: LocalObjectStore, pdf: bytes, tmp: Path) -> str:
+    with sessions.begin() as s:
+        upload = spool([pdf], limit=len(pdf) + 1, tmp_dir=tmp)
+        return store_file(s, store, upload, "qd.pdf", _principal(s, "lanhdao")).id
+
+
+def _latest_bytes(
+    sessions: sessionmaker[Session], store: LocalObjectStore, file_id: str
+) -> tuple[int, bytes]:
+    with sessions.begin() as s:
+        root = s.get(StoredFile, file_id)
+        assert root is not None
+        row = s.scalars(
+            select(StoredFile)
+            .where(StoredFile.root_id == root.root_id)
+            .order_by(StoredFile.version.desc())
+        ).first()
+        assert row is not None
+        return row.version, b"".join(store.open(row.key))
+
+
+def test_queued_b_t_file_becomes_a_b_lta_version_after_the_delay(
+    sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
+) -> None:
+    _setup(sessions, pki_rsa)
+    store = LocalObjectStore(tmp_path / "objects")
+    tsa = pki_server.tsa_url(pki_rsa.kind)
+    signer = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
+    file_id = _stored(sessions, store, signer.sign(make_pdf()), tmp_path)
+    with sessions.begin() as s:
+        queue_upgrade(s, file_id)
+        queue_upgrade(s, file_id)  # once per file
+    waiting = Upgrader(sessions, store, tsa, timedelta(hours=1), tmp_path / "tmp")
+    assert waiting.run_once() == 0  # signed just now: the CAs' revocation data may lag
+    assert Upgrader(sessions, store, None, timedelta(0), tmp_path / "tmp").run_once() == 0
+
+    job = Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp")
+    assert job.run_once() == 1
+    version, upgraded = _latest_bytes(sessions, store, file_id)
+    assert version == 2
+    report = validate_pdf(upgraded, TrustSettings.of([pki_rsa.root.cert], fetch=False))
+    (sig,) = report.signatures
+    assert sig.indication is Indication.TOTAL_PASSED and sig.pades_level == "B-LTA"
+    with sessions.begin() as s:
+        (row,) = s.scalars(select(SignatureUpgrade)).all()
+        assert row.state == "done" and row.result_file_id is not None
+    assert job.run_once() == 0  # nothing left
+
+
+def test_a_tsa_that_does_not_answer_is_retried_then_given_up_with_the_reason(
+    sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
+) -> None:
+    _setup(sessions, pki_rsa)
+    store = LocalObjectStore(tmp_path / "objects")
+    tsa = pki_server.tsa_url(pki_rsa.kind)
+    signer = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
+    file_id = _stored(sessions, store, signer.sign(make_pdf()), tmp_path)
+    with sessions.begin() as s:
+        queue_upgrade(s, file_id)
+    dead = Upgrader(sessions, store, "http://127.0.0.1:9/tsa", timedelta(0), tmp_path / "tmp")
+    assert dead.run_once() == 1
+    with sessions.begin() as s:
+        row = s.scalars(select(SignatureUpgrade)).one()
+        assert (row.state, row.attempts) == ("pending", 1) and row.last_error
+    assert dead.run_once() == 0  # backing off
+    with sessions.begin() as s:
+        s.execute(
+            update(SignatureUpgrade).values(
+                attempts=MAX_ATTEMPTS - 1, next_attempt_at=SignatureUpgrade.created_at
+            )
+        )
+    assert dead.run_once() == 1
+    with sessions.begin() as s:
+        row = s.scalars(select(SignatureUpgrade)).one()
+        assert row.state == "failed" and row.last_error
+    assert _latest_bytes(sessions, store, file_id)[0] == 1  # nothing was written
+
+
+def test_signing_at_b_t_on_the_server_queues_the_upgrade(
+    sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
+) -> None:
+    _setup(sessions, pki_rsa)
+    store = LocalObjectStore(tmp_path / "objects")
+    tsa = pki_server.tsa_url(pki_rsa.kind)
+    config = SigningConfig(secret_key="x" * 32, tmp_dir=tmp_path / "tmp", tsa_url=tsa)
+    file_id = _stored(sessions, store, make_pdf(), tmp_path)
+    with sessions.begin() as s:
+        me = _principal(s, "lanhdao")
+        material = Pkcs12Material(pki_rsa.pkcs12(pki_rsa.official, PASSWORD), PASSWORD)
+        register_key(s, store, config, me, material)
+    with sessions.begin() as s:
+        view = sign_stored_file(s, store, config, file_id, _principal(s, "lanhdao"), level="B-T")
+    with sessions.begin() as s:
+        assert s.scalars(select(SignatureUpgrade.file_id)).all() == [view.id]
+    assert Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp").run_once() == 1
+    assert _latest_bytes(sessions, store, file_id)[0] == 3
