@@ -16,6 +16,7 @@ from api.routes import (
     documents,
     dossiers,
     exchange,
+    external_signing,
     files,
     health,
     org,
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         exchange,
         signatures,
         signing_keys,
+        external_signing,
     ):
         app.include_router(module.router)
     app.include_router(files.dossier_files)

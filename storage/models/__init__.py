@@ -21,7 +21,7 @@ from storage.models.exchange import (
 )
 from storage.models.files import StoredFile
 from storage.models.org import Agency, ApiToken, User, UserRole
-from storage.models.signing import SignatureUpgrade, SigningKey
+from storage.models.signing import ExternalSigning, SignatureUpgrade, SigningKey
 from storage.models.workflow import ProcessDefinition, WorkflowInstance, WorkflowTask
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "DossierCounter",
     "DossierEvent",
     "ExchangeEvidence",
+    "ExternalSigning",
     "ExchangePeer",
     "Notification",
     "PeerAgency",

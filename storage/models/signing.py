@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
 
-__all__ = ["SignatureUpgrade", "SigningKey"]
+__all__ = ["ExternalSigning", "SignatureUpgrade", "SigningKey"]
 
 
 class SigningKey(Base):
@@ -72,3 +72,28 @@ class SignatureUpgrade(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     result_file_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExternalSigning(Base):
+    """A signature prepared for a device the server does not hold, waiting for its value.
+
+    Everything the second step needs is here and in the object store (`prepared_key`: the
+    PDF with the signature's place reserved), so it survives a restart.
+    """
+
+    __tablename__ = "external_signings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    prepared_key: Mapped[str] = mapped_column(String(100))
+    document_digest: Mapped[bytes] = mapped_column(LargeBinary)
+    region_start: Mapped[int] = mapped_column(Integer)
+    region_end: Mapped[int] = mapped_column(Integer)
+    signed_attrs: Mapped[bytes] = mapped_column(LargeBinary)
+    field_name: Mapped[str] = mapped_column(String(64))
+    certificates_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    result_file_id: Mapped[str | None] = mapped_column(String(36))

@@ -18,6 +18,38 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
+        "external_signings",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("file_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("prepared_key", sa.String(length=100), nullable=False),
+        sa.Column("document_digest", sa.LargeBinary(), nullable=False),
+        sa.Column("region_start", sa.Integer(), nullable=False),
+        sa.Column("region_end", sa.Integer(), nullable=False),
+        sa.Column("signed_attrs", sa.LargeBinary(), nullable=False),
+        sa.Column("field_name", sa.String(length=64), nullable=False),
+        sa.Column("certificates_pem", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("result_file_id", sa.String(length=36), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["file_id"],
+            ["files.id"],
+            name=op.f("fk_external_signings_file_id_files"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_external_signings_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_external_signings")),
+    )
+    with op.batch_alter_table("external_signings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_external_signings_file_id"), ["file_id"], unique=False)
+    op.create_table(
         "signature_upgrades",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("file_id", sa.String(length=36), nullable=False),
@@ -405,6 +437,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("external_signings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_external_signings_file_id"))
+    op.drop_table("external_signings")
     with op.batch_alter_table("signature_upgrades", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_signature_upgrades_state"))
     op.drop_table("signature_upgrades")
