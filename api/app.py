@@ -25,9 +25,11 @@ from api.routes import (
     signing_keys,
     workflow,
 )
+from api.routes.signing_keys import signing_config
 from api.settings import Settings, SettingsError
 from engine.calendar import CalendarError, OfficeHours
 from engine.exchange.identity import load_identity
+from engine.signing_service import configure_signing
 from engine.workdays import configure_office_hours
 from storage.db import make_engine, make_sessionmaker
 from storage.objects import LocalObjectStore, ObjectStore
@@ -64,7 +66,7 @@ def build_state(settings: Settings) -> AppState:
     except CalendarError as e:
         raise SettingsError(f"LIENTHONG_OFFICE_HOURS: {e}") from e
     engine = make_engine(settings.db_url)
-    return AppState(
+    state = AppState(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
@@ -76,6 +78,8 @@ def build_state(settings: Settings) -> AppState:
             settings.data_dir / "exchange" / "node.p12",
         ),
     )
+    configure_signing(state.objects, signing_config(state))
+    return state
 
 
 def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:

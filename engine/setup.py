@@ -12,6 +12,7 @@ from engine import demo
 # The domain packages attach their runtime hooks and service tasks on import.
 from engine import documents as _documents  # noqa: F401
 from engine import dossiers as _dossiers  # noqa: F401
+from engine import signing_service as _signing_service  # noqa: F401
 from engine.catalogue import sync_catalogue
 from engine.exchange import statuses as _statuses  # noqa: F401
 from engine.runtime.definitions import deploy_directory

@@ -18,8 +18,15 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.appearances import seal_over_last_signer, signer_block, text_stamp
-from engine.errors import ConflictError, InvalidInputError, PermissionDeniedError
-from engine.files import FileView, file_for_reading, spool, store_file, verified_chunks
+from engine.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from engine.files import (
+    FileView,
+    file_for_reading,
+    spool,
+    store_file,
+    store_system_file,
+    verified_chunks,
+)
 from engine.principal import Principal
 from engine.signature_upgrades import queue_upgrade
 from engine.signatures import trust_settings
@@ -32,7 +39,7 @@ from storage.models import SigningKey as KeyRow
 from storage.models import StoredFile, User, utcnow
 from storage.objects import ObjectStore
 
-__all__ = ["Look", "seal_pdf", "sign_stored_file"]
+__all__ = ["Look", "seal_pdf", "seal_stored_file", "sign_stored_file"]
 
 log = logging.getLogger("lienthong.signing")
 
@@ -127,7 +134,7 @@ def _image_of(session: Session, store: ObjectStore, key: KeyRow) -> bytes | None
 
 def _appearance(
     session: Session,
-    principal: Principal,
+    principal: Principal | None,
     look: Look,
     pdf: bytes,
     loaded: LoadedKey,
@@ -135,7 +142,7 @@ def _appearance(
 ) -> Appearance | None:
     if look == "text":
         return text_stamp(text)
-    if look == "signer" and loaded.image is not None:
+    if look == "signer" and loaded.image is not None and principal is not None:
         user = session.get(User, principal.user_id)
         title = (user.position if user else None) or ""
         return signer_block(pdf, loaded.image, title=title, full_name=principal.full_name)
@@ -223,7 +230,7 @@ def _sign(
     store: ObjectStore,
     config: SigningConfig,
     key_row: KeyRow,
-    principal: Principal,
+    principal: Principal | None,
     pdf: bytes,
     level: PadesLevel,
     look: Look,
@@ -267,3 +274,46 @@ def seal_pdf(
     return _sign(
         session, store, config, row, principal, pdf, PadesLevel.B_B, "text", None, None, text
     )
+
+
+def seal_stored_file(
+    session: Session,
+    store: ObjectStore,
+    config: SigningConfig,
+    agency_id: int,
+    file_id: str,
+    text: str,
+) -> FileView:
+    """The agency's seal signature (text stamp) on a stored PDF, as its next version: for
+    processes (the BPMN `sign` service task), which act for the agency, not for a user.
+
+    Raises NotFoundError, ConflictError (no seal key, a newer version exists),
+    InvalidInputError (not a PDF).
+    """
+    row = session.get(StoredFile, file_id)
+    if row is None or row.deleted_at is not None or row.purged_at is not None:
+        raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
+    key = agency_seal_key(session, agency_id)
+    if key is None:
+        raise ConflictError(
+            "Cơ quan chưa có khóa ký số (dấu) / the agency has no seal key configured",
+            code="no_seal_key",
+        )
+    pdf = _read_pdf(session, store, row, config.max_pdf_bytes)
+    signed = _sign(session, store, config, key, None, pdf, PadesLevel.B_B, "text", None, None, text)
+    upload = spool([signed], limit=len(signed) + 1, tmp_dir=config.tmp_dir)
+    try:
+        view = store_system_file(
+            session,
+            store,
+            upload,
+            row.name,
+            agency_id=row.agency_id,
+            owner=None,
+            secrecy=row.secrecy,
+            previous=row,
+        )
+    finally:
+        upload.path.unlink(missing_ok=True)
+    audit.record(session, None, "seal", "file", view.id, {"previous_id": row.id, "key_id": key.id})
+    return view

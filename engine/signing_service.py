@@ -1,0 +1,64 @@
+"""The BPMN service task `sign`: the agency's seal signature on a file of the case.
+
+Processes call it, for example, to seal the result a one-stop dossier returns:
+
+    <spiffworkflow:serviceTaskOperator id="sign" resultVariable="result_file_id">
+      <spiffworkflow:parameters>
+        <spiffworkflow:parameter id="file_id" type="str" value="result_file_id"/>
+        <spiffworkflow:parameter id="text" type="str" value="result_number"/>
+      </spiffworkflow:parameters>
+    </spiffworkflow:serviceTaskOperator>
+
+It signs with the seal key of the agency the case belongs to and returns the new
+version's id (None when the case has no file to sign).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import WorkflowError
+from engine.runtime.scripts import ServiceCall
+from engine.runtime.services import DEFAULT_SERVICES, StepContext
+from engine.signing_files import seal_stored_file
+from engine.signing_keys import SigningConfig
+from storage.models import WorkflowInstance
+from storage.objects import ObjectStore
+
+__all__ = ["configure_signing"]
+
+
+@dataclass(frozen=True)
+class _Adapters:
+    store: ObjectStore
+    config: SigningConfig
+
+
+_configured: list[_Adapters] = []
+
+
+def configure_signing(store: ObjectStore, config: SigningConfig) -> None:
+    """Give processes of this server process the object store and signing settings."""
+    _configured[:] = [_Adapters(store, config)]
+
+
+@DEFAULT_SERVICES.register("sign")
+def sign(call: ServiceCall, file_id: Any = None, text: Any = None) -> str | None:
+    """Seal `file_id` with the case agency's key (text stamp); the new version's id."""
+    if not file_id:
+        return None
+    if not _configured:
+        raise WorkflowError(
+            "Máy chủ chưa cấu hình ký số cho quy trình / signing is not configured in this process",
+            code="signing_not_configured",
+        )
+    ctx: StepContext = call.context
+    instance = ctx.session.get(WorkflowInstance, ctx.instance_id)
+    assert instance is not None
+    adapters = _configured[0]
+    label = str(text or "").strip() or "Ký số của cơ quan"
+    view = seal_stored_file(
+        ctx.session, adapters.store, adapters.config, instance.agency_id, str(file_id), label
+    )
+    return view.id

@@ -1,0 +1,68 @@
+"""The BPMN service task `sign`: a process seals a file of its case with the agency's key."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine.runtime.definitions import deploy
+from engine.runtime.instances import current_data, start_instance
+from storage.models import Agency, StoredFile, WorkflowInstance
+from tests.bpmn_builder import chain, service_task
+from tests.conftest import Api
+from tests.pki import PASSWORD, TestPki
+from tests.signing.pdfs import make_pdf
+
+COMMUNE = "000.01.20.H99"
+
+
+def _start(api: Api, data: dict) -> WorkflowInstance:
+    with api.state.sessions.begin() as s:
+        bpmn = chain(
+            "seal_result",
+            [service_task("seal", "sign", {"file_id": "result_file_id", "text": "result_number"})],
+        )
+        deploy(s, bpmn, "seal.bpmn", {})
+        agency = s.scalar(select(Agency).where(Agency.code == COMMUNE))
+        assert agency is not None
+        loaded = start_instance(s, "seal_result", agency_id=agency.id, data=data)
+        return loaded.row
+
+
+def test_a_process_seals_the_result_file_with_the_agency_key(api: Api) -> None:
+    pki = TestPki.generate("rsa")
+    r = api.client.post(
+        "/api/v1/admin/signing-keys",
+        data={"agency_code": COMMUNE, "password": PASSWORD},
+        files={"file": ("seal.p12", pki.pkcs12(pki.seal, PASSWORD), "application/x-pkcs12")},
+        headers=api.login("admin"),
+    )
+    assert r.status_code == 201, r.text
+    up = api.client.post(
+        "/api/v1/files",
+        files={"file": ("ket-qua.pdf", make_pdf(), "application/pdf")},
+        headers=api.login("vanthu"),
+    )
+    file_id = up.json()["id"]
+    row = _start(api, {"result_file_id": file_id, "result_number": "Số: 12/GKS"})
+    assert row.status == "completed", row.incident
+    with api.state.sessions.begin() as s:
+        from engine.runtime.instances import load_instance
+
+        sealed = current_data(load_instance(s, row.id).workflow)["seal_result"]
+        new = s.get(StoredFile, sealed)
+        assert new is not None and new.previous_id == file_id and new.version == 2
+    pdf = api.client.get(f"/api/v1/files/{sealed}", headers=api.login("vanthu")).content
+    assert pdf.count(b"/ByteRange") == 1
+
+
+def test_without_a_seal_key_the_step_stops_with_an_incident_naming_it(api: Api) -> None:
+    up = api.client.post(
+        "/api/v1/files",
+        files={"file": ("ket-qua.pdf", make_pdf(), "application/pdf")},
+        headers=api.login("vanthu"),
+    )
+    row = _start(api, {"result_file_id": up.json()["id"], "result_number": "12"})
+    assert row.status == "incident"
+    assert "seal key" in row.incident["message"]
+    # A case without a file to seal goes straight on.
+    assert _start(api, {"result_file_id": "", "result_number": ""}).status == "completed"
