@@ -33,15 +33,21 @@ _CHOICES = (  # built once: a form is rendered on every task step
         User.agency_id == bindparam("agency_id"),
         UserRole.role == bindparam("role"),
         User.is_active.is_(True),
+        User.clearance >= bindparam("clearance"),
     )
     .order_by(User.full_name)
 )
 
 
 def render_form(
-    session: Session, schema: dict[str, Any] | None, case_agency: Agency, data: dict[str, Any]
+    session: Session,
+    schema: dict[str, Any] | None,
+    case_agency: Agency,
+    data: dict[str, Any],
+    secrecy: int = 0,
 ) -> dict[str, Any]:
-    """The task's JSON Schema with `x-choices` turned into `enum` + labels and defaults."""
+    """The task's JSON Schema with `x-choices` turned into `enum` + labels and defaults;
+    people to choose are those cleared for the case's `secrecy`."""
     form = copy.deepcopy(schema or DEFAULT_FORM)
     for prop in form.get("properties", {}).values():
         source = prop.pop(CHOICES_KEY, None)
@@ -51,7 +57,8 @@ def render_form(
         if kind != "users":
             raise WorkflowError(f"unknown choice source '{source}'", code="form_bad_choices")
         role, agency = resolve_lane(session, lane, case_agency, data)
-        users = session.execute(_CHOICES, {"agency_id": agency.id, "role": role}).all()
+        params = {"agency_id": agency.id, "role": role, "clearance": secrecy}
+        users = session.execute(_CHOICES, params).all()
         prop["enum"] = [u.username for u in users]
         prop["x-enumNames"] = [u.full_name for u in users]
         if users:

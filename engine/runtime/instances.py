@@ -63,6 +63,7 @@ _ELIGIBLE = (
         User.username == bindparam("username"),
         User.agency_id == bindparam("agency_id"),
         UserRole.role == bindparam("role"),
+        User.clearance >= bindparam("clearance"),
     )
 )
 _UPDATE_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("_id"))
@@ -347,9 +348,9 @@ def _sync_tasks(
                 "lane": spec.lane,
                 "role": role,
                 "agency_id": agency.id,
-                "assignee_id": _eligible(session, assign_to, role, agency.id)
+                "assignee_id": _eligible(session, assign_to, role, agency.id, row.secrecy)
                 or (
-                    _previous_assignee(session, row.id, spec.name, role, agency.id)
+                    _previous_assignee(session, row.id, spec.name, role, agency.id, row.secrecy)
                     if workflow.get_next_task(spec_name=spec.name, state=TaskState.COMPLETED)
                     else None
                 ),
@@ -373,14 +374,18 @@ def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     return {k: v for k, v in task.data.items() if not k.startswith("spiff__")}
 
 
-def _eligible(session: Session, username: str | None, role: str, agency_id: int) -> int | None:
+def _eligible(
+    session: Session, username: str | None, role: str, agency_id: int, clearance: int
+) -> int | None:
+    # Only someone cleared for the case's secrecy may hold one of its tasks.
     if not username:
         return None
-    return session.scalar(_ELIGIBLE, {"username": username, "agency_id": agency_id, "role": role})
+    params = {"username": username, "agency_id": agency_id, "role": role, "clearance": clearance}
+    return session.scalar(_ELIGIBLE, params)
 
 
 def _previous_assignee(
-    session: Session, instance_id: int, spec_name: str, role: str, agency_id: int
+    session: Session, instance_id: int, spec_name: str, role: str, agency_id: int, clearance: int
 ) -> int | None:
     # A task sent back for rework returns to whoever did it last, if they still may.
     last = session.scalar(
@@ -397,7 +402,7 @@ def _previous_assignee(
     if last is None:
         return None
     username = session.scalar(select(User.username).where(User.id == last))
-    return _eligible(session, username, role, agency_id)
+    return _eligible(session, username, role, agency_id, clearance)
 
 
 def _task_due(

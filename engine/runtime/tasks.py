@@ -204,7 +204,7 @@ def _form(session: Session, loaded: LoadedInstance, row: WorkflowTask) -> dict[s
     schema = loaded.forms.get(props.get("formJsonSchemaFilename", ""))
     task = loaded.workflow.get_task_from_id(UUID(row.task_uuid))
     data = task.data if task is not None else current_data(loaded.workflow)
-    return render_form(session, schema, loaded.agency, data)
+    return render_form(session, schema, loaded.agency, data, loaded.row.secrecy)
 
 
 def claim_task(session: Session, task_id: int, principal: Principal) -> TaskView:

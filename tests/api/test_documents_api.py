@@ -531,3 +531,18 @@ def test_tasks_of_a_secret_case_reach_only_users_cleared_for_it(
         ):
             with pytest.raises(PermissionDeniedError):
                 action()
+
+
+def test_a_secret_document_cannot_be_assigned_to_someone_without_clearance(api: Api) -> None:
+    doc = _incoming(api, secrecy=1, code_number="9", notation="M-UBND")
+    _do(api, "lanhdao", "direct", doc["id"], {"opinion": "Giao văn phòng"})
+    task_id = _task(api, "lanhdao", "assign", doc["id"])
+    h = api.login("lanhdao")
+    form = api.client.get(f"/api/v1/tasks/{task_id}", headers=h).json()["form"]
+    assert "chuyenvien" not in form["properties"]["next_assignee"]["enum"]
+    r = api.client.post(
+        f"/api/v1/tasks/{task_id}/complete",
+        json={"data": {"next_assignee": "chuyenvien"}},
+        headers=h,
+    )
+    assert r.status_code == 422
