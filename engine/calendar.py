@@ -245,7 +245,19 @@ class WorkCalendar:
         a result outside the supported years.
         """
         moment = _to_vn(start, "start")
-        remaining = _scaled(self.day_length, _parse_days(working_days))
+        return self._advance(moment, _scaled(self.day_length, _parse_days(working_days)))
+
+    def add_working_time(self, start: dt.datetime, amount: dt.timedelta) -> dt.datetime:
+        """The earliest instant `amount` of office time after `start`, exact to the
+        microsecond (a measured span, e.g. time spent waiting); no time leaves `start`.
+
+        Raises CalendarError for a naive `start` or a result outside the supported years.
+        """
+        if amount <= dt.timedelta(0):
+            return start
+        return self._advance(_to_vn(start, "start"), amount)
+
+    def _advance(self, moment: dt.datetime, remaining: dt.timedelta) -> dt.datetime:
         day = moment.date()
         while True:
             if self.is_working_day(day):

@@ -1,4 +1,4 @@
-"""One-stop dossiers: reception, supplement, reading, and the public lookup (no login)."""
+"""One-stop dossiers: reception, supplements, reading, and the public lookup (no login)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from engine.dossiers.reading import (
     my_notifications,
     public_dossier,
 )
-from engine.dossiers.reception import Applicant, Reception, receive, supplement
+from engine.dossiers.reception import Applicant, Reception, receive
 from engine.dossiers.stats import Timeliness, timeliness_stats
+from engine.dossiers.supplements import request_supplement, supplement
 from engine.errors import RateLimitedError
 from engine.signing_files import seal_pdf
 from storage.names import content_disposition
@@ -59,6 +60,13 @@ class ReceptionIn(Input):
 
 
 class SupplementIn(Input):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class SupplementRequestIn(Input):
+    missing_documents: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        max_length=100, description="Every missing item, once; at least one"
+    )
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -98,8 +106,24 @@ def create(body: ReceptionIn, session: SessionDep, user: CurrentUser) -> Dossier
 def add_supplement(
     code: str, body: SupplementIn, session: SessionDep, user: CurrentUser
 ) -> DossierOut:
-    """The missing documents arrived: accept the dossier, the clock starts now."""
+    """The missing documents arrived (receiving desk): at reception the clock starts now;
+    during processing it resumes where it stopped, the due date moved by the time waited."""
     supplement(session, user, code, body.note)
+    session.flush()
+    return dossier_view(session, user, code)
+
+
+@router.post(
+    "/dossiers/{code}/request-supplement",
+    response_model=DossierOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def ask_supplement(
+    code: str, body: SupplementRequestIn, session: SessionDep, user: CurrentUser
+) -> DossierOut:
+    """While processing, the official holding the dossier's step asks for missing documents:
+    status 5, the clock stops, the steps wait; form 02 lists the items."""
+    request_supplement(session, user, code, body.missing_documents, body.note)
     session.flush()
     return dossier_view(session, user, code)
 

@@ -1,8 +1,11 @@
-"""Dossier statuses and the processing-control timeline follow the tasks of its process."""
+"""Dossier statuses and the processing-control timeline follow the tasks of its process;
+the deadline watch of its process asks here whether the dossier is overdue."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,11 +13,15 @@ from sqlalchemy.orm import Session
 from engine.calendar import VN_TZ
 from engine.dossiers.reception import record_event
 from engine.dossiers.statuses import Status
+from engine.errors import ConflictError
 from engine.runtime import hooks
 from engine.runtime.instances import LoadedInstance, current_data
+from engine.runtime.scripts import ServiceCall
+from engine.runtime.services import DEFAULT_SERVICES, StepContext
 from engine.workdays import calendar_for
 from storage.models import (
     Dossier,
+    DossierEvent,
     Notification,
     Procedure,
     User,
@@ -24,7 +31,7 @@ from storage.models import (
     utcnow,
 )
 
-__all__ = ["TASK_STATUS"]
+__all__ = ["TASK_STATUS", "dossier_deadline"]
 
 # User task id → the national status the dossier reaches when that task is done.
 TASK_STATUS: dict[str, int] = {
@@ -42,9 +49,18 @@ def _on_task_completed(
     dossier = session.scalar(select(Dossier).where(Dossier.instance_id == loaded.row.id))
     if dossier is None:
         return
+    if dossier.status == Status.SUPPLEMENT:
+        raise ConflictError(
+            f"Hồ sơ {dossier.code} đang chờ công dân bổ sung giấy tờ; chỉ xử lý tiếp khi bộ phận "
+            f"một cửa ghi nhận bổ sung / dossier {dossier.code} is waiting for the applicant's "
+            "supplement; continue once the desk has recorded it",
+            code="dossier_waiting_for_supplement",
+        )
     now = utcnow()
     allowed = current_data(loaded.workflow).get("step_days", {}).get(task.task_spec)
-    used = calendar_for(session).working_time_between(task.created_at, now)
+    used = calendar_for(session).working_time_between(task.created_at, now) - _paused(
+        session, dossier, task.created_at
+    )
     day = calendar_for(session).day_length
     status = TASK_STATUS.get(task.task_spec)
     if status == Status.FINISHED:
@@ -72,15 +88,60 @@ def _on_task_completed(
     )
 
 
-def _on_deadline(session: Session, instance_id: int, due_at: str | None) -> None:
+def _paused(session: Session, dossier: Dossier, since: datetime) -> timedelta:
+    """Working time the dossier spent waiting for supplements asked for since `since`."""
+    waited = session.scalars(
+        select(DossierEvent.details).where(
+            DossierEvent.dossier_id == dossier.id, DossierEvent.kind == "supplemented"
+        )
+    )
+    return sum(
+        (
+            timedelta(seconds=d["waited_seconds"])
+            for d in waited
+            if "requested_at" in d and datetime.fromisoformat(d["requested_at"]) >= since
+        ),
+        timedelta(0),
+    )
+
+
+def _dossier_of(session: Session, instance_id: int) -> Dossier | None:
     # By business key: a deadline already past fires while the instance is being started,
     # before the dossier knows its instance id.
     key = session.scalar(
         select(WorkflowInstance.business_key).where(WorkflowInstance.id == instance_id)
     )
-    dossier = session.scalar(select(Dossier).where(Dossier.code == key)) if key else None
+    return session.scalar(select(Dossier).where(Dossier.code == key)) if key else None
+
+
+@DEFAULT_SERVICES.register("dossier_deadline")
+def dossier_deadline(call: ServiceCall) -> dict[str, Any]:
+    """Service task of the deadline watch: is the dossier overdue now that its timer fired?
+
+    `overdue` (the apology follows), `waiting` (a supplement is pending: the clock stands
+    still until the `dossier_supplemented` signal), `moved` with the new `due_at` (waiting
+    for a supplement pushed it later: the watch sleeps until then), or `closed`. A process
+    that is not a dossier's is `overdue`, as the plain deadline timer was.
+    """
+    ctx: StepContext = call.context
+    dossier = _dossier_of(ctx.session, ctx.instance_id)
+    if dossier is None:
+        return {"state": "overdue", "due_at": None}
+    if dossier.status == Status.SUPPLEMENT:
+        return {"state": "waiting", "due_at": None}
+    if dossier.status not in (Status.ACCEPTED, Status.PROCESSING) or dossier.due_at is None:
+        return {"state": "closed", "due_at": None}
+    if dossier.due_at > utcnow():
+        return {"state": "moved", "due_at": dossier.due_at.isoformat()}
+    return {"state": "overdue", "due_at": dossier.due_at.isoformat()}
+
+
+def _on_deadline(session: Session, instance_id: int, due_at: str | None) -> None:
+    dossier = _dossier_of(session, instance_id)
     if dossier is None or dossier.status not in (Status.ACCEPTED, Status.PROCESSING):
         return
+    if dossier.due_at is not None and dossier.due_at > utcnow():
+        return  # the due date moved later (a supplement); the watch re-arms on it
     procedure = session.scalar(select(Procedure).where(Procedure.code == dossier.procedure_code))
     extra = max(Decimal(1), (procedure.processing_days if procedure else Decimal(2)) / 2)
     calendar = calendar_for(session)

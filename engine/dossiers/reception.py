@@ -8,22 +8,21 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import audit
-from engine.agencies import get_agency, in_scope, nearest_of_kind
+from engine.agencies import get_agency, nearest_of_kind
 from engine.calendar import VN_TZ
 from engine.catalogue import get_procedure
 from engine.dossiers.codes import format_code, next_sequence
 from engine.dossiers.statuses import CHANNELS, Status
-from engine.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from engine.errors import InvalidInputError, PermissionDeniedError
 from engine.principal import Principal
 from engine.runtime.instances import start_instance
 from engine.workdays import calendar_for
 from storage.models import Agency, Dossier, DossierEvent, Procedure, utcnow
 
-__all__ = ["Applicant", "Reception", "receive", "record_event", "supplement"]
+__all__ = ["Applicant", "Reception", "receive", "record_event", "start_processing"]
 
 # A received_at this far ahead of the clock is a typo, not a paper dossier entered late.
 _CLOCK_SKEW = timedelta(minutes=5)
@@ -206,14 +205,15 @@ def receive(session: Session, principal: Principal, reception: Reception) -> Dos
             details={"missing": dossier.missing_documents},
         )
     else:
-        _accept(session, dossier, procedure, received_at, principal)
+        start_processing(session, dossier, procedure, received_at, principal)
     audit.record(session, principal.user_id, "receive", "dossier", code)
     return dossier
 
 
-def _accept(
+def start_processing(
     session: Session, dossier: Dossier, procedure: Procedure, start: datetime, principal: Principal
 ) -> None:
+    """Accept a complete dossier: due date from `start`, receipt event, its process started."""
     calendar = calendar_for(session)
     dossier.due_at = calendar.add_working_days(start, procedure.processing_days)
     record_event(
@@ -245,31 +245,3 @@ def _accept(
         actor_id=principal.user_id,
     )
     dossier.instance_id = loaded.row.id
-
-
-def supplement(
-    session: Session, principal: Principal, code: str, note: str | None = None
-) -> Dossier:
-    """The applicant brought what was missing: accept the dossier and start the clock from now.
-
-    Raises NotFoundError, PermissionDeniedError, ConflictError (no supplement pending).
-    """
-    dossier = session.scalar(select(Dossier).where(Dossier.code == code).with_for_update())
-    if dossier is None:
-        from engine.errors import NotFoundError
-
-        raise NotFoundError(f"Không có hồ sơ {code} / No dossier {code}", code="dossier_not_found")
-    receiving = session.get(Agency, dossier.receiving_agency_id)
-    assert receiving is not None
-    if not principal.has_role("reception") or not in_scope(principal, receiving.path):
-        raise PermissionDeniedError("Chỉ bộ phận một cửa nơi nhận hồ sơ / only the receiving desk")
-    if dossier.status != Status.SUPPLEMENT:
-        raise ConflictError(
-            f"Hồ sơ {code} không chờ bổ sung (trạng thái {dossier.status}) / dossier {code} is "
-            "not waiting for a supplement",
-            code="no_supplement_pending",
-        )
-    procedure = get_procedure(session, dossier.procedure_code)
-    record_event(session, dossier, "supplemented", actor_id=principal.user_id, note=note)
-    _accept(session, dossier, procedure, utcnow(), principal)
-    return dossier

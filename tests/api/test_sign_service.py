@@ -66,3 +66,38 @@ def test_without_a_seal_key_the_step_stops_with_an_incident_naming_it(api: Api) 
     assert "seal key" in row.incident["message"]
     # A case without a file to seal goes straight on.
     assert _start(api, {"result_file_id": "", "result_number": ""}).status == "completed"
+
+
+def test_the_one_stop_result_file_is_sealed_before_it_is_returned(api: Api) -> None:
+    from tests.api.test_dossiers_api import _do, _receive
+
+    pki = TestPki.generate("rsa")
+    r = api.client.post(
+        "/api/v1/admin/signing-keys",
+        data={"agency_code": COMMUNE, "password": PASSWORD},
+        files={"file": ("seal.p12", pki.pkcs12(pki.seal, PASSWORD), "application/x-pkcs12")},
+        headers=api.login("admin"),
+    )
+    assert r.status_code == 201, r.text
+    code = _receive(api)["code"]
+    _do(api, "tiepnhan", "receive", code)
+    _do(api, "lanhdao", "assign", code, {"next_assignee": "chuyenvien"})
+    _do(api, "chuyenvien", "appraise", code, {"appraisal": "eligible"})
+    _do(api, "lanhdao", "approve", code, {"decision": "approve"})
+    result = api.client.post(
+        f"/api/v1/dossiers/{code}/files",
+        files={"file": ("giay-khai-sinh.pdf", make_pdf(), "application/pdf")},
+        headers=api.login("vanthu"),
+    )
+    assert result.status_code == 201, result.text
+    fid = result.json()["id"]
+    _do(api, "vanthu", "issue_result", code, {"result_number": "12/GKS", "result_file_id": fid})
+    versions = api.client.get(f"/api/v1/files/{fid}/versions", headers=api.login("vanthu")).json()
+    assert [v["version"] for v in versions] == [1, 2]
+    sealed = api.client.get(f"/api/v1/files/{versions[1]['id']}", headers=api.login("tiepnhan"))
+    assert sealed.status_code == 200 and sealed.content.count(b"/ByteRange") == 1
+    _do(api, "tiepnhan", "return_result", code)
+    assert (
+        api.client.get(f"/api/v1/dossiers/{code}", headers=api.login("tiepnhan")).json()["status"]
+        == 10
+    )
