@@ -87,3 +87,29 @@ def dispatch_document(call: ServiceCall, document_id: int) -> dict[str, Any]:
     )
     doc.finished_at = utcnow()
     return {"deliveries": len(rows)}
+
+
+@DEFAULT_SERVICES.register("document_seal_input")
+def document_seal_input(call: ServiceCall, document_id: int) -> dict[str, str]:
+    """Service task: what the `sign` task seals — the main file and the stamp's text."""
+    from engine.documents.signing import main_file
+
+    ctx: StepContext = call.context
+    doc = ctx.session.get(Document, int(document_id))
+    if doc is None:
+        raise NotFoundError(f"Không có văn bản {document_id} / No document {document_id}")
+    code = doc.own_code or doc.code_number or ""
+    return {"file_id": main_file(ctx.session, doc).id, "text": f"Số: {code}"}
+
+
+@DEFAULT_SERVICES.register("document_sealed")
+def document_sealed(call: ServiceCall, document_id: int, file_id: str | None = None) -> str:
+    """Service task: the agency's signature made by the `sign` task goes on the timeline."""
+    ctx: StepContext = call.context
+    doc = ctx.session.get(Document, int(document_id))
+    if doc is None:
+        raise NotFoundError(f"Không có văn bản {document_id} / No document {document_id}")
+    details = {"file_id": file_id, "step": "seal", "signer": "agency key", "trusted": True}
+    record_event(ctx.session, doc, "signature", actor_id=ctx.actor_id, details=details)
+    record_event(ctx.session, doc, "sealed", actor_id=ctx.actor_id)
+    return str(file_id)

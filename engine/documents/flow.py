@@ -31,7 +31,7 @@ from storage.models import Document, DocumentEvent, DocumentShare, WorkflowTask,
 __all__ = ["document_of_instance", "signature_steps"]
 
 # Steps that need a signature made through POST /api/v1/documents/{id}/sign.
-signature_steps = frozenset({"sign", "seal"})
+signature_steps = frozenset({"sign_document", "seal"})
 
 
 def document_of_instance(session: Session, loaded: LoadedInstance) -> Document | None:
@@ -83,7 +83,7 @@ def _outgoing(session: Session, doc: Document, step: str, data: dict[str, Any], 
         record_event(
             session, doc, "approved", actor_id=actor, status=DocStatus.SIGNING, note=comment
         )
-    elif step == "sign":
+    elif step == "sign_document":
         _check_signature(session, doc, step, data)
         record_event(session, doc, "signed", actor_id=actor, status=DocStatus.NUMBERING)
     elif step == "number":

@@ -168,10 +168,10 @@ def sign_with_key(
         config,
         current.id,
         principal,
-        key="own" if task.task_spec == "sign" else "agency",
+        key="own" if task.task_spec == "sign_document" else "agency",
         appearance=appearance,  # type: ignore[arg-type]
         level=level,
-        reason="Ký duyệt văn bản" if task.task_spec == "sign" else "Ký số của cơ quan",
+        reason="Ký duyệt văn bản" if task.task_spec == "sign_document" else "Ký số của cơ quan",
     )
     return record_signature(
         session, principal, doc, task, view, signer=principal.full_name, trusted=True

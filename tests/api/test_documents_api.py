@@ -115,7 +115,7 @@ def test_outgoing_document_is_drafted_reviewed_signed_numbered_sealed_and_dispat
 
     # The generic task route cannot skip the signature.
     r = api.client.post(
-        f"/api/v1/tasks/{_task(api, 'lanhdao.so', 'sign', did)}/complete",
+        f"/api/v1/tasks/{_task(api, 'lanhdao.so', 'sign_document', did)}/complete",
         json={"data": {"signed_file_id": "00000000-0000-0000-0000-000000000000"}},
         headers=api.login("lanhdao.so"),
     )
@@ -129,7 +129,7 @@ def test_outgoing_document_is_drafted_reviewed_signed_numbered_sealed_and_dispat
     assert r.status_code == 403
 
     signed = _sign_and_upload(api, "lanhdao.so", did, pki, "official")
-    assert signed["step"] == "sign" and signed["file"]["version"] == 2
+    assert signed["step"] == "sign_document" and signed["file"]["version"] == 2
     assert signed["signer"] == "Nguyễn Văn Ánh"
     _do(api, "vanthu.so", "number", did)
     numbered = _doc(api, "vanthu.so", did)
@@ -546,3 +546,24 @@ def test_a_secret_document_cannot_be_assigned_to_someone_without_clearance(api: 
         headers=h,
     )
     assert r.status_code == 422
+
+
+def test_the_clerk_may_have_the_process_apply_the_agency_signature(api: Api, pki: TestPki) -> None:
+    r = api.client.post(
+        "/api/v1/admin/signing-keys",
+        data={"agency_code": DEPARTMENT, "password": PASSWORD},
+        files={"file": ("seal.p12", pki.pkcs12(pki.seal, PASSWORD), "application/x-pkcs12")},
+        headers=api.login("admin"),
+    )
+    assert r.status_code == 201, r.text
+    did = _outgoing(api)["id"]
+    _do(api, "chuyenvien.so", "draft", did)
+    _do(api, "lanhdao.so", "review", did, {"decision": "approve"})
+    _do(api, "lanhdao.so", "approve", did, {"decision": "approve"})
+    _sign_and_upload(api, "lanhdao.so", did, pki, "official")
+    _do(api, "vanthu.so", "number", did, {"seal_on_server": True})
+    doc = _doc(api, "vanthu.so", did)
+    assert doc["status"] == "dispatched" and doc["files"][0]["version"] == 3
+    kinds = [e["kind"] for e in doc["timeline"]]
+    assert kinds[-3:] == ["signature", "sealed", "dispatched"]
+    assert _current_main(api, "vanthu.so", did).count(b"/ByteRange") == 2

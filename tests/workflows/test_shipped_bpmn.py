@@ -58,7 +58,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]]
             ("chuyenvien", "draft", {}),
             ("lanhdao", "review", {"decision": "approve"}),
             ("lanhdao", "approve", {"decision": "approve", "next_assignee": "lanhdao"}),
-            ("lanhdao", "sign", {"signed_file_id": "f"}),
+            ("lanhdao", "sign_document", {"signed_file_id": "f"}),
             ("vanthu", "number", {}),
             ("vanthu", "seal", {"signed_file_id": "f"}),
         ],
