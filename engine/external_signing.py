@@ -141,8 +141,11 @@ def start_signing(
     return _view(request)
 
 
-def _request(session: Session, principal: Principal, request_id: str) -> ExternalSigning:
-    row = session.get(ExternalSigning, request_id)
+def _request(
+    session: Session, principal: Principal, request_id: str, *, lock: bool = False
+) -> ExternalSigning:
+    # Locked when finishing: two finishes of one request run one after the other.
+    row = session.get(ExternalSigning, request_id, with_for_update=lock)
     if row is None or row.user_id != principal.user_id:
         raise NotFoundError(
             f"Không có yêu cầu ký {request_id} / No signing request {request_id}",
@@ -170,7 +173,7 @@ def finish_signing(
     Raises NotFoundError, ConflictError (already finished, expired, the file changed
     meanwhile), InvalidInputError (the value does not verify: the request stays open).
     """
-    row = _request(session, principal, request_id)
+    row = _request(session, principal, request_id, lock=True)
     if row.state != "waiting":
         raise ConflictError(
             f"Yêu cầu ký {request_id} đã xong / signing request {request_id} is finished",
@@ -182,7 +185,7 @@ def finish_signing(
             f"{request_id} expired; start a new one",
             code="signing_request_expired",
         )
-    source = session.get(StoredFile, row.file_id)
+    source = session.get(StoredFile, row.file_id, with_for_update=True)
     assert source is not None
     if latest_version(session, source.root_id) is not source:
         raise ConflictError(

@@ -20,9 +20,7 @@ from engine import audit
 from engine.errors import LienthongError
 from engine.files import latest_version, spool, store_system_file, verified_chunks
 from engine.signatures import trust_settings
-from signing.errors import SigningError
 from signing.pades import timestamper_for, upgrade_to_lta
-from storage.errors import StorageError
 from storage.models import SignatureUpgrade, StoredFile, utcnow
 from storage.objects import ObjectStore
 
@@ -58,7 +56,7 @@ class Upgrader:
         for upgrade_id in ids:
             try:
                 self._upgrade(upgrade_id)
-            except (LienthongError, SigningError, StorageError) as e:
+            except Exception as e:  # noqa: BLE001 - recorded on the entry, retried, then failed
                 self._fail(upgrade_id, getattr(e, "message", str(e)))
         return len(ids)
 

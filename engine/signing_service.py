@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import WorkflowError
+from engine.errors import InvalidInputError, WorkflowError
 from engine.runtime.scripts import ServiceCall
 from engine.runtime.services import DEFAULT_SERVICES, StepContext
 from engine.signing_files import seal_stored_file
-from engine.signing_keys import SigningConfig
-from storage.models import WorkflowInstance
+from engine.signing_keys import SigningConfig, agency_seal_key
+from storage.models import StoredFile, WorkflowInstance
 from storage.objects import ObjectStore
 
 __all__ = ["configure_signing"]
@@ -43,9 +43,21 @@ def configure_signing(store: ObjectStore, config: SigningConfig) -> None:
     _configured[:] = [_Adapters(store, config)]
 
 
+def _of_the_case(row: StoredFile | None, business_key: str | None) -> bool:
+    if row is None or not business_key:
+        return False
+    if row.owner_type == "dossier":
+        return row.owner_id == business_key
+    return row.owner_type == "document" and f"VB-{row.owner_id}" == business_key
+
+
 @DEFAULT_SERVICES.register("sign")
-def sign(call: ServiceCall, file_id: Any = None, text: Any = None) -> str | None:
-    """Seal `file_id` with the case agency's key (text stamp); the new version's id."""
+def sign(
+    call: ServiceCall, file_id: Any = None, text: Any = None, required: Any = True
+) -> str | None:
+    """Seal `file_id` — a file of this case — with the case agency's key (text stamp); the
+    new version's id. Without a seal key: an incident, or, when not `required`, the file
+    stays as it is."""
     if not file_id:
         return None
     if not _configured:
@@ -56,6 +68,14 @@ def sign(call: ServiceCall, file_id: Any = None, text: Any = None) -> str | None
     ctx: StepContext = call.context
     instance = ctx.session.get(WorkflowInstance, ctx.instance_id)
     assert instance is not None
+    if not _of_the_case(ctx.session.get(StoredFile, str(file_id)), instance.business_key):
+        raise InvalidInputError(
+            f"Tệp {file_id} không thuộc hồ sơ/văn bản này / file {file_id} does not belong to "
+            "this case",
+            details=[{"field": "file_id", "message": "not a file of this case"}],
+        )
+    if not required and agency_seal_key(ctx.session, instance.agency_id) is None:
+        return str(file_id)
     adapters = _configured[0]
     label = str(text or "").strip() or "Ký số của cơ quan"
     view = seal_stored_file(

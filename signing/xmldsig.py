@@ -217,9 +217,33 @@ def _the_signature(root: etree._Element) -> tuple[etree._Element, bool]:
             "xmldsig_multiple",
         )
     sig = found[0]
+    _check_placement(sig)
     if local_name(sig)[0] == DSIG:
         return sig, False
     return into_dsig_namespace(sig), True
+
+
+def _check_placement(sig: etree._Element) -> None:
+    # Signature wrapping: with an enveloped signature over URI="", content hidden inside the
+    # Signature (ds:Object) is excluded from the digest, so a parser that looked there would
+    # read unsigned data. The signature must sit directly in edXMLHeader, as the last
+    # element, and carry nothing but SignedInfo, SignatureValue and KeyInfo.
+    parent = sig.getparent()
+    allowed = {"SignedInfo", "SignatureValue", "KeyInfo"}
+    children = [local_name(c)[1] for c in sig if isinstance(c.tag, str)]
+    following = [c for c in sig.itersiblings() if isinstance(c.tag, str)]
+    if (
+        parent is None
+        or local_name(parent)[1] != "edXMLHeader"
+        or following
+        or not set(children) <= allowed
+    ):
+        raise error(
+            "Chữ ký số đặt sai vị trí hoặc chứa nội dung khác (ds:Object) trong gói tin",
+            "The signature is misplaced or carries other content (ds:Object); it must be the "
+            "last element of edXMLHeader",
+            "xmldsig_misplaced",
+        )
 
 
 def _algorithms(sig: etree._Element) -> tuple[str, str]:

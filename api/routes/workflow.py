@@ -13,7 +13,7 @@ from api.deps import CurrentUser, Page, SessionDep, require_roles
 from api.errors import error_responses
 from api.schemas import Input, InstanceOut, PageOut, TaskDetailOut, TaskOut
 from engine.agencies import in_scope
-from engine.errors import InvalidInputError, PermissionDeniedError
+from engine.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from engine.principal import Principal
 from engine.runtime.definitions import deploy, list_definitions
 from engine.runtime.instances import instance_view, load_instance, start_instance
@@ -136,6 +136,12 @@ def incidents(
 def get_instance(instance_id: int, session: SessionDep, user: CurrentUser) -> InstanceOut:
     """An instance of my agency's subtree (admins: any in scope)."""
     loaded = load_instance(session, instance_id, readonly=True)
+    if loaded.row.secrecy > int(user.clearance):
+        # Like the case itself: a secret case does not exist for the uncleared.
+        raise NotFoundError(
+            f"Không có phiên quy trình {instance_id} / No instance {instance_id}",
+            code="instance_not_found",
+        )
     if not in_scope(user, loaded.agency.path):
         raise PermissionDeniedError("Phiên quy trình ngoài phạm vi / instance out of your scope")
     return InstanceOut.model_validate(asdict(instance_view(session, loaded)))

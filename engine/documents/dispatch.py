@@ -41,7 +41,8 @@ def queue_deliveries(
     rows = []
     for r in recipients:
         code = str(r["code"])
-        known = code in local or code in peers
+        # State secrets do not travel over the exchange network: they go on paper.
+        known = (code in local or code in peers) and doc.secrecy == 0
         row = Delivery(
             document_id=doc.id,
             recipient_code=code,
@@ -51,14 +52,21 @@ def queue_deliveries(
             peer_id=None if code in local else peers.get(code),
             state="pending" if known else "undeliverable",
             next_attempt_at=now if known else None,
-            last_error=None
-            if known
-            else f"Không có nút nào phục vụ cơ quan {code} / no node serves agency {code}",
+            last_error=None if known else _undeliverable(doc, code),
         )
         session.add(row)
         rows.append(row)
     session.flush()
     return rows
+
+
+def _undeliverable(doc: Document, code: str) -> str:
+    if doc.secrecy > 0:
+        return (
+            "Văn bản mật không gửi qua mạng liên thông; gửi bản giấy / secret documents are "
+            "not sent over the exchange; send the paper copy"
+        )
+    return f"Không có nút nào phục vụ cơ quan {code} / no node serves agency {code}"
 
 
 @DEFAULT_SERVICES.register("dispatch_document")

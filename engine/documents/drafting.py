@@ -12,11 +12,11 @@ from engine import audit
 from engine.documents.kinds import DocStatus
 from engine.documents.numbering import assign_number
 from engine.documents.timeline import record_event
-from engine.errors import InvalidInputError, PermissionDeniedError
+from engine.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from engine.files import file_for_reading
 from engine.principal import Principal
 from engine.runtime.instances import start_instance
-from storage.models import Agency, Document, DocumentFile, utcnow
+from storage.models import Agency, Document, DocumentFile, StoredFile, utcnow
 
 __all__ = [
     "OUTGOING_PROCESS",
@@ -184,8 +184,19 @@ def attach_files(
         if ref.role not in ("main", "attachment"):
             raise _refuse("files.role", "role: main hoặc attachment / main or attachment")
         row = file_for_reading(session, ref.file_id, principal)
-        row.owner_type, row.owner_id = "document", str(document.id)
-        row.secrecy = max(row.secrecy, document.secrecy)
+        if row.owner_type is not None and (row.owner_type, row.owner_id) != (
+            "document",
+            str(document.id),
+        ):
+            raise ConflictError(
+                f"Tệp {ref.file_id} đã thuộc hồ sơ/văn bản khác; hãy tải lên bản riêng / file "
+                f"{ref.file_id} already belongs to another case; upload a copy",
+                code="file_owned_elsewhere",
+            )
+        # Every version of the chain follows the document: its access and its secrecy.
+        for version in session.scalars(select(StoredFile).where(StoredFile.root_id == row.root_id)):
+            version.owner_type, version.owner_id = "document", str(document.id)
+            version.secrecy = max(version.secrecy, document.secrecy)
         session.add(
             DocumentFile(
                 document_id=document.id, file_root_id=row.root_id, role=ref.role, position=position

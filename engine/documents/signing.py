@@ -133,7 +133,15 @@ def upload_signed(
     except SigningError as e:
         raise InvalidInputError(e.message, details=[{"field": "file", "message": e.code}]) from e
     new = report.signatures[len(previous.signatures) :]
-    if len(new) != 1 or not (new[0].intact and new[0].valid):
+    # Exactly one revision more, holding exactly one signature that covers the whole file:
+    # an unsigned update after it, or a change slipped in before it, is refused.
+    if (
+        len(new) != 1
+        or not (new[0].intact and new[0].valid)
+        or new[0].coverage != "ENTIRE_FILE"
+        or report.revisions != previous.revisions + 1
+        or any(s.modified_after_signing for s in report.signatures)
+    ):
         raise InvalidInputError(
             "Tệp tải lên phải có đúng một chữ ký mới hợp lệ / the upload must add exactly one "
             "intact signature",

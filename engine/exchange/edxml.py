@@ -238,10 +238,16 @@ def read_document(root: etree._Element) -> DocumentPackage:
 
 
 def read_status(root: etree._Element) -> StatusPackage:
-    """The status package in a parsed tree: the first `Status`, wherever it is."""
-    status = next(root.iter(codec.qname("Status")), None)
-    if status is None:
-        status = next(root.iter("Status"), None)
+    """The status package in a parsed tree: its one `Status`, wherever it is (a SOAP
+    wrapper is accepted); more than one is refused, so no second copy can hide anywhere."""
+    found = list(root.iter(codec.qname("Status"))) + list(root.iter("Status"))
+    if len(found) > 1:
+        raise _wrong(
+            "Gói tin có nhiều phần tử Status / the package has more than one Status element",
+            "edxml_multiple_status",
+            "Status",
+        )
+    status = found[0] if found else None
     if status is None:
         raise _wrong(
             "Không tìm thấy phần tử Status / No Status element in the package",

@@ -20,16 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.documents.deliveries import latest_status
-from engine.errors import LienthongError
 from engine.exchange.edxml import build_document, parse_status
 from engine.exchange.evidence import evidence
 from engine.exchange.identity import NodeIdentity
 from engine.exchange.packages import document_package, status_package
 from engine.exchange.peers import peer_certificate
 from engine.exchange.receiving import Receipt, receive_logged, signed_status
-from signing.errors import SigningError
 from signing.xmldsig import sign_package, verify_package
-from storage.errors import StorageError
 from storage.models import (
     Agency,
     Delivery,
@@ -125,7 +122,7 @@ class Outbox:
         for (doc_id, business, peer_id), members in groups.items():
             try:
                 self._deliver(doc_id, business, members, peers.get(peer_id) if peer_id else None)
-            except (LienthongError, SigningError, StorageError, OSError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry and retried
                 self._fail(Delivery, members, getattr(e, "message", None) or str(e) or repr(e))
         return len(ids)
 
@@ -157,30 +154,37 @@ class Outbox:
             receipts = receive_logged(
                 self.sessions, self.store, self.node, data, tmp_dir=self.tmp_dir
             )
-            statuses = [(r, r.status_package.encode()) for r in receipts]
+            statuses = [(r, (r.status_package or r.description).encode()) for r in receipts]
         else:
             answer = self.send(f"{peer[1]}/exchange/v1/packages", data)
-            statuses = self._verified(answer, peer[2])
+            statuses = self._verified(answer, peer[2], exchange_id)
         self._record(members, data, exchange_id, peer[0] if peer else self.node.name, statuses)
 
-    def _verified(self, answer: bytes, cert: x509.Certificate) -> list[tuple[Receipt, bytes]]:
+    def _verified(
+        self, answer: bytes, cert: x509.Certificate, exchange_id: str
+    ) -> list[tuple[Receipt, bytes]]:
         body = json.loads(answer)
         out = []
         for item in body.get("receipts", []):
+            if not item.get("status_package"):
+                # A refusal of our own request (bad signature): unsigned, trusted only as the
+                # answer to this POST, and only as a refusal.
+                if item.get("status_code") == "02":
+                    receipt = Receipt(str(item["organ_id"]), "02", str(item["description"]), "")
+                    out.append((receipt, json.dumps(item).encode()))
+                continue
             xml = str(item["status_package"]).encode()
             verify_package(xml, expected=cert)
             status = parse_status(xml)
-            out.append(
-                (
-                    Receipt(
-                        status.from_.organ_id,
-                        status.status_code.value,
-                        status.description or "",
-                        xml.decode(),
-                    ),
-                    xml,
-                )
+            if status.response_for.document_id != exchange_id:
+                continue  # a receipt about another package (replayed): not ours
+            receipt = Receipt(
+                status.from_.organ_id,
+                status.status_code.value,
+                status.description or "",
+                xml.decode(),
             )
+            out.append((receipt, xml))
         return out
 
     def _record(
@@ -229,7 +233,7 @@ class Outbox:
         for status_id in ids:
             try:
                 self._send_status(status_id)
-            except (LienthongError, SigningError, StorageError, OSError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry and retried
                 self._fail(
                     StatusOutbox, [status_id], getattr(e, "message", None) or str(e) or repr(e)
                 )

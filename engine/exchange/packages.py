@@ -31,7 +31,7 @@ from engine.exchange.model import (
     TraceHeaderList,
 )
 from engine.files import latest_version, verified_chunks
-from storage.models import Agency, Document, DocumentFile
+from storage.models import Agency, Document, DocumentEvent, DocumentFile, StoredFile
 from storage.objects import ObjectStore
 
 __all__ = ["document_package", "exchange_id_of", "status_package"]
@@ -43,15 +43,29 @@ def exchange_id_of(doc: Document) -> str:
     return str(DocumentId(doc.issuer_code, doc.issued_date, doc.code_number, doc.notation or ""))
 
 
+def _sealed_version(session: Session, doc: Document) -> StoredFile | None:
+    events = session.scalars(
+        select(DocumentEvent)
+        .where(DocumentEvent.document_id == doc.id, DocumentEvent.kind == "signature")
+        .order_by(DocumentEvent.id.desc())
+    ).all()
+    file_id = next(
+        (e.details.get("file_id") for e in events if e.details.get("step") == "seal"), None
+    )
+    return session.get(StoredFile, file_id) if file_id else None
+
+
 def _attachments(session: Session, store: ObjectStore, doc: Document) -> tuple[Attachment, ...]:
     rows = session.execute(
         select(DocumentFile.role, DocumentFile.file_root_id)
         .where(DocumentFile.document_id == doc.id)
         .order_by(DocumentFile.position)
     ).all()
+    sealed = _sealed_version(session, doc)
     out = []
     for n, (role, root) in enumerate(rows, 1):
-        f = latest_version(session, root)
+        # The main text goes out exactly as the agency signed it, whatever came after.
+        f = sealed if role == "main" and sealed is not None else latest_version(session, root)
         if f is None:
             continue
         data = b"".join(verified_chunks(store, f, lambda _message: None))

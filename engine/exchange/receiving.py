@@ -21,11 +21,11 @@ from engine.documents.deliveries import latest_status
 from engine.documents.drafting import start_incoming
 from engine.documents.kinds import DocStatus
 from engine.documents.timeline import record_event
-from engine.errors import ExchangeError
+from engine.errors import ExchangeError, PackageInvalid
 from engine.exchange.edxml import build_status, parse_package
 from engine.exchange.evidence import evidence, record_refusal
 from engine.exchange.identity import NodeIdentity
-from engine.exchange.model import DocumentPackage, MessageHeader, StatusPackage
+from engine.exchange.model import DocumentId, DocumentPackage, MessageHeader, StatusPackage
 from engine.exchange.packages import status_package
 from engine.exchange.peers import peer_certificate
 from engine.files import spool, store_system_file
@@ -259,6 +259,8 @@ def _documents(
 ) -> list[Receipt]:
     header = package.message_header
     business = int(package.trace_header_list.business.business_doc_type)
+    _check_document_id(header)
+    _check_lengths(header)
     receipts = []
     for to in header.to:
         agency = session.scalar(select(Agency).where(Agency.code == to.organ_id))
@@ -276,9 +278,10 @@ def _documents(
             evidence(session, result="unknown_recipient", **common)  # type: ignore[arg-type]
             continue
         if problem is not None:
+            # Refused, but not signed: a status signed by this node about a package nobody
+            # authenticated would let anyone obtain our signature on any DocumentId.
             evidence(session, result=problem.code, detail=problem.message, **common)  # type: ignore[arg-type]
-            doc = _shell(header, agency)
-            receipts.append(_receipt(session, node, doc, agency, "02", problem.message))
+            receipts.append(Receipt(agency.code, "02", problem.message, ""))
             continue
         doc, fresh = _incoming(session, store, package, agency, business, data, tmp_dir)
         evidence(session, result="accepted" if fresh else "duplicate", **common)  # type: ignore[arg-type]
@@ -292,16 +295,50 @@ def _documents(
     return receipts
 
 
-def _shell(h: MessageHeader, agency: Agency) -> Document:
-    # An unsaved document that only carries what a status package refers to.
-    return Document(
-        agency_id=agency.id,
-        issuer_code=h.from_.organ_id,
-        code_number=h.code.code_number,
-        notation=h.code.code_notation,
-        issued_date=h.promulgation_info.promulgation_date,
-        exchange_id=h.document_id,
-    )
+def _check_lengths(h: MessageHeader) -> None:
+    # What the register stores has fixed sizes (Decree 30 appendix VI): refuse a package
+    # that does not fit rather than fail on the database.
+    fields = {
+        "MessageHeader/DocumentId": (h.document_id, 160),
+        "MessageHeader/From/OrganId": (h.from_.organ_id, 35),
+        "MessageHeader/From/OrganName": (h.from_.organ_name, 200),
+        "MessageHeader/Code/CodeNumber": (h.code.code_number, 11),
+        "MessageHeader/Code/CodeNotation": (h.code.code_notation, 30),
+        "MessageHeader/PromulgationInfo/Place": (h.promulgation_info.place, 150),
+        "MessageHeader/DocumentType/Type": (h.document_type.type, 16),
+        "MessageHeader/DocumentType/TypeName": (h.document_type.type_name, 100),
+        "MessageHeader/Subject": (h.subject, 500),
+        "MessageHeader/Content": (h.content, 500),
+        "MessageHeader/SignerInfo/FullName": (h.signer_info and h.signer_info.full_name, 50),
+        "MessageHeader/SignerInfo/Position": (h.signer_info and h.signer_info.position, 100),
+        "MessageHeader/SignerInfo/Competence": (h.signer_info and h.signer_info.competence, 20),
+    }
+    too_long = [path for path, (value, limit) in fields.items() if value and len(value) > limit]
+    if too_long:
+        raise PackageInvalid(
+            "Gói tin có trường dài quá mức cho phép / fields too long: " + ", ".join(too_long),
+            code="edxml_field_too_long",
+            details=[{"field": path, "message": "too long"} for path in too_long],
+        )
+
+
+def _check_document_id(header: MessageHeader) -> None:
+    # A node may only send documents of the agencies it serves: the DocumentId names the
+    # issuing agency, and it must be the (authenticated) sender, or a peer could squat or
+    # recall another agency's documents.
+    try:
+        organ = DocumentId.parse(header.document_id).organ_id
+    except ValueError as e:
+        raise PackageInvalid(
+            f"DocumentId '{header.document_id}' không đúng dạng / malformed DocumentId",
+            code="edxml_bad_document_id",
+        ) from e
+    if organ != header.from_.organ_id:
+        raise ExchangeError(
+            f"DocumentId thuộc cơ quan {organ}, không phải cơ quan gửi {header.from_.organ_id} / "
+            f"the DocumentId belongs to {organ}, not to the sender {header.from_.organ_id}",
+            code="document_id_not_sender",
+        )
 
 
 def _incoming(
@@ -424,6 +461,7 @@ def _change_request(
             Document.agency_id == agency.id,
             Document.direction == "incoming",
             Document.exchange_id == h.document_id,
+            Document.issuer_code == h.from_.organ_id,
         )
     )
     if doc is None:
@@ -461,6 +499,7 @@ def _replacement(session: Session, package: DocumentPackage, doc: Document) -> N
             Document.agency_id == doc.agency_id,
             Document.direction == "incoming",
             Document.exchange_id == replaced,
+            Document.issuer_code == doc.issuer_code,
         )
     )
     doc.replaces_id = old.id if old is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
@@ -16,7 +16,12 @@ class StoredFile(Base):
     """One version of a file. Versions chain through `previous_id`; `root_id` names the chain."""
 
     __tablename__ = "files"
-    __table_args__ = (Index("ix_files_owner", "owner_type", "owner_id"),)
+    __table_args__ = (
+        Index("ix_files_owner", "owner_type", "owner_id"),
+        # One version number per chain: two writers racing to add "the next version" cannot
+        # both succeed, so a chain never forks.
+        UniqueConstraint("root_id", "version"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     root_id: Mapped[str] = mapped_column(String(36), index=True)

@@ -567,3 +567,40 @@ def test_the_clerk_may_have_the_process_apply_the_agency_signature(api: Api, pki
     kinds = [e["kind"] for e in doc["timeline"]]
     assert kinds[-3:] == ["signature", "sealed", "dispatched"]
     assert _current_main(api, "vanthu.so", did).count(b"/ByteRange") == 2
+
+
+def test_a_signed_upload_with_an_unsigned_change_after_the_signature_is_refused(
+    api: Api, pki: TestPki
+) -> None:
+    from tests.signing.pdfs import append_page
+
+    did = _outgoing(api)["id"]
+    _do(api, "chuyenvien.so", "draft", did)
+    _do(api, "lanhdao.so", "review", did, {"decision": "approve"})
+    _do(api, "lanhdao.so", "approve", did, {"decision": "approve"})
+    key = load_pkcs12(pki.pkcs12(pki.official), PASSWORD)
+    signed = PadesSigner(key, PadesLevel.B_B).sign(_current_main(api, "lanhdao.so", did))
+    r = api.client.post(
+        f"/api/v1/documents/{did}/signed",
+        files={"file": ("x.pdf", append_page(signed, "Chuyen 1.000.000 dong"), "application/pdf")},
+        headers=api.login("lanhdao.so"),
+    )
+    assert r.status_code == 422
+    assert _doc(api, "lanhdao.so", did)["status"] == "signing"
+
+
+def test_secret_documents_are_not_sent_electronically_and_their_process_is_hidden(
+    api: Api, sessions: sessionmaker[Session]
+) -> None:
+    from engine.documents.dispatch import queue_deliveries
+
+    secret = _incoming(api, secrecy=1, code_number="3", notation="M-VP")
+    with api.state.sessions.begin() as s:
+        doc = s.get(Document, secret["id"])
+        assert doc is not None
+        instance_id = doc.instance_id
+        (row,) = queue_deliveries(s, doc, [{"code": DEPARTMENT, "name": "Sở Tư pháp"}])
+        assert row.state == "undeliverable" and "secret" in (row.last_error or "")
+    url = f"/api/v1/instances/{instance_id}"
+    assert api.client.get(url, headers=api.login("vanthu")).status_code == 200
+    assert api.client.get(url, headers=api.login("chuyenvien")).status_code == 404

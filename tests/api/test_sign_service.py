@@ -15,7 +15,7 @@ from tests.signing.pdfs import make_pdf
 COMMUNE = "000.01.20.H99"
 
 
-def _start(api: Api, data: dict) -> WorkflowInstance:
+def _start(api: Api, data: dict, business_key: str | None = None) -> WorkflowInstance:
     with api.state.sessions.begin() as s:
         bpmn = chain(
             "seal_result",
@@ -24,8 +24,23 @@ def _start(api: Api, data: dict) -> WorkflowInstance:
         deploy(s, bpmn, "seal.bpmn", {})
         agency = s.scalar(select(Agency).where(Agency.code == COMMUNE))
         assert agency is not None
-        loaded = start_instance(s, "seal_result", agency_id=agency.id, data=data)
+        loaded = start_instance(
+            s, "seal_result", agency_id=agency.id, data=data, business_key=business_key
+        )
         return loaded.row
+
+
+def _dossier_file(api: Api) -> tuple[str, str]:
+    from tests.api.test_dossiers_api import _receive
+
+    code = _receive(api)["code"]
+    up = api.client.post(
+        f"/api/v1/dossiers/{code}/files",
+        files={"file": ("ket-qua.pdf", make_pdf(), "application/pdf")},
+        headers=api.login("tiepnhan"),
+    )
+    assert up.status_code == 201, up.text
+    return code, str(up.json()["id"])
 
 
 def test_a_process_seals_the_result_file_with_the_agency_key(api: Api) -> None:
@@ -37,13 +52,12 @@ def test_a_process_seals_the_result_file_with_the_agency_key(api: Api) -> None:
         headers=api.login("admin"),
     )
     assert r.status_code == 201, r.text
-    up = api.client.post(
-        "/api/v1/files",
-        files={"file": ("ket-qua.pdf", make_pdf(), "application/pdf")},
-        headers=api.login("vanthu"),
-    )
-    file_id = up.json()["id"]
-    row = _start(api, {"result_file_id": file_id, "result_number": "Số: 12/GKS"})
+    code, file_id = _dossier_file(api)
+    # A file of another case is refused: the process seals only its own.
+    _, other = _dossier_file(api)
+    stray = _start(api, {"result_file_id": other, "result_number": "12"}, code)
+    assert stray.status == "incident" and "does not belong" in stray.incident["message"]
+    row = _start(api, {"result_file_id": file_id, "result_number": "Số: 12/GKS"}, code)
     assert row.status == "completed", row.incident
     with api.state.sessions.begin() as s:
         from engine.runtime.instances import load_instance
@@ -56,12 +70,8 @@ def test_a_process_seals_the_result_file_with_the_agency_key(api: Api) -> None:
 
 
 def test_without_a_seal_key_the_step_stops_with_an_incident_naming_it(api: Api) -> None:
-    up = api.client.post(
-        "/api/v1/files",
-        files={"file": ("ket-qua.pdf", make_pdf(), "application/pdf")},
-        headers=api.login("vanthu"),
-    )
-    row = _start(api, {"result_file_id": up.json()["id"], "result_number": "12"})
+    code, file_id = _dossier_file(api)
+    row = _start(api, {"result_file_id": file_id, "result_number": "12"}, code)
     assert row.status == "incident"
     assert "seal key" in row.incident["message"]
     # A case without a file to seal goes straight on.

@@ -366,3 +366,22 @@ def test_we_verify_what_the_jdk_signs(
     assert verify_package(signed, expected=pki.seal.cert).certificate == pki.seal.cert
     stripped = signed.replace(UNPREFIXED, b"<Signature>")
     assert verify_package(stripped, expected=pki.seal.cert).namespace_repaired
+
+
+def test_a_forged_status_hidden_in_the_signature_is_refused(seal: SigningKey, pki: TestPki) -> None:
+    """Signature wrapping: the signed status stays valid, a forged one rides in ds:Object."""
+    status = sign_package(build_status(parse_status(STATUS_SAMPLE.read_bytes())), seal)
+    root = etree.fromstring(status)
+    sig = next(root.iter(f"{{{DSIG}}}Signature"))
+    header = sig.getparent()
+    assert header is not None
+    header.remove(sig)
+    header.insert(0, sig)
+    forged = etree.SubElement(sig, f"{{{DSIG}}}Object")
+    forged.append(etree.fromstring(etree.tostring(next(root.iter("{*}Status")))))
+    wrapped = etree.tostring(root)
+    error = _refused(wrapped, expected=pki.seal.cert)
+    assert error.code == "xmldsig_misplaced"
+    with pytest.raises(Exception) as e:
+        parse_status(wrapped)
+    assert getattr(e.value, "code", "") == "edxml_multiple_status"

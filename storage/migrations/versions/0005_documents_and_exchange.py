@@ -17,6 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_files_root_id_version"), ["root_id", "version"]
+        )
     op.create_table(
         "external_signings",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -437,6 +441,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_files_root_id_version"), type_="unique")
     with op.batch_alter_table("external_signings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_external_signings_file_id"))
     op.drop_table("external_signings")
