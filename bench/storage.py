@@ -7,6 +7,8 @@ s3     our server (``lienthong serve`` as a subprocess): ``POST /api/v1/files`` 
        ``GET /api/v1/files/{id}`` over one keep-alive httpx client, the object store being the
        same SeaweedFS bucket;
 local  the same server with the default local object store (extra, not in the goal);
+store  our ``S3ObjectStore`` in this process (extra): SHA-256 and ``put``, ``verified_chunks``
+       read to the end: the store against the SDK like with like, without the API around it;
 httpx  httpx straight to SeaweedFS with presigned URLs (extra): what the client library costs.
 
 Sizes 1 KB, 1 MB and 50 MB (1 MB = 2**20 bytes); every put sends a payload never sent
@@ -23,6 +25,7 @@ import argparse
 import contextlib
 import ctypes
 import gc
+import hashlib
 import io
 import os
 import re
@@ -51,6 +54,10 @@ from minio.versioningconfig import VersioningConfig  # noqa: E402
 
 from bench.common import machine as machine_info  # noqa: E402
 from bench.common import publish, version_of  # noqa: E402
+from engine.files import verified_chunks  # noqa: E402
+from storage.models import StoredFile  # noqa: E402
+from storage.objects import key_for  # noqa: E402
+from storage.s3 import S3ObjectStore  # noqa: E402
 from tests.s3server import REGION, S3Server, find_weed  # noqa: E402
 
 LATEST = "<!-- storage:latest -->"  # inside the section: what follows is refreshed
@@ -62,13 +69,14 @@ QUICK_OPS: dict[str, int] = {"1KB": 30, "1MB": 10, "50MB": 1}
 GOAL = 0.7
 GOAL_SIZES = ("1MB", "50MB")
 PART = 16 * MB  # minio part size, as storage/s3.py uses
-CHUNK = 256 * 1024  # read size of both downloads, as storage/objects.py uses
+CHUNK = 1024 * 1024  # read size of both downloads, as storage/objects.py uses
 FROM_FILE = 8 * MB  # payloads this large are streamed from a file on disk, not memory
 USER, PASSWORD = "chuyenvien", "demo"  # a demo user (LIENTHONG_DEMO=1)
 TARGETS = {
     "raw": "minio SDK → SeaweedFS",
     "s3": "lienthong API → SeaweedFS",
     "local": "lienthong API → local object store (extra)",
+    "store": "S3ObjectStore in-process → SeaweedFS (extra)",
     "httpx": "httpx → SeaweedFS, presigned URLs (extra, control)",
 }
 OPERATIONS = ("put", "get")
@@ -87,6 +95,7 @@ SQLite, `LIENTHONG_DEMO=1`, logged in as `chuyenvien`).
 | raw | `Minio.put_object` (16 MB parts, as `storage/s3.py`) and `get_object(...).stream()` read to the end, from the benchmark process, one client for the run. The reference. |
 | s3 | our API over one keep-alive httpx client: `POST /api/v1/files` (multipart; 50 MB streamed from a file on disk) and `GET /api/v1/files/{id}` streamed; the server stores into the same SeaweedFS bucket. Includes authentication, multipart parsing, spooling with SHA-256 and type sniffing, the store's existence check and write, the file row, audit and commit; a download checks the SHA-256 on the way out. |
 | local (extra) | the same server with the default local object store. |
+| store (extra) | our `S3ObjectStore` in the benchmark process, no API: a put hashes the payload (SHA-256, the content address) and calls `put`; a get reads `engine.files.verified_chunks` to the end (SHA-256 checked). The store against the SDK like with like: the API targets also pay an HTTP hop, authentication, the database and, on get, a SHA-256 the raw SDK read does not. |
 | httpx (extra, control) | httpx straight to SeaweedFS with presigned URLs: one streamed PUT (no multipart, no client-side SHA-256), and a GET read like the API's. What our HTTP client costs without our server. |
 
 Goal: **s3 ≥ 0.7 × raw** for 1 MB and 50 MB, put and get.
@@ -106,7 +115,7 @@ machine is shared: the load average is recorded, and single figures move by ±30
 ```
 
 Options: `--rounds R` (5; 3 with `--quick`), `--quick` (30/10/1 ops per round), `--ops 100,40,3`
-(per round, for 1 KB, 1 MB, 50 MB), `--no-local`, `--no-control`, `--no-write`. The script writes
+(per round, for 1 KB, 1 MB, 50 MB), `--no-local`, `--no-store`, `--no-control`, `--no-write`. The script writes
 `bench/results/storage.json` (machine with SeaweedFS version and load, parameters, every round,
 medians, ratios, goal booleans, RSS) and refreshes the part below the "Latest run" heading.
 
@@ -225,6 +234,44 @@ class Raw:
         finally:
             response.close()
             response.release_conn()
+
+
+class Store:
+    """Our S3ObjectStore in this process: the store's cost without the API around it."""
+
+    name = "store"
+
+    def __init__(self, server: S3Server, bucket: str) -> None:
+        self.store = S3ObjectStore(
+            server.endpoint,
+            server.access_key,
+            server.secret_key,
+            bucket,
+            bucket + "-arch",
+            secure=False,
+            region=REGION,
+        )
+        self.rows: dict[str, StoredFile] = {}
+        self.pid = os.getpid()
+
+    def put(self, payload: Payload) -> str:
+        with payload.open() as source:
+            digest = hashlib.file_digest(source, "sha256").hexdigest()
+            source.seek(0)
+            key = key_for(digest)
+            self.store.put(key, source, payload.size)
+        ref = uuid.uuid4().hex
+        self.rows[ref] = StoredFile(
+            id=ref, key=key, size=payload.size, sha256=digest, archived=False
+        )
+        return ref
+
+    def get(self, ref: str) -> int:
+        def mismatch(message: str) -> None:
+            raise BenchError(message)
+
+        row = self.rows.pop(ref)
+        return sum(len(chunk) for chunk in verified_chunks(self.store, row, mismatch))
 
 
 class Presigned:
@@ -721,7 +768,7 @@ def machine(weed: Path) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def stack(
-    tmp: Path, local: bool, control: bool
+    tmp: Path, local: bool, control: bool, store: bool = True
 ) -> Iterator[tuple[dict[str, Target], dict[str, int], S3Server]]:
     """SeaweedFS, the buckets, both API servers and the clients; everything stopped after."""
     with contextlib.ExitStack() as stack_:
@@ -755,6 +802,8 @@ def stack(
             stack_.callback(api.close)
             targets[name] = api
             pids[f"server_{name}"] = server.pid
+        if store:
+            targets["store"] = Store(s3, bucket)
         if control:
             presigned = Presigned(raw)
             stack_.callback(presigned.close)
@@ -778,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"ops per round as 1KB,1MB,50MB (default {','.join(map(str, OPS.values()))})",
     )
     ap.add_argument("--no-local", action="store_true", help="skip the local-store server")
+    ap.add_argument("--no-store", action="store_true", help="skip the in-process store")
     ap.add_argument("--no-control", action="store_true", help="skip the httpx control")
     ap.add_argument("--no-write", action="store_true", help="do not write results or README")
     args = ap.parse_args(argv)
@@ -790,7 +840,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-storage-") as tmp_name:
         tmp = Path(tmp_name)
         payloads = Payloads(SIZES, tmp)
-        with stack(tmp, not args.no_local, not args.no_control) as (targets, pids, _):
+        with stack(tmp, not args.no_local, not args.no_control, not args.no_store) as (
+            targets,
+            pids,
+            _,
+        ):
             run = measure(targets, pids, payloads, ops, rounds)
     result = {
         "benchmark": "storage",

@@ -1,24 +1,52 @@
-"""The S3 backend (MinIO in production, any S3-compatible server) through the minio SDK."""
+"""The S3 backend (MinIO in production, any S3-compatible server) through the minio SDK.
+
+A write of new content to the main bucket is one streamed, conditional PutObject
+(`If-None-Match: *`) signed with the SHA-256 the key already names: no existence check
+first, no second hash, no part held in memory. The SDK's `put_object` cannot send that
+header nor a body it has not read, so that one request is signed with the SDK's own signer
+(`minio.signer`) and sent over the client's connection pool. Everything else — archive
+writes with retention, sources that cannot be rewound, reads, listings — goes through the
+SDK's methods.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
+from urllib.parse import quote, urlunsplit
 
 import urllib3
 from minio import Minio
+from minio import time as s3_time
 from minio.commonconfig import COMPLIANCE, REPLACE, CopySource
+from minio.credentials import Credentials
 from minio.error import MinioException, S3Error
+from minio.helpers import BaseURL, DictType
 from minio.retention import Retention
+from minio.signer import sign_v4_s3
 
 from storage.errors import ObjectStoreError
 from storage.objects import CHUNK, ObjectInfo, ObjectMissingError, ObjectStore, RetainedObjectError
 
 __all__ = ["S3ObjectStore"]
 
-_PART = 16 * 1024 * 1024
+_PART = 16 * 1024 * 1024  # multipart part size of the SDK's `put_object`
+_HEAD_FIRST = _PART  # from this size on, a HEAD before the upload spares resending a duplicate
+_SINGLE_PUT_MAX = 5 * 1024**3  # S3's limit for one PutObject; beyond it, the SDK's multipart
+_BLOCK = 1024 * 1024  # send block of streamed bodies (urllib3's default is 16 KB)
+_RACE_RETRIES = 3  # conditional write refused, then touch finds it swept: write again
 _BAD_KEY = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken"}
+_EXISTS = {"PreconditionFailed", "ConditionalRequestConflict"}
+_STATUS_CODES = {
+    403: "AccessDenied",
+    404: "NoSuchKey",
+    409: "ConditionalRequestConflict",
+    412: "PreconditionFailed",
+}
+_CONTENT_KEY = re.compile(r"sha256/([0-9a-f]{2})/(\1[0-9a-f]{62})")
 
 
 class S3ObjectStore(ObjectStore):
@@ -41,12 +69,14 @@ class S3ObjectStore(ObjectStore):
         self.bucket = bucket
         self.archive_bucket = archive_bucket
         # Few retries and short timeouts: an unreachable server must be reported, not waited on.
-        http = urllib3.PoolManager(
+        # One pool for the SDK and our own PutObject; keep-alive connections are reused.
+        self.http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=5, read=60),
             retries=urllib3.Retry(
                 total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
             ),
             maxsize=16,
+            blocksize=_BLOCK,
         )
         self.client = Minio(
             endpoint,
@@ -54,8 +84,11 @@ class S3ObjectStore(ObjectStore):
             secret_key=secret_key,
             secure=secure,
             region=region,
-            http_client=http,
+            http_client=self.http,
         )
+        self._credentials = Credentials(access_key, secret_key)
+        self._base_url = BaseURL(("https://" if secure else "http://") + endpoint, region)
+        self._regions: dict[str, str] = {}
 
     def _bucket(self, archive: bool) -> str:
         if archive:
@@ -128,12 +161,52 @@ class S3ObjectStore(ObjectStore):
         retain_until: datetime | None = None,
         replace: bool = False,
     ) -> None:
-        """Stream `size` bytes to the bucket (multipart above 16 MB); a no-op when present."""
+        """Stream `size` bytes to the bucket; an existing object is touched, not rewritten.
+
+        Raises ObjectStoreError (unreachable, refused, or `source` ending early).
+        """
+        match = _CONTENT_KEY.fullmatch(key)
+        if archive or match is None or size > _SINGLE_PUT_MAX or not _rewindable(source):
+            self._put_with_sdk(key, source, size, content_type, archive, retain_until, replace)
+            return
+        body = _Exactly(source, size, key)
+        if replace:
+            self._put_object(key, body, match.group(2), content_type, if_absent=False)
+            return
+        if (
+            size >= _HEAD_FIRST
+            and self.stat(key) is not None
+            and self._touch(key, size, content_type)
+        ):
+            return
+        for _ in range(_RACE_RETRIES):
+            if self._put_object(key, body, match.group(2), content_type, if_absent=True):
+                return
+            if self._touch(key, size, content_type):
+                return
+            body.seek(0)  # present a moment ago, swept since: write it again
+        raise ObjectStoreError(
+            f"Không ghi được {key}: đối tượng liên tục bị xoá / could not write {key}: it kept "
+            "being swept between the write and the touch; try again",
+            code="s3_error",
+        )
+
+    def _put_with_sdk(
+        self,
+        key: str,
+        source: BinaryIO,
+        size: int,
+        content_type: str,
+        archive: bool,
+        retain_until: datetime | None,
+        replace: bool,
+    ) -> None:
+        """The SDK's `put_object` (multipart above 16 MB) after an existence check."""
         if not replace and self.stat(key, archive=archive) is not None:
             if archive:
                 self._extend_retention(key, retain_until)
                 return
-            if self._touch(key):
+            if self._touch(key, size, content_type):
                 return
         retention = Retention(COMPLIANCE, retain_until) if archive and retain_until else None
         try:
@@ -148,6 +221,77 @@ class S3ObjectStore(ObjectStore):
             )
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"write {key}") from e
+
+    def _put_object(
+        self, key: str, body: _Exactly, sha256: str, content_type: str, *, if_absent: bool
+    ) -> bool:
+        """One streamed PutObject to the main bucket; False when `if_absent` and it exists."""
+        headers = {"Content-Type": content_type}
+        if if_absent:
+            headers["If-None-Match"] = "*"
+        try:
+            self._send(
+                "PUT", self.bucket, key, body=body, size=body.size, sha256=sha256, headers=headers
+            )
+        except S3Error as e:
+            if if_absent and e.code in _EXISTS:
+                return False
+            raise self._fail(e, f"write {key}") from e
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
+            raise self._fail(e, f"write {key}") from e
+        return True
+
+    def _send(
+        self,
+        method: str,
+        bucket: str,
+        key: str | None = None,
+        *,
+        body: _Exactly | None = None,
+        size: int = 0,
+        sha256: str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        headers: Mapping[str, str] | None = None,
+        query: DictType | None = None,
+        region: str | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """A request signed (SigV4) with a known payload SHA-256; raises S3Error unless 2xx."""
+        region = region or self._region(bucket)
+        url = self._base_url.build(
+            method=method, region=region, bucket_name=bucket, object_name=key, query_params=query
+        )
+        date = s3_time.utcnow()
+        signed = sign_v4_s3(
+            method=method,
+            url=url,
+            region=region,
+            headers={
+                **(headers or {}),
+                "Host": url.netloc,
+                "Content-Length": str(size),
+                "x-amz-content-sha256": sha256,
+                "x-amz-date": s3_time.to_amz_date(date),
+            },
+            credentials=self._credentials,
+            content_sha256=sha256,
+            date=date,
+        )
+        response = self.http.urlopen(method, urlunsplit(url), body=body, headers=signed)
+        if 200 <= response.status < 300:
+            return response
+        if response.data and "xml" in response.headers.get("Content-Type", ""):
+            raise S3Error.fromxml(response)
+        code = _STATUS_CODES.get(response.status, f"HTTP{response.status}")  # no XML body
+        raise S3Error(response, code, response.reason, url.path, None, None, bucket, key)
+
+    def _region(self, bucket: str) -> str:
+        """The configured region, else the bucket's (GetBucketLocation once, then cached)."""
+        region = self._base_url.region or self._regions.get(bucket)
+        if region is None:
+            response = self._send("GET", bucket, query={"location": ""}, region="us-east-1")
+            located = (ET.fromstring(response.data).text or "").strip()
+            region = {"": "us-east-1", "EU": "eu-west-1"}.get(located, located)
+            self._regions[bucket] = region
+        return region
 
     def _extend_retention(self, key: str, until: datetime | None) -> None:
         """Retention only grows: the longest record class sharing the content wins."""
@@ -165,16 +309,31 @@ class S3ObjectStore(ObjectStore):
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"extend the retention of {key}") from e
 
-    def _touch(self, key: str) -> bool:
-        """Refresh the object's time (copy onto itself) so the sweeper spares it; False if gone."""
+    def _touch(self, key: str, size: int, content_type: str) -> bool:
+        """Refresh the object's time (copy onto itself) so the sweeper spares it; False if gone.
+
+        One CopyObject: the SDK's `copy_object` first asks for the size (HEAD), which only an
+        object above 5 GiB needs (it is then composed).
+        """
         try:
-            self.client.copy_object(
-                self.bucket,
-                key,
-                CopySource(self.bucket, key),
-                metadata={"x-amz-meta-touched": datetime.now(UTC).isoformat()},
-                metadata_directive=REPLACE,
-            )
+            if size > _SINGLE_PUT_MAX:
+                self.client.copy_object(
+                    self.bucket,
+                    key,
+                    CopySource(self.bucket, key),
+                    metadata={"x-amz-meta-touched": datetime.now(UTC).isoformat()},
+                    metadata_directive=REPLACE,
+                )
+                return True
+            headers = {
+                "x-amz-copy-source": quote(f"/{self.bucket}/{key}"),
+                "x-amz-metadata-directive": "REPLACE",
+                "x-amz-meta-touched": datetime.now(UTC).isoformat(),
+                "Content-Type": content_type,
+            }
+            response = self._send("PUT", self.bucket, key, headers=headers)
+            if response.data and ET.fromstring(response.data).tag == "Error":
+                raise S3Error.fromxml(response)  # a copy may fail after its 200 has gone out
         except S3Error as e:
             if e.code in ("NoSuchKey", "NoSuchObject"):
                 return False
@@ -272,8 +431,50 @@ class S3ObjectStore(ObjectStore):
 
 
 def _stream(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    # The stored bytes as they are (no content decoding): they are what the SHA-256 covers.
     try:
-        yield from response.stream(CHUNK)
+        yield from response.stream(CHUNK, decode_content=False)
     finally:
         response.close()
         response.release_conn()
+
+
+def _rewindable(source: BinaryIO) -> bool:
+    try:
+        return source.seekable()
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class _Exactly:
+    """`size` bytes of a seekable source as a request body that urllib3 can rewind to retry.
+
+    Raises ObjectStoreError when the source ends early (the request is then abandoned,
+    so the server keeps no object), rather than leaving the server waiting for bytes.
+    """
+
+    def __init__(self, source: BinaryIO, size: int, key: str) -> None:
+        self.size = size
+        self._source = source
+        self._start = source.tell()
+        self._left = size
+        self._key = key
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        chunk = self._source.read(self._left if n < 0 else min(n, self._left))
+        if not chunk:
+            raise ObjectStoreError(f"source ended {self._left} bytes early for {self._key}")
+        self._left -= len(chunk)
+        return chunk
+
+    def tell(self) -> int:
+        return self.size - self._left
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise ValueError("only absolute positions")
+        self._source.seek(self._start + offset)
+        self._left = self.size - offset
+        return offset
