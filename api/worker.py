@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,14 +47,19 @@ def _fixity(sessions: sessionmaker[Session], store: ObjectStore) -> None:
 log = logging.getLogger("lienthong.worker")
 
 
-def _deliver(outbox: Outbox) -> None:
+def _round(job: Callable[[], int], what: str) -> None:
+    # A failing round must not stop the worker: each entry records its own failure.
     try:
-        sent = outbox.run_once()
-    except Exception:  # keep the worker alive; each delivery records its own failure
-        log.exception("exchange round failed unexpectedly")
+        done = job()
+    except Exception:
+        log.exception("%s round failed unexpectedly", what)
         return
-    if sent:
-        log.info("exchange: %d delivery attempt(s)", sent)
+    if done:
+        log.info("%s: %d attempt(s)", what, done)
+
+
+def _deliver(outbox: Outbox) -> None:
+    _round(outbox.run_once, "exchange")
 
 
 def run_worker(
@@ -101,13 +107,7 @@ def run_worker(
 
 
 def _upgrade(upgrader: Upgrader) -> None:
-    try:
-        tried = upgrader.run_once()
-    except Exception:  # keep the worker alive; each entry records its own failure
-        log.exception("signature upgrade round failed unexpectedly")
-        return
-    if tried:
-        log.info("signatures: %d upgrade(s) to B-LTA tried", tried)
+    _round(upgrader.run_once, "B-LTA upgrade")
 
 
 def run_exchange(outbox: Outbox, interval: float, stop: threading.Event) -> None:

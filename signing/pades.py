@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import enum
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,19 +264,11 @@ def renew_archive_timestamp(pdf: bytes, timestamper: TimeStamper, trust: TrustSe
     vc = trust.validation_context()
     out = io.BytesIO()
     stamper = signers.PdfTimeStamper(timestamper)
-    try:
+    with _timestamping_errors():
         run_sync(
             stamper.async_update_archival_timestamp_chain(reader, vc, in_place=False, output=out),
             vc,
         )
-    except TimestampRequestError as e:
-        raise _timestamp_error(e) from e
-    except (PathBuildingError, PathValidationError, aiohttp.ClientError) as e:
-        raise _no_material(e) from e
-    except PyHankoSigningError as e:
-        raise _refused(e) from e
-    except PdfError as e:
-        raise malformed(e) from e
     return out.getvalue()
 
 
@@ -303,8 +297,16 @@ def upgrade_to_lta(pdf: bytes, timestamper: TimeStamper, trust: TrustSettings) -
         )
         return out.getvalue()
 
+    with _timestamping_errors():
+        upgraded = run_sync(upgrade(), vc)
+    return upgraded
+
+
+@contextmanager
+def _timestamping_errors() -> Iterator[None]:
+    # pyHanko's failures while timestamping and gathering validation material, as ours.
     try:
-        return run_sync(upgrade(), vc)
+        yield
     except TimestampRequestError as e:
         raise _timestamp_error(e) from e
     except (PathBuildingError, PathValidationError, aiohttp.ClientError) as e:
