@@ -117,6 +117,8 @@ class SignatureReport:
     signed_revision: int
     reason: str | None = None
     location: str | None = None
+    # The CMS carries a signature timestamp token (whether or not it could be validated).
+    has_timestamp_token: bool = False
 
     @property
     def passed(self) -> bool:

@@ -166,7 +166,15 @@ def _check_signature(
         signed_revision=sig.signed_revision,
         reason=_text(sig.sig_object.get("/Reason")),
         location=_text(sig.sig_object.get("/Location")),
+        has_timestamp_token=bool(safely(lambda: _has_timestamp_token(sig))),
     )
+
+
+def _has_timestamp_token(sig: EmbeddedPdfSignature) -> bool:
+    attrs = sig.signer_info["unsigned_attrs"]
+    if not attrs.native:
+        return False
+    return any(a["type"].native == "signature_time_stamp_token" for a in attrs)
 
 
 async def _ades(

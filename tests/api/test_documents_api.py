@@ -604,3 +604,49 @@ def test_secret_documents_are_not_sent_electronically_and_their_process_is_hidde
     url = f"/api/v1/instances/{instance_id}"
     assert api.client.get(url, headers=api.login("vanthu")).status_code == 200
     assert api.client.get(url, headers=api.login("chuyenvien")).status_code == 404
+
+
+def test_a_b_t_signature_uploaded_at_the_sign_step_is_upgraded_to_b_lta(api: Api) -> None:
+    from datetime import timedelta
+
+    from cryptography.hazmat.primitives import serialization
+
+    from engine.signature_upgrades import Upgrader
+    from signing.report import Indication
+    from signing.trust import TrustSettings
+    from signing.validate import validate_pdf
+    from storage.models import SignatureUpgrade
+    from tests.pki import PkiServer
+
+    with PkiServer.running() as server:
+        pki = server.add("rsa", "rsa")
+        root = pki.root.cert.public_bytes(serialization.Encoding.PEM)
+        r = api.client.post(
+            "/api/v1/admin/trust",
+            files={"file": ("root.pem", root, "application/x-pem-file")},
+            headers=api.login("admin"),
+        )
+        assert r.status_code == 201, r.text
+        did = _outgoing(api)["id"]
+        _do(api, "chuyenvien.so", "draft", did)
+        _do(api, "lanhdao.so", "review", did, {"decision": "approve"})
+        _do(api, "lanhdao.so", "approve", did, {"decision": "approve"})
+        tsa = server.tsa_url("rsa")
+        key = load_pkcs12(pki.pkcs12(pki.official), PASSWORD)
+        signed = PadesSigner(key, PadesLevel.B_T, tsa_url=tsa).sign(
+            _current_main(api, "lanhdao.so", did)
+        )
+        r = api.client.post(
+            f"/api/v1/documents/{did}/signed",
+            files={"file": ("ky.pdf", signed, "application/pdf")},
+            headers=api.login("lanhdao.so"),
+        )
+        assert r.status_code == 201, r.text
+        with api.state.sessions.begin() as s:
+            assert s.scalars(select(SignatureUpgrade.file_id)).all() == [r.json()["file"]["id"]]
+        state = api.state
+        job = Upgrader(state.sessions, state.objects, tsa, timedelta(0), state.settings.tmp_dir)
+        assert job.run_once() == 1
+    upgraded = _current_main(api, "lanhdao.so", did)
+    (sig,) = validate_pdf(upgraded, TrustSettings.of([pki.root.cert])).signatures
+    assert sig.indication is Indication.TOTAL_PASSED and sig.pades_level == "B-LTA"
