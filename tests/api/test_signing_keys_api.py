@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
-import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +23,10 @@ from engine.signing_secrets import forget_loaded_keys
 from storage.models import AuditEvent, SigningKey
 from tests.conftest import Api
 from tests.pki import PASSWORD, TestPki
-from tests.signing.conftest import require_tool
+from tests.signing.conftest import require_tool, run_tool, softhsm_module
 from tests.signing.images import seal_png, signature_png
 from tests.signing.pdfs import make_pdf, pdfsig
 
-SOFTHSM_MODULES = (
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-)
 TOKEN_LABEL, TOKEN_PIN, SO_PIN = "lienthong-api", "246810", "135791"
 COMMUNE1 = "000.01.20.H99"  # lanhdao (leader) and vanthu (clerk) work there
 
@@ -359,19 +353,6 @@ class Token:
     key_label: str
 
 
-def _softhsm_module() -> str:
-    for path in SOFTHSM_MODULES:
-        if Path(path).is_file():
-            return path
-    if os.environ.get("CI"):
-        pytest.fail("libsofthsm2.so not found (Debian: softhsm2); under CI it may not skip")
-    pytest.skip("libsofthsm2.so not found (Debian: softhsm2)")
-
-
-def _tool(*args: str) -> bytes:
-    return subprocess.run(args, check=True, capture_output=True, timeout=60).stdout
-
-
 @pytest.fixture(scope="module")
 def token(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[Token]:
     """An RSA key generated on a SoftHSM2 token, its certificate from the test PKI.
@@ -382,7 +363,7 @@ def token(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[To
     in either order.
     """
     require_tool("softhsm2-util", "pkcs11-tool")
-    module = _softhsm_module()
+    module = softhsm_module()
     home = tmp_path_factory.mktemp("softhsm-api")
     (home / "tokens").mkdir()
     conf = home / "softhsm2.conf"
@@ -393,18 +374,18 @@ def token(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[To
     pkcs11.unload(module)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOFTHSM2_CONF", str(conf))
-        _tool("softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL,
+        run_tool("softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL,
               "--pin", TOKEN_PIN, "--so-pin", SO_PIN)  # fmt: skip
         p11 = ["pkcs11-tool", "--module", module, "--token-label", TOKEN_LABEL, "--login",
                "--pin", TOKEN_PIN]  # fmt: skip
-        _tool(*p11, "--keypairgen", "--key-type", "rsa:2048", "--id", "11", "--label", "dau")
+        run_tool(*p11, "--keypairgen", "--key-type", "rsa:2048", "--id", "11", "--label", "dau")
         pub = serialization.load_der_public_key(
-            _tool(*p11, "--read-object", "--type", "pubkey", "--id", "11")
+            run_tool(*p11, "--read-object", "--type", "pubkey", "--id", "11")
         )
         der = home / "dau.der"
         cert = pki.certify_key(pub, "Văn thư UBND xã Hoà Bình (token)")
         der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-        _tool(*p11, "--write-object", str(der), "--type", "cert", "--id", "11", "--label", "dau")
+        run_tool(*p11, "--write-object", str(der), "--type", "cert", "--id", "11", "--label", "dau")
         yield Token(module, TOKEN_LABEL, TOKEN_PIN, "dau")
         forget_loaded_keys()
         pkcs11.unload(module)

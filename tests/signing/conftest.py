@@ -87,3 +87,24 @@ def nss_db(tmp_path_factory: pytest.TempPathFactory, pki_server: PkiServer) -> P
             check=True,
         )
     return db
+
+
+SOFTHSM_MODULES = (
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+)
+
+
+def softhsm_module() -> str:
+    """SoftHSM2's PKCS#11 module; fails under CI, skips elsewhere, when it is missing."""
+    for path in SOFTHSM_MODULES:
+        if Path(path).is_file():
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("libsofthsm2.so not found (Debian: softhsm2); under CI it may not skip")
+    pytest.skip("libsofthsm2.so not found (Debian: softhsm2)")
+
+
+def run_tool(*args: str) -> bytes:
+    """A token tool's standard output (softhsm2-util, pkcs11-tool); raises if it fails."""
+    return subprocess.run(args, check=True, capture_output=True, timeout=60).stdout

@@ -5,11 +5,8 @@ Under CI these tests must run: a missing softhsm2-util or pkcs11-tool fails them
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -21,10 +18,9 @@ from signing.pades import PadesLevel, PadesSigner
 from signing.report import Indication
 from signing.validate import validate_pdf
 from tests.pki import PkiServer, TestPki
-from tests.signing.conftest import require_tool, trust_of
+from tests.signing.conftest import require_tool, run_tool, softhsm_module, trust_of
 from tests.signing.pdfs import make_pdf
 
-MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")
 LABEL, PIN, SO_PIN = "lienthong-test", "123456", "654321"
 
 
@@ -35,26 +31,13 @@ class Token:
     pin: str
 
 
-def _module() -> str:
-    for path in MODULES:
-        if Path(path).is_file():
-            return path
-    if os.environ.get("CI"):
-        pytest.fail("libsofthsm2.so not found (Debian: softhsm2); under CI it may not skip")
-    pytest.skip("libsofthsm2.so not found (Debian: softhsm2)")
-
-
-def _tool(*args: str) -> bytes:
-    return subprocess.run(args, check=True, capture_output=True, timeout=60).stdout
-
-
 @pytest.fixture(scope="session")
 def token(
     tmp_path_factory: pytest.TempPathFactory, pki_rsa: TestPki, pki_ec: TestPki
 ) -> Iterator[Token]:
     """A SoftHSM2 token in a temporary directory with an RSA and an EC key made on it."""
     require_tool("softhsm2-util", "pkcs11-tool")
-    module = _module()
+    module = softhsm_module()
     home = tmp_path_factory.mktemp("softhsm")
     (home / "tokens").mkdir()
     conf = home / "softhsm2.conf"
@@ -64,7 +47,7 @@ def token(
     with pytest.MonkeyPatch.context() as mp:
         # SoftHSM reads it when the module initialises: once per process, so per session
         mp.setenv("SOFTHSM2_CONF", str(conf))
-        _tool(
+        run_tool(
             "softhsm2-util",
             "--init-token",
             "--free",
@@ -80,14 +63,14 @@ def token(
             ("01", "ky-so-rsa", "rsa:2048", pki_rsa),
             ("02", "ky-so-ec", "EC:prime256v1", pki_ec),
         ):
-            _tool(*p11, "--keypairgen", "--key-type", key_type, "--id", key_id, "--label", label)
+            run_tool(*p11, "--keypairgen", "--key-type", key_type, "--id", key_id, "--label", label)
             pub = serialization.load_der_public_key(
-                _tool(*p11, "--read-object", "--type", "pubkey", "--id", key_id)
+                run_tool(*p11, "--read-object", "--type", "pubkey", "--id", key_id)
             )
             cert = pki.certify_key(pub, f"Phạm Thị Token ({label})")
             der = home / f"{label}.der"
             der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-            _tool(
+            run_tool(
                 *p11, "--write-object", str(der), "--type", "cert", "--id", key_id, "--label", label
             )
         yield Token(module, LABEL, PIN)
