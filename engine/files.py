@@ -31,7 +31,7 @@ from engine.errors import (
     PermissionDeniedError,
 )
 from engine.principal import Principal
-from storage.models import Agency, StoredFile, User, utcnow
+from storage.models import Agency, SignatureUpgrade, StoredFile, User, utcnow
 from storage.names import sanitise_name
 from storage.objects import ObjectStore, RetainedObjectError, key_for
 
@@ -203,6 +203,7 @@ def store_system_file(
     owner: tuple[str, str] | None,
     secrecy: int = 0,
     previous: StoredFile | None = None,
+    examine_signatures: bool = True,
 ) -> FileView:
     """Store a file no user uploaded (an attachment of a package from another agency, a
     signature the worker upgraded); with `previous`, as its next version."""
@@ -217,6 +218,7 @@ def store_system_file(
         owner=owner,
         agency_id=agency_id,
         uploader=(None, None),
+        examine_signatures=examine_signatures,
     )
 
 
@@ -232,6 +234,7 @@ def _write(
     owner: tuple[str, str] | None,
     agency_id: int,
     uploader: tuple[int | None, str | None],
+    examine_signatures: bool = True,
 ) -> FileView:
     now = utcnow()
     retain_until = _retention(record_class, now)
@@ -268,6 +271,10 @@ def _write(
         created_at=now,
     )
     session.add(row)
+    if examine_signatures and row.media_type == "application/pdf":
+        # Whoever signed it, a B-T signature must reach B-LTA to stay verifiable once its
+        # certificates expire: the worker validates every stored PDF and upgrades those.
+        session.add(SignatureUpgrade(file_id=file_id))
     session.flush()
     audit.record(
         session,

@@ -1,9 +1,11 @@
 """Raising B-T signatures to B-LTA in the background: a queue the worker drains.
 
-A file signed at B-T on the server is queued; after a delay (so that the CAs have
-published revocation data covering the signing time) the worker embeds the chain and
-CRL/OCSP answers and adds a document timestamp, storing the result as the file's next
-version. Each entry is claimed with a lease, so a crash leaves it to be tried again;
+Every stored PDF is queued (`engine.files` does it), whoever signed it: on the server, an
+official at a signing step, an upload, another agency's package. After a delay (so that
+the CAs have published revocation data covering the signing time) the worker validates
+it; one holding a B-T signature gets the chain and CRL/OCSP answers embedded and a
+document timestamp, stored as the file's next version, the others are marked
+`not_needed`. Each entry is claimed with a lease, so a crash leaves it to be tried again;
 failures are retried with back-off and give up after `MAX_ATTEMPTS`, saying why.
 """
 
@@ -20,21 +22,18 @@ from engine import audit
 from engine.errors import LienthongError
 from engine.files import latest_version, spool, store_system_file, verified_chunks
 from engine.signatures import trust_settings
+from signing.errors import SigningError
 from signing.pades import timestamper_for, upgrade_to_lta
+from signing.sandbox import validate_untrusted
+from signing.trust import TrustSettings
 from storage.models import SignatureUpgrade, StoredFile, utcnow
 from storage.objects import ObjectStore
 
-__all__ = ["MAX_ATTEMPTS", "Upgrader", "queue_upgrade"]
+__all__ = ["MAX_ATTEMPTS", "Upgrader"]
 
 MAX_ATTEMPTS = 10
 _LEASE = timedelta(minutes=10)
-
-
-def queue_upgrade(session: Session, file_id: str) -> None:
-    """Queue a B-T signed file for the upgrade to B-LTA (once per file)."""
-    if session.scalar(select(SignatureUpgrade.id).where(SignatureUpgrade.file_id == file_id)):
-        return
-    session.add(SignatureUpgrade(file_id=file_id))
+_VALIDATION_TIMEOUT = 30.0  # seconds; a worker can wait longer than a request
 
 
 @dataclass
@@ -90,8 +89,16 @@ class Upgrader:
                 return
             # A later version (another signature) still holds the B-T one: upgrade that.
             pdf = b"".join(verified_chunks(self.store, current, lambda _message: None))
-            trust = replace(trust_settings(session), fetch=True)
+            trust = trust_settings(session)
             base_id = current.id
+            deleted = current.deleted_at is not None
+        if deleted or not _holds_b_t(pdf, trust):
+            with self.sessions.begin() as session:
+                row = session.get(SignatureUpgrade, upgrade_id)
+                assert row is not None
+                row.state = "not_needed"
+            return
+        trust = replace(trust, fetch=True)
         upgraded = upgrade_to_lta(pdf, timestamper_for(self.tsa_url or ""), trust)
         upload = spool([upgraded], limit=len(upgraded) + 1, tmp_dir=self.tmp_dir)
         try:
@@ -113,6 +120,7 @@ class Upgrader:
                     owner=None,
                     secrecy=base.secrecy,
                     previous=base,
+                    examine_signatures=False,
                 )
                 row = session.get(SignatureUpgrade, upgrade_id)
                 assert row is not None
@@ -133,3 +141,15 @@ class Upgrader:
                 row.next_attempt_at = utcnow() + min(
                     timedelta(minutes=2**row.attempts), timedelta(hours=6)
                 )
+
+
+def _holds_b_t(pdf: bytes, trust: TrustSettings) -> bool:
+    """Whether a signature of the file carries a timestamp token but no validation data yet."""
+    try:
+        # Sandboxed: the PDF may come from anyone (an upload, another node's package).
+        report = validate_untrusted(pdf, trust, timeout=_VALIDATION_TIMEOUT)
+    except SigningError:
+        return False  # not a readable PDF: there is nothing to upgrade
+    return any(
+        s.has_timestamp_token and s.pades_level not in ("B-LT", "B-LTA") for s in report.signatures
+    )

@@ -28,7 +28,6 @@ from engine.files import (
     verified_chunks,
 )
 from engine.principal import Principal
-from engine.signature_upgrades import queue_upgrade
 from engine.signatures import trust_settings
 from engine.signing_keys import KeyOwner, SigningConfig, active_key, agency_seal_key
 from engine.signing_secrets import LoadedKey, loaded_key
@@ -220,8 +219,6 @@ def sign_stored_file(
     log.info(
         "file %s signed as %s (key %s, %s, %s)", row.id, view.id, key_row.id, pades, appearance
     )
-    if pades is PadesLevel.B_T:
-        queue_upgrade(session, view.id)  # the worker raises it to B-LTA later
     return view
 
 

@@ -26,7 +26,7 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampRequestError
-from pyhanko.sign.validation import async_add_validation_info
+from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 
 from signing.aio import run_sync
@@ -273,8 +273,8 @@ def renew_archive_timestamp(pdf: bytes, timestamper: TimeStamper, trust: TrustSe
 
 
 def upgrade_to_lta(pdf: bytes, timestamper: TimeStamper, trust: TrustSettings) -> bytes:
-    """Raise a B-T signature to B-LTA: the validation material of the last signature (chain,
-    CRL/OCSP) into the DSS, then a document timestamp over everything.
+    """Raise B-T signatures to B-LTA: the validation material of every signature and its
+    timestamp (chain, CRL/OCSP) into the DSS, then a document timestamp over everything.
 
     Raises MalformedPdfError, TimestampError, ValidationMaterialError, or SigningError
     (`no_signature`) for a PDF without a signature.
@@ -290,7 +290,19 @@ def upgrade_to_lta(pdf: bytes, timestamper: TimeStamper, trust: TrustSettings) -
     stamper = signers.PdfTimeStamper(timestamper)
 
     async def upgrade() -> bytes:
-        with_dss = await async_add_validation_info(signatures[-1], vc, in_place=False)
+        # One revision for all of them: the official's signature and the agency's seal
+        # both have to outlive their certificates, not only the last one.
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        for sig in signatures:
+            paths = await collect_validation_info(sig, vc)
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer,
+                sig.pkcs7_content.hex().encode("ascii"),
+                paths=paths,
+                validation_context=vc,
+            )
+        with_dss = io.BytesIO()
+        writer.write(with_dss)
         out = io.BytesIO()
         await stamper.async_timestamp_pdf(
             IncrementalPdfFileWriter(with_dss), "sha256", validation_context=vc, output=out

@@ -29,7 +29,6 @@ from engine.files import (
 )
 from engine.principal import Principal
 from engine.runtime.tasks import complete_task
-from engine.signature_upgrades import queue_upgrade
 from engine.signatures import trust_settings
 from engine.signing_files import sign_stored_file
 from engine.signing_keys import SigningConfig
@@ -151,8 +150,6 @@ def upload_signed(
     view = store_file(
         session, store, upload, name or current.name, principal, previous_id=current.id
     )
-    if new[0].has_timestamp_token and new[0].pades_level not in ("B-LT", "B-LTA"):
-        queue_upgrade(session, view.id)  # the worker raises it to B-LTA later
     return record_signature(
         session, principal, doc, task, view, signer=new[0].signer_name, trusted=new[0].trusted
     )

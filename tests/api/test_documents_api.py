@@ -66,9 +66,12 @@ def _current_main(api: Api, user: str, doc_id: int) -> bytes:
     return bytes(api.client.get(f"/api/v1/files/{main['id']}", headers=api.login(user)).content)
 
 
-def _sign_and_upload(api: Api, user: str, doc_id: int, pki: TestPki, who: str) -> dict:
+def _sign_and_upload(
+    api: Api, user: str, doc_id: int, pki: TestPki, who: str, tsa: str | None = None
+) -> dict:
     key = load_pkcs12(pki.pkcs12(getattr(pki, who)), PASSWORD)
-    signed = PadesSigner(key, PadesLevel.B_B).sign(_current_main(api, user, doc_id))
+    level = PadesLevel.B_T if tsa else PadesLevel.B_B
+    signed = PadesSigner(key, level, tsa_url=tsa).sign(_current_main(api, user, doc_id))
     r = api.client.post(
         f"/api/v1/documents/{doc_id}/signed",
         files={"file": ("ky-so.pdf", signed, "application/pdf")},
@@ -643,10 +646,10 @@ def test_a_b_t_signature_uploaded_at_the_sign_step_is_upgraded_to_b_lta(api: Api
         )
         assert r.status_code == 201, r.text
         with api.state.sessions.begin() as s:
-            assert s.scalars(select(SignatureUpgrade.file_id)).all() == [r.json()["file"]["id"]]
+            assert r.json()["file"]["id"] in s.scalars(select(SignatureUpgrade.file_id)).all()
         state = api.state
         job = Upgrader(state.sessions, state.objects, tsa, timedelta(0), state.settings.tmp_dir)
-        assert job.run_once() == 1
+        assert job.run_once() == 2  # the draft's upload and the signed version
     upgraded = _current_main(api, "lanhdao.so", did)
     (sig,) = validate_pdf(upgraded, TrustSettings.of([pki.root.cert])).signatures
     assert sig.indication is Indication.TOTAL_PASSED and sig.pades_level == "B-LTA"

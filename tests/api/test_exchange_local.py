@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func, select
 
 from engine.exchange.outbox import Outbox
-from storage.models import Document, ExchangeEvidence, ReceivedPackage
+from engine.signature_upgrades import Upgrader
+from signing.report import Indication
+from signing.trust import TrustSettings
+from signing.validate import validate_pdf
+from storage.models import Document, ExchangeEvidence, ReceivedPackage, SignatureUpgrade
 from tests.api.test_documents_api import COMMUNE, _do, _doc, _outgoing, _sign_and_upload
 from tests.conftest import Api
-from tests.pki import TestPki
+from tests.pki import PkiServer, TestPki
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +33,14 @@ def _outbox(api: Api) -> Outbox:
     return Outbox(s.sessions, s.objects, s.node, _no_http, s.settings.tmp_dir)
 
 
-def _dispatched(api: Api, pki: TestPki) -> int:
+def _dispatched(api: Api, pki: TestPki, tsa: str | None = None) -> int:
     did = int(_outgoing(api)["id"])
     _do(api, "chuyenvien.so", "draft", did)
     _do(api, "lanhdao.so", "review", did, {"decision": "approve"})
     _do(api, "lanhdao.so", "approve", did, {"decision": "approve"})
-    _sign_and_upload(api, "lanhdao.so", did, pki, "official")
+    _sign_and_upload(api, "lanhdao.so", did, pki, "official", tsa)
     _do(api, "vanthu.so", "number", did)
-    _sign_and_upload(api, "vanthu.so", did, pki, "seal")
+    _sign_and_upload(api, "vanthu.so", did, pki, "seal", tsa)
     assert _doc(api, "vanthu.so", did)["status"] == "dispatched"
     return did
 
@@ -280,3 +287,32 @@ def test_the_same_package_delivered_four_times_at_once_is_one_document(
             )
         )
         assert copies == 1
+
+
+def test_a_b_t_signed_document_received_is_raised_to_b_lta_at_the_receiver(api: Api) -> None:
+    with PkiServer.running() as server:
+        pki = server.add("rsa", "rsa")
+        root = pki.root.cert.public_bytes(serialization.Encoding.PEM)
+        r = api.client.post(
+            "/api/v1/admin/trust",
+            files={"file": ("root.pem", root, "application/x-pem-file")},
+            headers=api.login("admin"),
+        )
+        assert r.status_code == 201, r.text
+        tsa = server.tsa_url("rsa")
+        did = _dispatched(api, pki, tsa)
+        assert _outbox(api).run_once() == 1
+        incoming = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
+        (main,) = [f for f in _doc(api, "vanthu", incoming["id"])["files"] if f["role"] == "main"]
+        with api.state.sessions.begin() as s:
+            assert main["id"] in s.scalars(select(SignatureUpgrade.file_id)).all()
+        state = api.state
+        Upgrader(
+            state.sessions, state.objects, tsa, timedelta(0), state.settings.tmp_dir
+        ).run_once()
+    (after,) = [f for f in _doc(api, "vanthu", incoming["id"])["files"] if f["role"] == "main"]
+    assert after["id"] != main["id"]
+    pdf = api.client.get(f"/api/v1/files/{after['id']}", headers=api.login("vanthu")).content
+    signatures = validate_pdf(pdf, TrustSettings.of([pki.root.cert])).signatures
+    assert [s.pades_level for s in signatures] == ["B-LTA", "B-LTA"]
+    assert all(s.indication is Indication.TOTAL_PASSED for s in signatures)

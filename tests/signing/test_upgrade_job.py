@@ -10,9 +10,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.auth import principal_for
-from engine.files import spool, store_file
+from engine.files import spool, store_file, store_system_file
 from engine.principal import Principal
-from engine.signature_upgrades import MAX_ATTEMPTS, Upgrader, queue_upgrade
+from engine.signature_upgrades import MAX_ATTEMPTS, Upgrader
 from engine.signatures import add_trusted
 from engine.signing_files import sign_stored_file
 from engine.signing_keys import Pkcs12Material, SigningConfig, register_key
@@ -66,9 +66,8 @@ def test_queued_b_t_file_becomes_a_b_lta_version_after_the_delay(
     tsa = pki_server.tsa_url(pki_rsa.kind)
     signer = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
     file_id = _stored(sessions, store, signer.sign(make_pdf()), tmp_path)
-    with sessions.begin() as s:
-        queue_upgrade(s, file_id)
-        queue_upgrade(s, file_id)  # once per file
+    with sessions.begin() as s:  # every stored PDF is queued, once
+        assert s.scalars(select(SignatureUpgrade.file_id)).all() == [file_id]
     waiting = Upgrader(sessions, store, tsa, timedelta(hours=1), tmp_path / "tmp")
     assert waiting.run_once() == 0  # signed just now: the CAs' revocation data may lag
     assert Upgrader(sessions, store, None, timedelta(0), tmp_path / "tmp").run_once() == 0
@@ -94,8 +93,6 @@ def test_a_tsa_that_does_not_answer_is_retried_then_given_up_with_the_reason(
     tsa = pki_server.tsa_url(pki_rsa.kind)
     signer = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
     file_id = _stored(sessions, store, signer.sign(make_pdf()), tmp_path)
-    with sessions.begin() as s:
-        queue_upgrade(s, file_id)
     dead = Upgrader(sessions, store, "http://127.0.0.1:9/tsa", timedelta(0), tmp_path / "tmp")
     assert dead.run_once() == 1
     with sessions.begin() as s:
@@ -130,6 +127,42 @@ def test_signing_at_b_t_on_the_server_queues_the_upgrade(
     with sessions.begin() as s:
         view = sign_stored_file(s, store, config, file_id, _principal(s, "lanhdao"), level="B-T")
     with sessions.begin() as s:
-        assert s.scalars(select(SignatureUpgrade.file_id)).all() == [view.id]
-    assert Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp").run_once() == 1
+        queued = s.scalars(select(SignatureUpgrade.file_id).order_by(SignatureUpgrade.id)).all()
+        assert queued == [file_id, view.id]
+    # The unsigned original's entry upgrades the chain's latest version; the signed one's
+    # then finds it at B-LTA already.
+    assert Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp").run_once() == 2
     assert _latest_bytes(sessions, store, file_id)[0] == 3
+    with sessions.begin() as s:
+        states = s.scalars(select(SignatureUpgrade.state).order_by(SignatureUpgrade.id)).all()
+        assert states == ["done", "not_needed"]
+
+
+def test_every_stored_pdf_is_examined_and_only_the_b_t_ones_are_upgraded(
+    sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
+) -> None:
+    _setup(sessions, pki_rsa)
+    store = LocalObjectStore(tmp_path / "objects")
+    tsa = pki_server.tsa_url(pki_rsa.kind)
+    key = key_of(pki_rsa, pki_rsa.official)
+    unsigned = _stored(sessions, store, make_pdf(), tmp_path)
+    b_b = _stored(sessions, store, PadesSigner(key, PadesLevel.B_B).sign(make_pdf()), tmp_path)
+    broken = _stored(sessions, store, b"%PDF-1.7\n1 0 obj << /ByteRange [0 1", tmp_path)
+    _stored(sessions, store, b"bien ban hop, khong phai PDF\n", tmp_path)  # not examined
+    with sessions.begin() as s:
+        # A package from another agency: stored by the system, examined all the same.
+        upload = spool([PadesSigner(key, PadesLevel.B_T, tsa_url=tsa).sign(make_pdf())],
+                       limit=10**7, tmp_dir=tmp_path)  # fmt: skip
+        b_t = store_system_file(s, store, upload, "cv-den.pdf", agency_id=1, owner=None).id
+        queued = s.scalars(select(SignatureUpgrade.file_id).order_by(SignatureUpgrade.id)).all()
+        assert queued == [unsigned, b_b, broken, b_t]
+
+    assert Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp").run_once() == 4
+    with sessions.begin() as s:
+        states = dict(s.execute(select(SignatureUpgrade.file_id, SignatureUpgrade.state)).all())
+    assert states == {unsigned: "not_needed", b_b: "not_needed", broken: "not_needed", b_t: "done"}
+    for file_id in (unsigned, b_b, broken):
+        assert _latest_bytes(sessions, store, file_id)[0] == 1  # left as they were
+    version, upgraded = _latest_bytes(sessions, store, b_t)
+    (sig,) = validate_pdf(upgraded, TrustSettings.of([pki_rsa.root.cert])).signatures
+    assert version == 2 and sig.pades_level == "B-LTA"
