@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Wait this long after a B-T signature before raising it to B-LTA",
     )
+    pkcs11_modules: str = Field(
+        default="",
+        description="Extra PKCS#11 modules (absolute .so paths, ':'-separated) the server may "
+        "load outside the system library folders",
+    )
     node_name: str = Field(default="lienthong", min_length=1, max_length=100)
     exchange_key: Path | None = Field(
         default=None, description="PKCS#12 key this node signs edXML packages with"
@@ -59,6 +65,14 @@ class Settings(BaseSettings):
     exchange_timeout: float = Field(default=30.0, gt=0)
     exchange_interval: float = Field(
         default=1.0, gt=0, description="Seconds between outbox rounds (deliveries to nodes)"
+    )
+    exchange_lease: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds before a delivery whose sender stopped mid-way is sent again",
+    )
+    exchange_parallel: int = Field(
+        default=4, ge=1, le=64, description="Documents delivered to other nodes at once"
     )
     office_hours: str = Field(
         default="07:30-11:30,13:00-17:00",
@@ -78,6 +92,12 @@ class Settings(BaseSettings):
                 f"LIENTHONG_OFFICE_HOURS='{self.office_hours}' không hợp lệ; ví dụ 07:30-11:30,13:00-17:00"
                 f" / invalid; e.g. 07:30-11:30,13:00-17:00"
             ) from e
+
+    @property
+    def pkcs11_module_paths(self) -> tuple[str, ...]:
+        """LIENTHONG_PKCS11_MODULES as a tuple of paths (`:` or os.pathsep between them)."""
+        parts = self.pkcs11_modules.replace(os.pathsep, ":").split(":")
+        return tuple(p.strip() for p in parts if p.strip())
 
     @property
     def db_url(self) -> str:
@@ -111,6 +131,20 @@ class Settings(BaseSettings):
                 "LIENTHONG_OBJECT_STORE=s3 cần LIENTHONG_S3_ENDPOINT, LIENTHONG_S3_ACCESS_KEY và "
                 "LIENTHONG_S3_SECRET_KEY / LIENTHONG_OBJECT_STORE=s3 needs LIENTHONG_S3_ENDPOINT, "
                 "LIENTHONG_S3_ACCESS_KEY and LIENTHONG_S3_SECRET_KEY"
+            )
+        if self.exchange_lease <= self.exchange_timeout:
+            raise SettingsError(
+                f"LIENTHONG_EXCHANGE_LEASE ({self.exchange_lease:g} s) phải dài hơn "
+                f"LIENTHONG_EXCHANGE_TIMEOUT ({self.exchange_timeout:g} s), nếu không một gói gửi "
+                "chậm sẽ bị gửi lại / LIENTHONG_EXCHANGE_LEASE must be longer than "
+                "LIENTHONG_EXCHANGE_TIMEOUT, or a slow send is sent twice"
+            )
+        relative = [p for p in self.pkcs11_module_paths if not os.path.isabs(p)]
+        if relative:
+            raise SettingsError(
+                f"LIENTHONG_PKCS11_MODULES cần đường dẫn tuyệt đối tới từng tệp .so, không phải "
+                f"{', '.join(relative)} / LIENTHONG_PKCS11_MODULES needs the absolute path of each "
+                f".so file, not {', '.join(relative)}"
             )
         if not self.demo and len(self.secret_key) < 16:
             raise SettingsError(

@@ -11,7 +11,8 @@ and keeps it loaded for signing (see `engine.signing_secrets`). Signing a stored
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -51,7 +52,8 @@ __all__ = [
 
 log = logging.getLogger("lienthong.signing")
 
-# A PKCS#11 module is a shared library the server loads: only from system library folders.
+# A PKCS#11 module is a shared library the server loads: only from system library folders,
+# or one of the exact files the admin allows (LIENTHONG_PKCS11_MODULES).
 PKCS11_MODULE_DIRS = ("/usr/lib/", "/usr/lib64/", "/usr/local/lib/", "/lib/", "/opt/")
 _MAX_IMAGE = 2 * 1024 * 1024
 
@@ -66,6 +68,8 @@ class SigningConfig:
     tmp_dir: Path
     tsa_url: str | None = None
     max_pdf_bytes: int = 100 * 1024 * 1024
+    # PKCS#11 modules the admin allows outside PKCS11_MODULE_DIRS: absolute file paths.
+    pkcs11_modules: tuple[str, ...] = ()
 
     @property
     def box(self) -> SecretBox:
@@ -131,7 +135,27 @@ def _view(row: KeyRow, agency_code: str | None, username: str | None) -> Signing
     )
 
 
-def _check_module(path: str) -> None:
+def _allowed_module(path: str, allowed: tuple[str, ...]) -> str | None:
+    """The real path of `path` if it is one of the admin's `allowed` files, else None.
+
+    Both sides are resolved first (symlinks, `..`), and only whole files match: an
+    allowed folder allows nothing.
+    """
+    if not os.path.isabs(path):
+        return None
+    real = os.path.realpath(path)
+    if not os.path.isfile(real):
+        return None
+    listed = {os.path.realpath(a) for a in allowed if os.path.isabs(a)}
+    return real if real in listed else None
+
+
+def _check_module(path: str, allowed: tuple[str, ...] = ()) -> str:
+    """The module path to load: an installed .so under PKCS11_MODULE_DIRS, or a file the
+    admin allows (`allowed`, resolved). Raises InvalidInputError otherwise."""
+    admitted = _allowed_module(path, allowed)
+    if admitted is not None:
+        return admitted
     p = Path(path)
     if not (
         p.is_absolute()
@@ -142,18 +166,25 @@ def _check_module(path: str) -> None:
     ):
         raise InvalidInputError(
             f"Thư viện PKCS#11 '{path}' không dùng được: cần đường dẫn tuyệt đối tới tệp .so đã "
-            f"cài trong {', '.join(PKCS11_MODULE_DIRS)} / PKCS#11 module '{path}' cannot be "
-            f"used: give the absolute path of an installed .so under "
-            f"{', '.join(PKCS11_MODULE_DIRS)}",
+            f"cài trong {', '.join(PKCS11_MODULE_DIRS)}, hoặc quản trị viên thêm đúng tệp đó vào "
+            f"LIENTHONG_PKCS11_MODULES / PKCS#11 module '{path}' cannot be used: give the "
+            f"absolute path of an installed .so under {', '.join(PKCS11_MODULE_DIRS)}, or have "
+            "the admin list that exact file in LIENTHONG_PKCS11_MODULES",
             code="bad_pkcs11_module",
-            details=[{"field": "module_path", "message": "installed .so in a system folder"}],
+            details=[
+                {
+                    "field": "module_path",
+                    "message": "installed .so in a system folder or in LIENTHONG_PKCS11_MODULES",
+                }
+            ],
         )
+    return path
 
 
 def _load(material: Pkcs12Material | Pkcs11Material) -> LoadedSigningKey:
+    """Load the key; a PKCS#11 module path must have passed `_check_module`."""
     if isinstance(material, Pkcs12Material):
         return load_pkcs12(material.data, material.password)
-    _check_module(material.module_path)
     try:
         chain = load_certificates(material.chain_pem.encode()) if material.chain_pem else []
     except ValueError as e:
@@ -225,6 +256,9 @@ def register_key(
         if len(image) > _MAX_IMAGE:
             raise InvalidInputError("Ảnh quá lớn (2 MB) / the image is larger than 2 MB")
         check_image(image, "seal" if agency is not None else "signer")
+    if isinstance(material, Pkcs11Material):
+        module = _check_module(material.module_path, config.pkcs11_modules)
+        material = replace(material, module_path=module)
     key = _load(material)
     try:
         row = _insert(session, config, principal, material, key, agency, user_id, label)

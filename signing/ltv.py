@@ -10,14 +10,26 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.ades.report import AdESIndeterminate, AdESSubIndic
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.validation import async_validate_pdf_timestamp
+from pyhanko.sign.validation.ades import (
+    _build_prima_facie_poe_index_from_pdf_timestamps,
+    _validate_prima_facie_poe,
+    ades_past_signature_validation,
+)
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from pyhanko.sign.validation.errors import NoDSSFoundError
+from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
-from pyhanko.sign.validation.policy_decl import LocalKnowledge
+from pyhanko.sign.validation.policy_decl import (
+    LocalKnowledge,
+    PdfSignatureValidationSpec,
+    SignatureValidationSpec,
+)
 from pyhanko.sign.validation.status import StandardCMSSignatureStatus
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.ltv.poe import POEManager, POEType
+from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
 from signing.aio import run_sync
@@ -25,7 +37,12 @@ from signing.documents import PARSE_ERRORS, safely
 from signing.report import CertificateInfo, Indication, TimestampReport
 from signing.trust import TrustSettings
 
-__all__ = ["check_document_timestamp", "dss_knowledge", "pades_level"]
+__all__ = [
+    "check_document_timestamp",
+    "dss_knowledge",
+    "pades_level",
+    "proven_unrevoked_before_expiry",
+]
 
 
 def dss_knowledge(reader: PdfFileReader) -> LocalKnowledge:
@@ -46,6 +63,41 @@ def dss_knowledge(reader: PdfFileReader) -> LocalKnowledge:
         for ref in dss.crls
     ]
     return LocalKnowledge(known_ocsps=ocsps, known_crls=crls, known_certs=list(dss.load_certs()))
+
+
+async def proven_unrevoked_before_expiry(
+    sig: EmbeddedPdfSignature,
+    spec: PdfSignatureValidationSpec,
+    augmented: SignatureValidationSpec,
+    timing: ValidationTimingInfo,
+    best_signature_time: dt.datetime,
+) -> AdESSubIndic:
+    """pyHanko's past signature validation (ETSI EN 319 102-1 § 5.6.2.4) of a signature
+    whose signer certificate had expired at the validation time (PASSED or not).
+
+    Proof of existence comes from the document timestamps over the DSS (pyHanko's own
+    index; its helpers are private, hence the exact pin of pyHanko), the signature's
+    from `best_signature_time`. `augmented` carries the DSS material.
+    """
+    index = _build_prima_facie_poe_index_from_pdf_timestamps(
+        sig.reader, include_content_ts=True, diff_policy=spec.diff_policy
+    )
+    # What has no other proof exists as of the validation time, not of the wall clock
+    # (the two differ when validating "at" another time).
+    poes = POEManager(current_dt_override=timing.validation_time)
+    try:
+        for poe in await _validate_prima_facie_poe(index, augmented, timing):
+            poes.register_known_poe(poe)
+    except SignatureValidationError:
+        pass  # a broken document timestamp chain proves nothing
+    poes.register(sig.signer_info["signature"].native, POEType.VALIDATION, best_signature_time)
+    return await ades_past_signature_validation(
+        sig.signed_data,
+        augmented,
+        poes,
+        AdESIndeterminate.OUT_OF_BOUNDS_NO_POE,
+        init_control_time=timing.validation_time,
+    )
 
 
 def _has_revinfo(reader: PdfFileReader) -> bool:

@@ -36,6 +36,7 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.policy_decl import (
     LocalKnowledge,
     PdfSignatureValidationSpec,
+    SignatureValidationSpec,
     bootstrap_validation_data_handlers,
 )
 from pyhanko.sign.validation.status import (
@@ -48,7 +49,12 @@ from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 
 from signing.aio import run_sync
 from signing.documents import PARSE_ERRORS, is_certification, malformed, open_reader, safely
-from signing.ltv import check_document_timestamp, dss_knowledge, pades_level
+from signing.ltv import (
+    check_document_timestamp,
+    dss_knowledge,
+    pades_level,
+    proven_unrevoked_before_expiry,
+)
 from signing.report import (
     CertificateInfo,
     Indication,
@@ -79,7 +85,19 @@ _PAST_CAN_HELP = {
     AdESIndeterminate.TRY_LATER,
     AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
 }
-_UNKNOWN = {AdESIndeterminate.TRY_LATER, AdESIndeterminate.REVOCATION_OUT_OF_BOUNDS_NO_POE}
+_UNKNOWN = {
+    AdESIndeterminate.TRY_LATER,
+    AdESIndeterminate.REVOCATION_OUT_OF_BOUNDS_NO_POE,
+    AdESIndeterminate.OUT_OF_BOUNDS_NO_POE,  # revocation data from before the expiry
+}
+_NO_POE_BEFORE_EXPIRY = (
+    "Chứng thư số của người ký đã hết hạn tại thời điểm kiểm tra và không có bằng chứng "
+    "chữ ký được tạo khi chứng thư còn hiệu lực và chưa bị thu hồi (cần dấu thời gian và dữ "
+    "liệu thu hồi nằm dưới dấu thời gian tài liệu: mức B-LTA) / The signer's certificate had "
+    "expired at the validation time and nothing proves the signature was made while it was "
+    "valid and unrevoked (that takes a timestamp, and revocation data under a document "
+    "timestamp: B-LTA)"
+)
 
 
 def validate_pdf(
@@ -125,6 +143,8 @@ def _check_signature(
     indication = _INDICATION[subindic.status]
     sub = None if indication is Indication.TOTAL_PASSED else subindic.standard_name
     message = result.failure_msg
+    if message is None and subindic is AdESIndeterminate.OUT_OF_BOUNDS_NO_POE:
+        message = _NO_POE_BEFORE_EXPIRY
     integrity = ModificationInfo(**sig.summarise_integrity_info())
     coverage = integrity.coverage or SignatureCoverageLevel.UNCLEAR
     modified = integrity.docmdp_ok is False
@@ -192,7 +212,8 @@ async def _ades(
     """
     backend = AIOHttpFetcherBackend() if trust.fetch else None
     try:
-        return await _ades_with(sig, trust.validation_spec(backend), timing, reader)
+        spec = trust.validation_spec(backend)
+        return await _ades_with(sig, spec, timing, reader, trust.revocation)
     finally:
         if backend is not None:
             await backend.close()
@@ -203,6 +224,7 @@ async def _ades_with(
     spec: PdfSignatureValidationSpec,
     timing: ValidationTimingInfo,
     reader: PdfFileReader,
+    revocation: str,
 ) -> AdESBasicValidationResult:
     base = spec.signature_validation_spec
     dss = dss_knowledge(reader)
@@ -223,10 +245,50 @@ async def _ades_with(
         validation_data_handlers=bootstrap_validation_data_handlers(augmented, timing_info=timing),
         raw_digest=sig.compute_digest(),
     )
+    cert = sig.signer_cert
+    expired = cert is not None and timing.validation_time > cert.not_valid_after
+    if current.ades_subindic is AdESPassed.OK and expired:
+        checks_revocation = revocation == "if_declared" and _declares_revocation(sig)
+        return await _expired_signer(sig, spec, augmented, timing, current, checks_revocation)
     if current.ades_subindic not in _PAST_CAN_HELP or not timestamped:
         return current  # without a signature timestamp no proof of existence can help
     past = await ades_lta_validation(sig, spec, timing_info=timing)
     return past if past.ades_subindic is AdESPassed.OK else current
+
+
+async def _expired_signer(
+    sig: EmbeddedPdfSignature,
+    spec: PdfSignatureValidationSpec,
+    augmented: SignatureValidationSpec,
+    timing: ValidationTimingInfo,
+    current: AdESBasicValidationResult,
+    checks_revocation: bool,
+) -> AdESBasicValidationResult:
+    """The rest of ETSI EN 319 102-1 § 5.5.4 / § 5.6.3 for a signature that pyHanko's
+    "with time" process passed although its signer certificate had expired.
+
+    pyHanko accepts any signature timestamp later than the certificate's notBefore. The
+    standard also wants the timestamp before the notAfter and, where revocation is
+    checked, proof the certificate was unrevoked then: a CA may drop an expired
+    certificate from its CRL, so only revocation data with proof of existence before
+    the expiry (the DSS under a document timestamp, B-LTA) shows it (§ 5.6.2.4).
+    """
+    best = getattr(current, "best_signature_time", None)
+    verdict: AdESSubIndic = AdESIndeterminate.OUT_OF_BOUNDS_NO_POE
+    if best is not None and best <= sig.signer_cert.not_valid_after:
+        if not checks_revocation:
+            return current
+        verdict = await proven_unrevoked_before_expiry(sig, spec, augmented, timing, best)
+        if verdict is AdESPassed.OK:
+            return current
+    if verdict.status is AdESStatus.FAILED:
+        return dataclasses.replace(current, ades_subindic=verdict)
+    # § 5.6.3: past validation did not improve the "with time" result, so that stands
+    return dataclasses.replace(
+        current,
+        ades_subindic=AdESIndeterminate.OUT_OF_BOUNDS_NO_POE,
+        failure_msg=_NO_POE_BEFORE_EXPIRY,
+    )
 
 
 def _level_name(info: ModificationInfo) -> str | None:

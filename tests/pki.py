@@ -92,14 +92,30 @@ class TestPki:
     tsa: Issued
     base_url: str | None = None
     revoked_serials: set[int] = field(default_factory=set)
+    # Added to the wall clock when CRLs and OCSP responses are made, so a test can ask
+    # the CAs for revocation data "in the future" (e.g. after a certificate expired).
+    clock_offset: dt.timedelta = dt.timedelta(0)
 
     __test__ = False  # not a pytest class
 
     @classmethod
     def generate(
-        cls, kind: str = "rsa", *, base_url: str | None = None, now: dt.datetime | None = None
+        cls,
+        kind: str = "rsa",
+        *,
+        base_url: str | None = None,
+        now: dt.datetime | None = None,
+        official_days: int = 365,
+        ocsp_nocheck: bool = False,
     ) -> TestPki:
-        """A fresh PKI whose end-entity certificates are valid from yesterday for a year."""
+        """A fresh PKI whose end-entity certificates are valid from yesterday for a year.
+
+        `official_days` shortens (or lengthens) the official's certificate alone, e.g. to
+        have it expire long before the TSA's. `ocsp_nocheck` gives the OCSP responder's
+        certificate id-pkix-ocsp-nocheck (RFC 6960 § 4.2.2.2.1), as real responders have:
+        past-time validation (ETSI EN 319 102-1 § 5.6.2.1) asks for revocation data of
+        every certificate it meets otherwise.
+        """
         now = now or dt.datetime.now(UTC)
         start = now - dt.timedelta(days=1)
         root_key = _key(kind)
@@ -124,7 +140,7 @@ class TestPki:
             _key(kind),
             intermediate,
             start,
-            365,
+            official_days,
             **kw,
         )
         seal = _issue(
@@ -146,6 +162,7 @@ class TestPki:
             365,
             eku=[ExtendedKeyUsageOID.OCSP_SIGNING],
             key_usage="digital_signature",
+            ocsp_nocheck=ocsp_nocheck,
         )
         tsa = _issue(
             _name("Lienthong Test TSA"),
@@ -169,6 +186,10 @@ class TestPki:
             base_url,
             {revoked.cert.serial_number},
         )
+
+    def now(self) -> dt.datetime:
+        """The CAs' clock: the wall clock plus `clock_offset`."""
+        return dt.datetime.now(UTC) + self.clock_offset
 
     def issue(self, common_name: str, *, start: dt.datetime, days: int) -> Issued:
         """Another end-entity certificate from the intermediate (e.g. an expired one)."""
@@ -225,7 +246,7 @@ class TestPki:
     def crl(self, issuer: Issued | None = None) -> x509.CertificateRevocationList:
         """A fresh CRL of `issuer` (the intermediate by default)."""
         issuer = issuer or self.intermediate
-        now = dt.datetime.now(UTC)
+        now = self.now()
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(issuer.cert.subject)
@@ -254,7 +275,7 @@ class TestPki:
             return ocsp.OCSPResponseBuilder.build_unsuccessful(
                 ocsp.OCSPResponseStatus.UNAUTHORIZED
             ).public_bytes(serialization.Encoding.DER)
-        now = dt.datetime.now(UTC)
+        now = self.now()
         revoked = req.serial_number in self.revoked_serials
         builder = ocsp.OCSPResponseBuilder().add_response(
             cert=subject.cert,
@@ -306,6 +327,7 @@ def _issue(
     key_usage: str = "signing",
     base_url: str | None = None,
     crl_name: str | None = None,
+    ocsp_nocheck: bool = False,
 ) -> Issued:
     issuer_name = issuer.cert.subject if issuer else subject
     issuer_key = issuer.key if issuer else key
@@ -328,6 +350,8 @@ def _issue(
         )
     if eku:
         builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=True)
+    if ocsp_nocheck:
+        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
     if base_url and crl_name:
         builder = builder.add_extension(
             x509.CRLDistributionPoints(
@@ -433,9 +457,22 @@ class PkiServer:
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
-    def add(self, name: str, kind: str = "rsa") -> TestPki:
-        """Generate a PKI whose certificates point at this server under `/<name>/`."""
-        pki = TestPki.generate(kind, base_url=f"{self.base_url}/{name}")
+    def add(
+        self,
+        name: str,
+        kind: str = "rsa",
+        *,
+        official_days: int = 365,
+        ocsp_nocheck: bool = False,
+    ) -> TestPki:
+        """Generate a PKI whose certificates point at this server under `/<name>/`
+        (the keywords as in `TestPki.generate`)."""
+        pki = TestPki.generate(
+            kind,
+            base_url=f"{self.base_url}/{name}",
+            official_days=official_days,
+            ocsp_nocheck=ocsp_nocheck,
+        )
         self.pkis[name] = pki
         return pki
 

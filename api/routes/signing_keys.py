@@ -74,10 +74,14 @@ def _state(request: Request) -> AppState:
 
 
 def signing_config(state: AppState) -> SigningConfig:
-    """How the server signs: the secret that opens stored keys, spool space, the TSA."""
+    """How the server signs: the secret that opens stored keys, spool space, the TSA, the
+    PKCS#11 modules the admin allows."""
     settings = state.settings
     return SigningConfig(
-        secret_key=settings.secret_key, tmp_dir=settings.tmp_dir, tsa_url=settings.tsa_url
+        secret_key=settings.secret_key,
+        tmp_dir=settings.tmp_dir,
+        tsa_url=settings.tsa_url,
+        pkcs11_modules=settings.pkcs11_module_paths,
     )
 
 
