@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from api.deps import AppState
@@ -37,4 +39,6 @@ def outbox_for(state: AppState) -> Outbox:
         state.node,
         http_send(state.settings.exchange_timeout),
         state.settings.tmp_dir,
+        lease=timedelta(seconds=state.settings.exchange_lease),
+        parallel=state.settings.exchange_parallel,
     )

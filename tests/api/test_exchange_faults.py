@@ -506,11 +506,15 @@ def _read_http_message(sock: socket.socket) -> bytes:
 
 class _CuttingRelay:
     """A TCP relay A's directory points at instead of node B. It passes requests through;
-    told to `cut`, it SIGKILLs B at that point of the next request and hangs up on A."""
+    told to `cut`, it SIGKILLs B (or A, the `sender`) at that point of the next request and
+    hangs up on A."""
 
-    def __init__(self, target: Node) -> None:
+    def __init__(self, target: Node, sender: Node | None = None) -> None:
         self.target = target
-        self.cut: str | None = None  # "mid_request" | "after_answer"
+        self.sender = sender
+        # "mid_request" | "after_answer" (B dies) | "sender_mid_request" |
+        # "sender_after_answer" (A dies)
+        self.cut: str | None = None
         self.killed = threading.Event()
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -528,9 +532,10 @@ class _CuttingRelay:
                 return
             threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
-    def _kill(self) -> None:
-        assert self.target.proc is not None
-        self.target.proc.kill()
+    def _kill(self, victim: Node | None = None) -> None:
+        victim = victim or self.target
+        assert victim.proc is not None
+        victim.proc.kill()
         self.killed.set()
 
     def _relay(self, client: socket.socket) -> None:
@@ -541,6 +546,9 @@ class _CuttingRelay:
                 return
             with self._lock:
                 cut, self.cut = self.cut, None
+            if cut == "sender_mid_request":
+                self._kill(self.sender)  # A dies waiting for its answer; B never sees it
+                return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target.port), timeout=30)
             except OSError:
@@ -556,8 +564,9 @@ class _CuttingRelay:
                     answer = _read_http_message(upstream)
                 except (OSError, ValueError):
                     return
-                if cut == "after_answer":
-                    self._kill()  # B has committed and answered; A never hears it
+                if cut in ("after_answer", "sender_after_answer"):
+                    # B has committed and answered; A never hears it (or is gone).
+                    self._kill(self.sender if cut == "sender_after_answer" else None)
                     return
                 client.sendall(answer)
 
@@ -607,4 +616,52 @@ def test_a_receiver_killed_mid_request_gets_the_package_exactly_once_after_resta
         relay.close()
         if b.proc is None or b.proc.poll() is not None:
             b.start()
+        a.cli("exchange", "peer", "add", b.name, b.url, "--cert", pem, *flags)
+
+
+@pytest.mark.parametrize(
+    ("cut", "b_saw_a_duplicate"),
+    [
+        ("sender_mid_request", False),  # A dies before B has anything
+        ("sender_after_answer", True),  # B committed and answered; A died before hearing it
+    ],
+)
+def test_a_sender_killed_mid_request_delivers_exactly_once_when_its_lease_runs_out(
+    nodes: tuple[Node, Node, Node], pki: TestPki, cut: str, b_saw_a_duplicate: bool
+) -> None:
+    a, b, _ = nodes
+    # The claim's lease is what brings a dead sender's delivery back: 3 s here, not 2 min.
+    lease = {"LIENTHONG_EXCHANGE_LEASE": "3", "LIENTHONG_EXCHANGE_TIMEOUT": "2"}
+    a.stop()
+    a.extra_env.update(lease)
+    a.start()
+    relay = _CuttingRelay(b, sender=a)
+    agencies = httpx.get(f"{b.url}/exchange/v1/node").json()["agencies"]
+    flags = [x for code in agencies for x in ("--agency", code)]
+    pem = str(a.data_dir / f"{b.name}.pem")
+    a.cli("exchange", "peer", "add", b.name, relay.url, "--cert", pem, *flags)
+    try:
+        relay.cut = cut
+        did = send_document(a, pki, [{"code": B_COMMUNE1, "name": "UBND xã Hoà Bình (tỉnh B)"}])
+        assert relay.killed.wait(60), "A's worker never posted to node B"
+        assert a.proc is not None
+        a.proc.wait(10)
+        a.start()
+        wait_for(lambda: _statuses(a, did)[B_COMMUNE1] == "01", "delivery after the lease", 60)
+
+        exchange_id = a.get("vanthu.so", f"/api/v1/documents/{did}")["exchange_id"]
+        assert len(_incoming(b, exchange_id)) == 1
+        assert _documents_in_db(b, exchange_id) == 1
+        results = [r[0] for r in _evidence(b, exchange_id)]
+        assert results[0] == "accepted" and set(results[1:]) <= {"duplicate"}, results
+        assert ("duplicate" in results) is b_saw_a_duplicate, results
+        (d,) = a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
+        assert [h["code"] for h in d["history"]] == ["01"]
+        assert d["state"] == "sent" and d["attempts"] == 2 and d["last_error"] is None
+    finally:
+        relay.close()
+        a.stop()
+        for name in lease:
+            a.extra_env.pop(name, None)
+        a.start()
         a.cli("exchange", "peer", "add", b.name, b.url, "--cert", pem, *flags)
