@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.cli_documents import document_app
+from api.cli_dossiers import dossier_supplement_app
 from api.cli_edxml import edxml_app
 from api.cli_exchange import exchange_app
 from api.deps import AppState
@@ -40,6 +41,7 @@ app.add_typer(procedures_app, name="procedures")
 storage_app = typer.Typer(help="Object store / kho tệp", no_args_is_help=True)
 dossier_app = typer.Typer(help="One-stop dossiers / hồ sơ một cửa", no_args_is_help=True)
 app.add_typer(dossier_app, name="dossier")
+dossier_app.add_typer(dossier_supplement_app)  # request-supplement, supplement
 app.add_typer(storage_app, name="storage")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(document_app, name="document")

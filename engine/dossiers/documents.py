@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.calendar import VN_TZ
-from engine.dossiers.reading import dossier_for, timeliness
+from engine.dossiers.reading import dossier_for
 from engine.dossiers.slips import SLIP_KINDS, SlipData, render_slip
 from engine.dossiers.statuses import STATUS_NAMES
+from engine.dossiers.timeliness import timeliness_verdict
 from engine.errors import ConflictError, InvalidInputError
 from engine.principal import Principal
 from engine.tables import table_csv, table_xlsx
@@ -115,8 +116,8 @@ def register_rows(
             "'to' phải sau 'from' / 'to' must be after 'from'",
             details=[{"field": "to", "message": "before from"}],
         )
-    rows = session.scalars(
-        select(Dossier)
+    rows = session.execute(
+        select(Dossier, timeliness_verdict())
         .join(Agency, Agency.id == Dossier.receiving_agency_id)
         .where(
             Agency.path.startswith(principal.agency_path),
@@ -137,9 +138,9 @@ def register_rows(
             _vn(d.finished_at),
             _vn(d.returned_at),
             STATUS_NAMES[d.status],
-            timeliness(d),
+            verdict,
         ]
-        for i, d in enumerate(rows, 1)
+        for i, (d, verdict) in enumerate(rows, 1)
     ]
 
 

@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.dossiers.statuses import STATUS_NAMES, Status
+from engine.dossiers.statuses import STATUS_NAMES
+from engine.dossiers.timeliness import timeliness_of, timeliness_verdict
 from engine.errors import NotFoundError, PermissionDeniedError
 from engine.principal import Principal
-from storage.models import Agency, Dossier, DossierEvent, Notification, User, utcnow
+from storage.models import Agency, Dossier, DossierEvent, Notification, User
 
 __all__ = [
     "DossierView",
@@ -23,10 +24,7 @@ __all__ = [
     "may_read",
     "my_notifications",
     "public_dossier",
-    "timeliness",
 ]
-
-_OPEN = (Status.ACCEPTED, Status.PROCESSING, Status.SUPPLEMENT, Status.FINANCIAL)
 
 
 @dataclass(frozen=True)
@@ -54,23 +52,6 @@ class DossierView(PublicDossier):
     timeliness: str
     instance_id: int | None
     timeline: list[dict[str, Any]] = field(default_factory=list)
-
-
-def timeliness(d: Dossier, now: datetime | None = None) -> str:
-    """early / on_time / overdue for finished dossiers; in_time / overdue for open ones.
-
-    More than one supplement request counts as overdue (the national scorecard rule).
-    """
-    if d.supplement_requests > 1:
-        return "overdue"
-    if d.due_at is None:
-        return "not_started"
-    end = d.finished_at
-    if end is None:
-        return "in_time" if (now or utcnow()) <= d.due_at else "overdue"
-    if end > d.due_at:
-        return "overdue"
-    return "early" if d.due_at.date() > end.date() else "on_time"
 
 
 def _get(session: Session, code: str) -> Dossier:
@@ -160,7 +141,7 @@ def dossier_view(session: Session, principal: Principal, code: str) -> DossierVi
         supplement_requests=d.supplement_requests,
         refusal_reason=d.refusal_reason,
         finished_at=d.finished_at,
-        timeliness=timeliness(d),
+        timeliness=timeliness_of(session, d),
         instance_id=d.instance_id,
         timeline=[
             {
@@ -206,13 +187,8 @@ def list_dossiers(
     if received_to:
         where.append(Dossier.received_at < received_to)
     if overdue is not None:
-        now = utcnow()
-        late = or_(
-            Dossier.supplement_requests > 1,
-            (Dossier.finished_at.is_not(None)) & (Dossier.finished_at > Dossier.due_at),
-            (Dossier.finished_at.is_(None)) & Dossier.status.in_(_OPEN) & (Dossier.due_at < now),
-        )
-        where.append(late if overdue else ~late)
+        verdict = timeliness_verdict()
+        where.append(verdict == "overdue" if overdue else verdict != "overdue")
     base = (
         select(Dossier)
         .join(recv, recv.id == Dossier.receiving_agency_id)

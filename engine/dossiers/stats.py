@@ -6,12 +6,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.agencies import get_agency, in_scope
-from engine.dossiers.reading import timeliness
 from engine.dossiers.statuses import Status
+from engine.dossiers.timeliness import timeliness_verdict
 from engine.errors import PermissionDeniedError
 from engine.principal import Principal
 from storage.models import Agency, Dossier
@@ -19,6 +19,7 @@ from storage.models import Agency, Dossier
 __all__ = ["Timeliness", "timeliness_stats"]
 
 _FINISHED = (Status.FINISHED, Status.RETURNED)
+_OPEN = (Status.ACCEPTED, Status.PROCESSING, Status.SUPPLEMENT, Status.FINANCIAL)
 
 
 @dataclass(frozen=True)
@@ -43,28 +44,33 @@ def timeliness_stats(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> Timeliness:
-    """Counts for dossiers received by an agency's subtree (default: the principal's)."""
+    """Counts for dossiers received by an agency's subtree (default: the principal's).
+
+    Raises NotFoundError (unknown agency), PermissionDeniedError (outside the subtree).
+    """
     root = get_agency(session, agency) if agency else session.get(Agency, principal.agency_id)
     assert root is not None
     if not in_scope(principal, root.path):
         raise PermissionDeniedError("Ngoài phạm vi của bạn / outside your agency's subtree")
-    stmt = (
-        select(Dossier)
+    rows = (
+        select(Dossier.status, timeliness_verdict().label("verdict"))
         .join(Agency, Agency.id == Dossier.receiving_agency_id)
         .where(Agency.path.startswith(root.path), Dossier.due_at.is_not(None))
     )
     if start:
-        stmt = stmt.where(Dossier.received_at >= start)
+        rows = rows.where(Dossier.received_at >= start)
     if end:
-        stmt = stmt.where(Dossier.received_at < end)
+        rows = rows.where(Dossier.received_at < end)
+    sub = rows.subquery()
     finished: Counter[str] = Counter()
     still_open: Counter[str] = Counter()
-    for d in session.scalars(stmt):
-        verdict = timeliness(d)
-        if d.status in _FINISHED:
-            finished[verdict] += 1
-        elif d.status in (Status.ACCEPTED, Status.PROCESSING, Status.SUPPLEMENT, Status.FINANCIAL):
-            still_open[verdict] += 1
+    for status, verdict, count in session.execute(
+        select(sub.c.status, sub.c.verdict, func.count()).group_by(sub.c.status, sub.c.verdict)
+    ):
+        if status in _FINISHED:
+            finished[verdict] += count
+        elif status in _OPEN:
+            still_open[verdict] += count
     done = sum(finished.values())
     good = finished["early"] + finished["on_time"]
     return Timeliness(

@@ -6,7 +6,8 @@ status 5, its steps cannot be completed, and the processing clock stops. When th
 records the supplement, processing resumes at the same step and every deadline (the
 appointment, the steps' due times) moves later by the working time spent waiting. The
 deadline watch of the process is told by the `dossier_supplemented` signal, so the apology
-(form 04) follows the moved due date (see `progress.dossier_deadline`).
+(form 04) follows the moved due date (see `progress.dossier_deadline`). While it waits, the
+dossier is judged by the moment its clock stopped, not by now (see `timeliness`).
 """
 
 from __future__ import annotations
