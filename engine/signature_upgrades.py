@@ -26,6 +26,7 @@ from signing.errors import SigningError
 from signing.pades import timestamper_for, upgrade_to_lta
 from signing.sandbox import validate_untrusted
 from signing.trust import TrustSettings
+from storage.db import any_row
 from storage.models import SignatureUpgrade, StoredFile, utcnow
 from storage.objects import ObjectStore
 
@@ -61,16 +62,16 @@ class Upgrader:
 
     def _claim(self) -> list[int]:
         now = utcnow()
+        due = (
+            SignatureUpgrade.state == "pending",
+            SignatureUpgrade.next_attempt_at <= now,
+            SignatureUpgrade.created_at <= now - self.delay,
+        )
+        if not any_row(self.sessions, select(SignatureUpgrade.id).where(*due)):
+            return []
         with self.sessions.begin() as session:
             query = (
-                select(SignatureUpgrade)
-                .where(
-                    SignatureUpgrade.state == "pending",
-                    SignatureUpgrade.next_attempt_at <= now,
-                    SignatureUpgrade.created_at <= now - self.delay,
-                )
-                .order_by(SignatureUpgrade.id)
-                .limit(self.batch)
+                select(SignatureUpgrade).where(*due).order_by(SignatureUpgrade.id).limit(self.batch)
             )
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseUnavailableError
 
-__all__ = ["is_sqlite", "make_engine", "make_sessionmaker", "ping"]
+__all__ = ["any_row", "is_sqlite", "make_engine", "make_sessionmaker", "ping"]
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -51,7 +51,19 @@ def _unicode_lower(value: Any) -> Any:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = conn.get_execution_options().get("lienthong_read_only", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def any_row(sessions: sessionmaker[Session], query: Select[Any]) -> bool:
+    """Whether `query` finds a row, read without taking SQLite's write lock.
+
+    For the worker's polls: an idle round that opened a writing transaction just to find
+    nothing would make every request that writes meanwhile wait for the lock.
+    """
+    with sessions() as session:
+        session.connection(execution_options={"lienthong_read_only": True})
+        return session.execute(query.limit(1)).first() is not None
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

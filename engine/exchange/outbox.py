@@ -31,6 +31,7 @@ from engine.exchange.packages import document_package, status_package
 from engine.exchange.peers import peer_certificate
 from engine.exchange.receiving import Receipt, receive_logged, signed_status
 from signing.xmldsig import sign_package, verify_package
+from storage.db import any_row
 from storage.models import (
     Agency,
     Delivery,
@@ -78,10 +79,13 @@ class Outbox:
     # --- claiming -------------------------------------------------------------------
     def _claim(self, model: Any) -> list[int]:
         now = utcnow()
+        due = (model.state == "pending", model.next_attempt_at <= now)
+        if not any_row(self.sessions, select(model.id).where(*due)):
+            return []
         with self.sessions.begin() as session:
             query = (
                 select(model)
-                .where(model.state == "pending", model.next_attempt_at <= now)
+                .where(*due)
                 .order_by(model.next_attempt_at, model.id)
                 .limit(self.batch)
             )

@@ -20,6 +20,7 @@ from engine.principal import Principal
 from engine.runtime.instances import LoadedInstance, advance, load_instance
 from engine.runtime.scripts import ServiceRegistry
 from engine.runtime.services import DEFAULT_SERVICES
+from storage.db import any_row
 from storage.models import WorkflowInstance, utcnow
 
 __all__ = ["fire_due_timers", "list_incidents", "retry_instance"]
@@ -50,6 +51,11 @@ def fire_due_timers(
 ) -> int:
     """Advance up to `limit` instances whose next timer is due; one transaction each."""
     seen: set[int] = set()  # never spin on an instance whose timer is not due by Spiff's clock
+    due = select(WorkflowInstance.id).where(
+        WorkflowInstance.status == "running", WorkflowInstance.next_timer_at <= (now or utcnow())
+    )
+    if not any_row(factory, due):
+        return 0
     for _ in range(limit):
         with factory.begin() as session:
             instance_id = _claim_one(session, now or utcnow(), seen)
