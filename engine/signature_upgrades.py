@@ -11,6 +11,7 @@ failures are retried with back-off and give up after `MAX_ATTEMPTS`, saying why.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -20,13 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
 from engine.errors import LienthongError
-from engine.files import latest_version, spool, store_system_file, verified_chunks
+from engine.files import spool, store_system_file, verified_chunks
 from engine.signatures import trust_settings
-from signing.errors import SigningError
+from signing.errors import MalformedPdfError, PdfTooComplexError
 from signing.pades import timestamper_for, upgrade_to_lta
-from signing.sandbox import validate_untrusted
+from signing.report import Revocation, ValidationReport
+from signing.sandbox import ValidationSandbox
 from signing.trust import TrustSettings
-from storage.db import any_row
+from storage.db import any_row, reading
 from storage.models import SignatureUpgrade, StoredFile, utcnow
 from storage.objects import ObjectStore
 
@@ -82,31 +84,32 @@ class Upgrader:
             return [r.id for r in rows]
 
     def _upgrade(self, upgrade_id: int) -> None:
-        with self.sessions.begin() as session:
+        with reading(self.sessions) as session:
             row = session.get(SignatureUpgrade, upgrade_id)
             signed = session.get(StoredFile, row.file_id) if row else None
-            current = latest_version(session, signed.root_id) if signed else None
-            if row is None or current is None:
-                return
-            # A later version (another signature) still holds the B-T one: upgrade that.
-            pdf = b"".join(verified_chunks(self.store, current, lambda _message: None))
+            # A later version (another signature) holds the B-T one: upgrade that, unless
+            # the newest version was deleted or purged (a new one would bring it back).
+            base = _newest(session, signed.root_id) if signed else None
+            live = base is not None and base.deleted_at is None and base.purged_at is None
+            if row is None or base is None or not live:
+                pdf = b""
+            else:
+                pdf = b"".join(verified_chunks(self.store, base, lambda _message: None))
             trust = trust_settings(session)
-            base_id = current.id
-            deleted = current.deleted_at is not None
-        if deleted or not _holds_b_t(pdf, trust):
-            with self.sessions.begin() as session:
-                row = session.get(SignatureUpgrade, upgrade_id)
-                assert row is not None
-                row.state = "not_needed"
+            base_id = base.id if base else None
+        due = _due_signatures(pdf, trust) if pdf else set()
+        if not due:
+            self._settle(upgrade_id)
             return
-        trust = replace(trust, fetch=True)
-        upgraded = upgrade_to_lta(pdf, timestamper_for(self.tsa_url or ""), trust)
+        upgraded = upgrade_to_lta(
+            pdf, timestamper_for(self.tsa_url or ""), replace(trust, fetch=True), due
+        )
         upload = spool([upgraded], limit=len(upgraded) + 1, tmp_dir=self.tmp_dir)
         try:
             with self.sessions.begin() as session:
                 base = session.get(StoredFile, base_id)
                 assert base is not None
-                if latest_version(session, base.root_id) is not base:
+                if _newest(session, base.root_id) is not base or base.deleted_at is not None:
                     raise LienthongError(
                         "Tệp vừa có phiên bản mới; sẽ nâng cấp lại / the file got a new "
                         "version meanwhile; it will be upgraded again",
@@ -130,6 +133,12 @@ class Upgrader:
         finally:
             upload.path.unlink(missing_ok=True)
 
+    def _settle(self, upgrade_id: int) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(SignatureUpgrade, upgrade_id)
+            if row is not None:
+                row.state = "not_needed"
+
     def _fail(self, upgrade_id: int, error: str) -> None:
         with self.sessions.begin() as session:
             row = session.get(SignatureUpgrade, upgrade_id)
@@ -144,13 +153,47 @@ class Upgrader:
                 )
 
 
-def _holds_b_t(pdf: bytes, trust: TrustSettings) -> bool:
-    """Whether a signature of the file carries a timestamp token but no validation data yet."""
+def _newest(session: Session, root_id: str) -> StoredFile | None:
+    """The newest version of a file chain, deleted or purged ones included."""
+    return session.scalar(
+        select(StoredFile)
+        .where(StoredFile.root_id == root_id)
+        .order_by(StoredFile.version.desc())
+        .limit(1)
+    )
+
+
+_sandbox: ValidationSandbox | None = None
+_sandbox_lock = threading.Lock()
+
+
+def _validate(pdf: bytes, trust: TrustSettings) -> ValidationReport:
+    # The worker's own sandbox: a long check here must not hold up the uploads' one.
+    global _sandbox
+    with _sandbox_lock:
+        if _sandbox is None:
+            _sandbox = ValidationSandbox(timeout=_VALIDATION_TIMEOUT)
+    return _sandbox.validate(pdf, trust)
+
+
+def _due_signatures(pdf: bytes, trust: TrustSettings) -> set[str]:
+    """The fields of the signatures to raise: a timestamp token, intact, a chain to a root
+    this node trusts (only those: the upgrade fetches from the addresses their certificates
+    name), and no document timestamp over them yet."""
     try:
         # Sandboxed: the PDF may come from anyone (an upload, another node's package).
-        report = validate_untrusted(pdf, trust, timeout=_VALIDATION_TIMEOUT)
-    except SigningError:
-        return False  # not a readable PDF: there is nothing to upgrade
-    return any(
-        s.has_timestamp_token and s.pades_level not in ("B-LT", "B-LTA") for s in report.signatures
-    )
+        report = _validate(pdf, trust)
+    except PdfTooComplexError:
+        raise  # maybe a busy machine: tried again later, then given up with the reason
+    except MalformedPdfError:
+        return set()  # not a readable PDF: there is nothing to upgrade
+    covered = [t.signed_revision for t in report.timestamps if t.intact and t.signed_revision]
+    return {
+        s.field_name
+        for s in report.signatures
+        if s.has_timestamp_token
+        and s.intact
+        and s.valid
+        and (s.trusted or s.revocation is Revocation.UNKNOWN)
+        and not any(r > s.signed_revision for r in covered)
+    }

@@ -174,5 +174,5 @@ def check_document_timestamp(
         indication, sub = Indication.TOTAL_PASSED, None
     return TimestampReport(
         ts.field_name, indication, sub, status.timestamp, CertificateInfo.of_der(ts.signer_cert.dump()),
-        bool(status.intact),
+        bool(status.intact), safely(lambda: int(ts.signed_revision)),
     )  # fmt: skip

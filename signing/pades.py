@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import io
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -272,15 +272,24 @@ def renew_archive_timestamp(pdf: bytes, timestamper: TimeStamper, trust: TrustSe
     return out.getvalue()
 
 
-def upgrade_to_lta(pdf: bytes, timestamper: TimeStamper, trust: TrustSettings) -> bytes:
-    """Raise B-T signatures to B-LTA: the validation material of every signature and its
+def upgrade_to_lta(
+    pdf: bytes,
+    timestamper: TimeStamper,
+    trust: TrustSettings,
+    fields: Collection[str] | None = None,
+) -> bytes:
+    """Raise B-T signatures to B-LTA: the validation material of each signature and its
     timestamp (chain, CRL/OCSP) into the DSS, then a document timestamp over everything.
 
-    Raises MalformedPdfError, TimestampError, ValidationMaterialError, or SigningError
-    (`no_signature`) for a PDF without a signature.
+    `fields`: the signature fields to gather material for (all by default) — with fetching
+    on, only those whose chain the caller trusts, or a stranger's certificate makes the
+    server fetch from the addresses it names. Raises MalformedPdfError, TimestampError,
+    ValidationMaterialError, or SigningError (`no_signature`) when none is left to cover.
     """
     reader = open_writer(pdf).prev
-    signatures = list(reader.embedded_regular_signatures)
+    signatures = [
+        s for s in reader.embedded_regular_signatures if fields is None or s.field_name in fields
+    ]
     if not signatures:
         raise SigningError(
             "Tài liệu chưa có chữ ký số để nâng cấp / the document has no signature to upgrade",

@@ -83,6 +83,7 @@ class TimestampReport:
     time: dt.datetime | None
     tsa: CertificateInfo | None
     intact: bool
+    signed_revision: int | None = None  # the revision it covers, as SignatureReport's
 
 
 @dataclass(frozen=True)

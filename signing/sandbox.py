@@ -159,27 +159,33 @@ class ValidationSandbox:
         return self
 
     def validate(
-        self, pdf: bytes, trust: TrustSettings, *, at: dt.datetime | None = None
+        self,
+        pdf: bytes,
+        trust: TrustSettings,
+        *,
+        at: dt.datetime | None = None,
+        timeout: float | None = None,
     ) -> ValidationReport:
-        """`validate_pdf` in the worker, within `timeout` seconds.
+        """`validate_pdf` in the worker, within `timeout` seconds (the sandbox's by default).
 
         Raises PdfTooComplexError when it takes too long, MalformedPdfError when the
         file cannot be read (or crashes the worker), like `validate_pdf` otherwise.
         """
+        limit = timeout if timeout is not None else self.timeout
         with self._lock:
             proc = self._wait_ready()
             assert proc.stdin is not None
             try:
                 _send(proc.stdin, (pdf, trust, at))
-                reply = self._answer_within(self.timeout)
+                reply = self._answer_within(limit)
             except (EOFError, OSError) as e:
                 self._kill(restart=True)
                 raise _unreadable(e) from e
             if reply is None:
                 self._kill(restart=True)
                 raise PdfTooComplexError(
-                    f"Kiểm tra tệp PDF vượt quá {self.timeout:g} giây; tệp quá phức tạp hoặc bị "
-                    f"tạo có chủ đích xấu / Checking the PDF took over {self.timeout:g} s; it is "
+                    f"Kiểm tra tệp PDF vượt quá {limit:g} giây; tệp quá phức tạp hoặc bị "
+                    f"tạo có chủ đích xấu / Checking the PDF took over {limit:g} s; it is "
                     "too complex or crafted"
                 )
         kind, value = reply
@@ -214,8 +220,7 @@ def validate_untrusted(
         if _default is None:
             _default = ValidationSandbox(timeout=timeout)
         sandbox = _default
-    sandbox.timeout = timeout
-    return sandbox.validate(pdf, trust, at=at)
+    return sandbox.validate(pdf, trust, at=at, timeout=timeout)
 
 
 if __name__ == "__main__":

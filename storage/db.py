@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, Select, create_engine, event, text
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseUnavailableError
 
-__all__ = ["any_row", "is_sqlite", "make_engine", "make_sessionmaker", "ping"]
+__all__ = ["any_row", "is_sqlite", "make_engine", "make_sessionmaker", "ping", "reading"]
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -55,14 +57,21 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def any_row(sessions: sessionmaker[Session], query: Select[Any]) -> bool:
-    """Whether `query` finds a row, read without taking SQLite's write lock.
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that only reads: on SQLite it never takes the write lock (nor waits for it).
 
-    For the worker's polls: an idle round that opened a writing transaction just to find
-    nothing would make every request that writes meanwhile wait for the lock.
+    For work that reads for a while before it writes, and for the worker's polls: a
+    writing transaction held meanwhile would make every request that writes wait.
     """
     with sessions() as session:
         session.connection(execution_options={"lienthong_read_only": True})
+        yield session
+
+
+def any_row(sessions: sessionmaker[Session], query: Select[Any]) -> bool:
+    """Whether `query` finds a row, read without taking SQLite's write lock."""
+    with reading(sessions) as session:
         return session.execute(query.limit(1)).first() is not None
 
 

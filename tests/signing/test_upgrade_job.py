@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.auth import principal_for
-from engine.files import spool, store_file, store_system_file
+from engine.files import soft_delete, spool, store_file, store_system_file
 from engine.principal import Principal
 from engine.signature_upgrades import MAX_ATTEMPTS, Upgrader
 from engine.signatures import add_trusted
@@ -166,3 +166,67 @@ def test_every_stored_pdf_is_examined_and_only_the_b_t_ones_are_upgraded(
     version, upgraded = _latest_bytes(sessions, store, b_t)
     (sig,) = validate_pdf(upgraded, TrustSettings.of([pki_rsa.root.cert])).signatures
     assert version == 2 and sig.pades_level == "B-LTA"
+
+
+def test_a_stranger_signature_before_ours_does_not_keep_ours_from_b_lta(
+    sessions: sessionmaker[Session],
+    pki_rsa: TestPki,
+    pki_ec: TestPki,
+    pki_server: PkiServer,
+    tmp_path: Path,
+) -> None:
+    _setup(sessions, pki_rsa)  # the ECDSA test PKI is another province's: not trusted here
+    store = LocalObjectStore(tmp_path / "objects")
+    tsa = pki_server.tsa_url(pki_rsa.kind)
+    theirs = PadesSigner(
+        key_of(pki_ec, pki_ec.official), PadesLevel.B_T, tsa_url=pki_server.tsa_url("ecdsa")
+    ).sign(make_pdf())
+    both = PadesSigner(key_of(pki_rsa, pki_rsa.seal), PadesLevel.B_T, tsa_url=tsa).sign(theirs)
+    file_id = _stored(sessions, store, both, tmp_path)
+    assert Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp").run_once() == 1
+    with sessions.begin() as s:
+        assert s.scalars(select(SignatureUpgrade.state)).all() == ["done"]
+    version, upgraded = _latest_bytes(sessions, store, file_id)
+    stranger, ours = validate_pdf(upgraded, TrustSettings.of([pki_rsa.root.cert])).signatures
+    assert version == 2 and not stranger.trusted
+    assert ours.indication is Indication.TOTAL_PASSED and ours.pades_level == "B-LTA"
+
+
+def test_a_seal_added_after_an_upgrade_is_raised_too(
+    sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
+) -> None:
+    _setup(sessions, pki_rsa)
+    store = LocalObjectStore(tmp_path / "objects")
+    tsa = pki_server.tsa_url(pki_rsa.kind)
+    job = Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp")
+    official = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
+    file_id = _stored(sessions, store, official.sign(make_pdf()), tmp_path)
+    assert job.run_once() == 1
+    version, upgraded = _latest_bytes(sessions, store, file_id)
+    assert version == 2
+    sealed = PadesSigner(key_of(pki_rsa, pki_rsa.seal), PadesLevel.B_T, tsa_url=tsa).sign(upgraded)
+    with sessions.begin() as s:
+        upload = spool([sealed], limit=len(sealed) + 1, tmp_dir=tmp_path)
+        v2 = s.scalars(select(StoredFile.id).where(StoredFile.version == 2)).one()
+        store_file(s, store, upload, "qd.pdf", _principal(s, "lanhdao"), previous_id=v2)
+    assert job.run_once() == 1
+    version, final = _latest_bytes(sessions, store, file_id)
+    signatures = validate_pdf(final, TrustSettings.of([pki_rsa.root.cert])).signatures
+    assert version == 4 and [s.pades_level for s in signatures] == ["B-LTA", "B-LTA"]
+    assert all(s.indication is Indication.TOTAL_PASSED for s in signatures)
+
+
+def test_a_deleted_file_is_not_brought_back_by_the_upgrade(
+    sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
+) -> None:
+    _setup(sessions, pki_rsa)
+    store = LocalObjectStore(tmp_path / "objects")
+    tsa = pki_server.tsa_url(pki_rsa.kind)
+    signer = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
+    file_id = _stored(sessions, store, signer.sign(make_pdf()), tmp_path)
+    with sessions.begin() as s:
+        soft_delete(s, file_id, _principal(s, "lanhdao"), "tải nhầm tệp")
+    assert Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp").run_once() == 1
+    with sessions.begin() as s:
+        assert s.scalars(select(SignatureUpgrade.state)).all() == ["not_needed"]
+        assert s.scalars(select(StoredFile.version)).all() == [1]
