@@ -47,6 +47,7 @@ __all__ = [
     "file_versions",
     "latest_version",
     "purge_file",
+    "put_object",
     "soft_delete",
     "spool",
     "store_file",
@@ -204,9 +205,11 @@ def store_system_file(
     secrecy: int = 0,
     previous: StoredFile | None = None,
     examine_signatures: bool = True,
+    stored: bool = False,
 ) -> FileView:
     """Store a file no user uploaded (an attachment of a package from another agency, a
-    signature the worker upgraded); with `previous`, as its next version."""
+    signature the worker upgraded); with `previous`, as its next version. `stored`: the
+    object was already written with `put_object`, only the row is added."""
     return _write(
         session,
         store,
@@ -219,7 +222,30 @@ def store_system_file(
         agency_id=agency_id,
         uploader=(None, None),
         examine_signatures=examine_signatures,
+        stored=stored,
     )
+
+
+def put_object(
+    store: ObjectStore,
+    upload: Spooled,
+    *,
+    archive: bool = False,
+    retain_until: datetime | None = None,
+) -> str:
+    """Write the upload under its content address (identical content is stored once); returns
+    the key. Objects go in before the row that references them commits (see the sweep)."""
+    key = key_for(upload.sha256)
+    with upload.open() as source:
+        store.put(
+            key,
+            source,
+            upload.size,
+            content_type=upload.media_type,
+            archive=archive,
+            retain_until=retain_until,
+        )
+    return key
 
 
 def _write(
@@ -235,20 +261,15 @@ def _write(
     agency_id: int,
     uploader: tuple[int | None, str | None],
     examine_signatures: bool = True,
+    stored: bool = False,
 ) -> FileView:
     now = utcnow()
     retain_until = _retention(record_class, now)
-    key = key_for(upload.sha256)
     archived = record_class is not None
-    with upload.open() as source:
-        store.put(
-            key,
-            source,
-            upload.size,
-            content_type=upload.media_type,
-            archive=archived,
-            retain_until=retain_until,
-        )
+    if stored:
+        key = key_for(upload.sha256)
+    else:
+        key = put_object(store, upload, archive=archived, retain_until=retain_until)
     file_id = str(uuid.uuid4())
     row = StoredFile(
         id=file_id,

@@ -3,24 +3,26 @@
 A batch is claimed in a short transaction (its next attempt pushed past a lease), sent
 outside any transaction, and the answer recorded in another; a crash in between leaves
 the lease to expire and the package is sent again — the receiver de-duplicates. The
-packages of different documents go out in parallel (a province writing to a hundred
-communes waits for the slowest node, not for the sum of them); those of one document
-go in order, so that a recall never overtakes the letter it recalls.
+lease is renewed just before each send, so it only has to outlast one send. Packages
+go out in parallel (a province writing to a hundred communes waits for the slowest
+node, not for the sum of them), except that those of one document to one node go in
+order and stop at the first failure, so that a recall never overtakes its letter.
 Agencies on this node are delivered through the same receiving code, without HTTP.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+import logging
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.documents.deliveries import latest_status
@@ -31,7 +33,7 @@ from engine.exchange.packages import document_package, status_package
 from engine.exchange.peers import peer_certificate
 from engine.exchange.receiving import Receipt, receive_logged, signed_status
 from signing.xmldsig import sign_package, verify_package
-from storage.db import any_row
+from storage.db import any_row, reading
 from storage.models import (
     Agency,
     Delivery,
@@ -49,6 +51,8 @@ __all__ = ["Send", "Outbox", "backoff"]
 # POSTs a package to a peer's URL and returns the response body; raises OSError (or any
 # exception) when the peer cannot be reached or answers with an error.
 Send = Callable[[str, bytes], bytes]
+
+log = logging.getLogger("lienthong.exchange")
 
 LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
@@ -107,6 +111,14 @@ class Outbox:
         )
         return peer if peer is not None else f"no node serves {code}"
 
+    def _renew(self, model: Any, ids: list[int]) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(model)
+                .where(model.id.in_(ids), model.state == "pending")
+                .values(next_attempt_at=utcnow() + self.lease)
+            )
+
     def _fail(self, model: Any, ids: list[int], error: str) -> None:
         with self.sessions.begin() as session:
             for row in session.scalars(select(model).where(model.id.in_(ids))):
@@ -132,38 +144,72 @@ class Outbox:
                     (d.document_id, d.business_type, route.id if route else None), []
                 ).append(d.id)
 
-        def deliver(group: tuple[tuple[int, int, int | None], list[int]]) -> None:
+        def deliver(group: tuple[tuple[int, int, int | None], list[int]]) -> bool:
             (doc_id, business, peer_id), members = group
             try:
+                self._renew(Delivery, members)
                 self._deliver(doc_id, business, members, peers.get(peer_id) if peer_id else None)
             except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry and retried
                 self._fail(Delivery, members, _reason(e))
+                return False
+            return True
 
-        self._per_document(groups.items(), lambda group: group[0][0], deliver)
+        def put_off(group: tuple[tuple[int, int, int | None], list[int]]) -> None:
+            self._fail(Delivery, group[1], _WAITING)
+
+        queues: dict[Hashable, list[tuple[tuple[int, int, int | None], list[int]]]] = {}
+        for group in groups.items():
+            queues.setdefault((group[0][0], group[0][2]), []).append(group)  # document, node
+        self._in_order(queues, deliver, put_off)
         return len(ids)
 
-    def _per_document(
-        self, items: Iterable[Any], document_of: Callable[[Any], int], run: Callable[[Any], None]
+    def _in_order(
+        self,
+        queues: dict[Hashable, list[Any]],
+        run: Callable[[Any], bool],
+        put_off: Callable[[Any], None],
     ) -> None:
-        """Run each item; the items of one document one after another, documents in parallel."""
-        queues: dict[int, list[Any]] = {}
-        for item in items:
-            queues.setdefault(document_of(item), []).append(item)
+        """Run each queue's items one after another, up to `parallel` queues at once; after an
+        item fails, the rest of its queue is put off (retried after it)."""
 
-        def run_all(queue: list[Any]) -> None:
-            for item in queue:
-                run(item)
+        def run_queue(queue: list[Any]) -> None:
+            for n, item in enumerate(queue):
+                if not run(item):
+                    for later in queue[n + 1 :]:
+                        put_off(later)
+                    return
 
-        if len(queues) <= 1 or self.parallel <= 1:
-            for queue in queues.values():
-                run_all(queue)
+        pending = list(queues.values())
+        if len(pending) <= 1 or self.parallel <= 1:
+            for queue in pending:
+                run_queue(queue)
             return
-        with ThreadPoolExecutor(min(self.parallel, len(queues))) as pool:
-            for future in [pool.submit(run_all, queue) for queue in queues.values()]:
-                future.result()
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    queue = pending.pop(0)
+                try:
+                    run_queue(queue)
+                except Exception:  # a failure to record a failure: the lease brings it back
+                    log.exception("outbox: a delivery could not be recorded")
+
+        # Daemon threads: stopping the server never waits for a slow peer (the lease
+        # brings back whatever was cut off).
+        threads = [
+            threading.Thread(target=worker, name="lienthong-outbox", daemon=True)
+            for _ in range(min(self.parallel, len(pending)))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     def _package(self, doc_id: int, business: int, members: list[int]) -> tuple[bytes, str]:
-        with self.sessions.begin() as session:
+        with reading(self.sessions) as session:
             doc = session.get(Document, doc_id)
             assert doc is not None
             rows = session.scalars(select(Delivery).where(Delivery.id.in_(members))).all()
@@ -266,24 +312,32 @@ class Outbox:
     # --- statuses back to senders ---------------------------------------------------
     def _statuses(self) -> int:
         ids = self._claim(StatusOutbox)
-        with self.sessions.begin() as session:
+        with reading(self.sessions) as session:
             rows = session.execute(
                 select(StatusOutbox.id, StatusOutbox.document_id)
                 .where(StatusOutbox.id.in_(ids))
                 .order_by(StatusOutbox.id)
             ).all()
 
-        def send(row: tuple[int, int]) -> None:
+        def send(status_id: int) -> bool:
             try:
-                self._send_status(row[0])
+                self._renew(StatusOutbox, [status_id])
+                self._send_status(status_id)
             except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry and retried
-                self._fail(StatusOutbox, [row[0]], _reason(e))
+                self._fail(StatusOutbox, [status_id], _reason(e))
+                return False
+            return True
 
-        self._per_document([tuple(r) for r in rows], lambda row: row[1], send)
+        queues: dict[Hashable, list[int]] = {}
+        for status_id, document_id in rows:
+            queues.setdefault(document_id, []).append(status_id)  # 03 before 04 …
+        self._in_order(
+            queues, send, lambda status_id: self._fail(StatusOutbox, [status_id], _WAITING)
+        )
         return len(ids)
 
     def _send_status(self, status_id: int) -> None:
-        with self.sessions.begin() as session:
+        with reading(self.sessions) as session:
             row = session.get(StatusOutbox, status_id)
             assert row is not None
             doc = session.get(Document, row.document_id)
@@ -323,6 +377,12 @@ def _add_status(
 ) -> None:
     session.add(DeliveryStatus(delivery_id=d.id, code=code, description=description, at=at))
     d.status_code = latest_status(d.status_code, code)
+
+
+_WAITING = (
+    "Chờ gói tin trước đó của văn bản này được gửi / waiting for an earlier package of this "
+    "document to be delivered"
+)
 
 
 def _reason(e: BaseException) -> str:

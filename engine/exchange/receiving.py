@@ -28,7 +28,7 @@ from engine.exchange.identity import NodeIdentity
 from engine.exchange.model import DocumentId, DocumentPackage, MessageHeader, StatusPackage
 from engine.exchange.packages import status_package
 from engine.exchange.peers import peer_certificate
-from engine.files import spool, store_system_file
+from engine.files import Spooled, put_object, spool, store_system_file
 from signing.errors import XmlSignatureError
 from signing.xmldsig import sign_package, verify_package
 from storage.models import (
@@ -110,6 +110,12 @@ class _Checked:
     peer: str
     key: str
     problem: XmlSignatureError | None
+    files: tuple[Spooled, ...] = ()  # the attachments, spooled and already in the store
+
+    def discard(self) -> None:
+        """Remove the spooled copies (the objects stay in the store)."""
+        for f in self.files:
+            f.path.unlink(missing_ok=True)
 
 
 def _sender(package: DocumentPackage | StatusPackage) -> str:
@@ -122,14 +128,27 @@ def _check(
     store: ObjectStore,
     data: bytes,
     package: DocumentPackage | StatusPackage,
-    cert: x509.Certificate,
-) -> tuple[str, XmlSignatureError | None]:
+    sender: tuple[x509.Certificate, str],
+    tmp_dir: Path,
+) -> _Checked:
+    """Store the package, verify its signature and, if it holds, store the attachments:
+    the slow work, kept out of the writing transaction."""
+    cert, peer = sender
     key = _store_package(store, data)
     try:
         verify_package(data, expected=cert)
     except XmlSignatureError as e:
-        return key, e
-    return key, None
+        return _Checked(package, peer, key, e)
+    files: list[Spooled] = []
+    if isinstance(package, DocumentPackage):
+        try:
+            for a in package.attachments:
+                files.append(spool([a.data], limit=len(a.data) + 1, tmp_dir=tmp_dir))
+                put_object(store, files[-1])
+        except BaseException:
+            _Checked(package, peer, key, None, tuple(files)).discard()
+            raise
+    return _Checked(package, peer, key, None, tuple(files))
 
 
 def receive_package(
@@ -142,24 +161,23 @@ def receive_package(
     bytes that are not a safe edXML package and ExchangeError for an unknown sender.
     """
     package = parse_package(data)
-    cert, peer = _sender_certificate(session, node, _sender(package))
-    key, problem = _check(store, data, package, cert)
-    return _accept(session, store, node, _Checked(package, peer, key, problem), data, tmp_dir)
+    checked = _check(
+        store, data, package, _sender_certificate(session, node, _sender(package)), tmp_dir
+    )
+    try:
+        return _accept(session, store, node, checked, data)
+    finally:
+        checked.discard()
 
 
 def _accept(
-    session: Session,
-    store: ObjectStore,
-    node: NodeIdentity,
-    checked: _Checked,
-    data: bytes,
-    tmp_dir: Path,
+    session: Session, store: ObjectStore, node: NodeIdentity, checked: _Checked, data: bytes
 ) -> list[Receipt]:
-    package, peer, key, problem = checked.package, checked.peer, checked.key, checked.problem
+    package = checked.package
     if isinstance(package, StatusPackage):
-        _record_status(session, package, data, peer, key, problem)
+        _record_status(session, package, data, checked.peer, checked.key, checked.problem)
         return []
-    return _documents(session, store, node, package, data, peer, key, problem, tmp_dir)
+    return _documents(session, store, node, package, data, checked)
 
 
 def receive_logged(
@@ -170,18 +188,19 @@ def receive_logged(
     *,
     tmp_dir: Path,
 ) -> list[Receipt]:
-    """`receive_package` with the slow parts (parsing, signature check, storing the package)
-    outside the writing transaction, which on SQLite locks the database; a refused package
-    is still logged, in a transaction of its own."""
+    """`receive_package` with the slow parts (parsing, signature check, storing the package
+    and its attachments) outside the writing transaction, which on SQLite locks the
+    database; a refused package is still logged, in a transaction of its own."""
     try:
         package = parse_package(data)
         with sessions.begin() as session:
-            cert, peer = _sender_certificate(session, node, _sender(package))
-        key, problem = _check(store, data, package, cert)
-        with sessions.begin() as session:
-            return _accept(
-                session, store, node, _Checked(package, peer, key, problem), data, tmp_dir
-            )
+            sender = _sender_certificate(session, node, _sender(package))
+        checked = _check(store, data, package, sender, tmp_dir)
+        try:
+            with sessions.begin() as session:
+                return _accept(session, store, node, checked, data)
+        finally:
+            checked.discard()
     except ExchangeError as e:
         with sessions.begin() as session:
             record_refusal(session, data, e)
@@ -252,11 +271,9 @@ def _documents(
     node: NodeIdentity,
     package: DocumentPackage,
     data: bytes,
-    peer: str,
-    key: str,
-    problem: XmlSignatureError | None,
-    tmp_dir: Path,
+    checked: _Checked,
 ) -> list[Receipt]:
+    peer, key, problem = checked.peer, checked.key, checked.problem
     header = package.message_header
     business = int(package.trace_header_list.business.business_doc_type)
     _check_document_id(header)
@@ -283,7 +300,7 @@ def _documents(
             evidence(session, result=problem.code, detail=problem.message, **common)  # type: ignore[arg-type]
             receipts.append(Receipt(agency.code, "02", problem.message, ""))
             continue
-        doc, fresh = _incoming(session, store, package, agency, business, data, tmp_dir)
+        doc, fresh = _incoming(session, store, package, agency, business, data, checked.files)
         evidence(session, result="accepted" if fresh else "duplicate", **common)  # type: ignore[arg-type]
         receipts.append(_receipt(session, node, doc, agency, "01", "Đã đến / arrived"))
     if not receipts:
@@ -348,7 +365,7 @@ def _incoming(
     agency: Agency,
     business: int,
     data: bytes,
-    tmp_dir: Path,
+    files: tuple[Spooled, ...],
 ) -> tuple[Document, bool]:
     header = package.message_header
     key = (
@@ -383,7 +400,7 @@ def _incoming(
             )
         return doc, False
     if business in (0, 3):
-        doc = _new_incoming(session, store, package, agency, tmp_dir)
+        doc = _new_incoming(session, store, package, agency, files)
         if business == 3:
             _replacement(session, package, doc)
     else:
@@ -394,7 +411,11 @@ def _incoming(
 
 
 def _new_incoming(
-    session: Session, store: ObjectStore, package: DocumentPackage, agency: Agency, tmp_dir: Path
+    session: Session,
+    store: ObjectStore,
+    package: DocumentPackage,
+    agency: Agency,
+    files: tuple[Spooled, ...],
 ) -> Document:
     h = package.message_header
     doc = Document(
@@ -424,14 +445,16 @@ def _new_incoming(
     )
     session.add(doc)
     session.flush()
-    for n, a in enumerate(package.attachments, 1):
-        upload = spool([a.data], limit=len(a.data) + 1, tmp_dir=tmp_dir)
-        try:
-            view = store_system_file(
-                session, store, upload, a.name, agency_id=agency.id, owner=("document", str(doc.id))
-            )
-        finally:
-            upload.path.unlink(missing_ok=True)
+    for n, (a, upload) in enumerate(zip(package.attachments, files, strict=True), 1):
+        view = store_system_file(
+            session,
+            store,
+            upload,
+            a.name,
+            agency_id=agency.id,
+            owner=("document", str(doc.id)),
+            stored=True,
+        )
         session.add(
             DocumentFile(
                 document_id=doc.id,
