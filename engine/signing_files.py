@@ -29,7 +29,13 @@ from engine.files import (
 )
 from engine.principal import Principal
 from engine.signatures import trust_settings
-from engine.signing_keys import KeyOwner, SigningConfig, active_key, agency_seal_key
+from engine.signing_keys import (
+    KeyOwner,
+    SigningConfig,
+    active_key,
+    agency_seal_key,
+    check_module_allowed,
+)
 from engine.signing_secrets import LoadedKey, loaded_key
 from signing.appearance import Appearance
 from signing.errors import SigningError
@@ -235,6 +241,7 @@ def _sign(
     location: str | None,
     text: str | None,
 ) -> bytes:
+    check_module_allowed(key_row, config)
     for _ in range(3):  # an entry closed under us (key replaced meanwhile): load again
         loaded = loaded_key(key_row, config.box, lambda: _image_of(session, store, key_row))
         details = SignatureDetails(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.agencies import get_agency
 from engine.appearances import check_image
-from engine.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from engine.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from engine.files import spool, store_file
 from engine.principal import Principal
 from engine.signing_secrets import LoadedKey, SecretBox, forget, owner_context, remember
@@ -44,6 +44,7 @@ __all__ = [
     "SigningKeyView",
     "active_key",
     "agency_seal_key",
+    "check_module_allowed",
     "list_keys",
     "own_key",
     "register_key",
@@ -157,9 +158,13 @@ def _check_module(path: str, allowed: tuple[str, ...] = ()) -> str:
     if admitted is not None:
         return admitted
     p = Path(path)
+    # The file itself must lie in a system folder: a symlink there to elsewhere is refused,
+    # and what is stored (and loaded later) is the resolved path.
+    real = os.path.realpath(path) if p.is_absolute() else ""
     if not (
         p.is_absolute()
         and path.startswith(PKCS11_MODULE_DIRS)
+        and real.startswith(PKCS11_MODULE_DIRS)
         and ".so" in p.name
         and ".." not in p.parts
         and p.is_file()
@@ -178,7 +183,24 @@ def _check_module(path: str, allowed: tuple[str, ...] = ()) -> str:
                 }
             ],
         )
-    return path
+    return real
+
+
+def check_module_allowed(row: KeyRow, config: SigningConfig) -> None:
+    """Before a stored PKCS#11 key is used: its module must still be allowed (an admin may
+    have removed it from LIENTHONG_PKCS11_MODULES since). Raises ConflictError."""
+    if row.kind != "pkcs11" or not row.module_path:
+        return
+    try:
+        _check_module(row.module_path, config.pkcs11_modules)
+    except InvalidInputError as e:
+        raise ConflictError(
+            "Thư viện PKCS#11 của khóa này không còn được phép dùng; quản trị viên cần thêm lại "
+            "vào LIENTHONG_PKCS11_MODULES hoặc đăng ký khóa khác / the PKCS#11 module of this "
+            f"key ({row.module_path}) is no longer allowed; the admin must list it in "
+            "LIENTHONG_PKCS11_MODULES again or register another key",
+            code="pkcs11_module_not_allowed",
+        ) from e
 
 
 def _load(material: Pkcs12Material | Pkcs11Material) -> LoadedSigningKey:

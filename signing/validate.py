@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from typing import Any
 
 from cryptography import x509
@@ -66,6 +67,8 @@ from signing.report import (
 from signing.trust import TrustSettings
 
 __all__ = ["validate_pdf"]
+
+log = logging.getLogger("lienthong.signing")
 
 _INDICATION = {
     AdESStatus.PASSED: Indication.TOTAL_PASSED,
@@ -278,11 +281,23 @@ async def _expired_signer(
     if best is not None and best <= sig.signer_cert.not_valid_after:
         if not checks_revocation:
             return current
-        verdict = await proven_unrevoked_before_expiry(sig, spec, augmented, timing, best)
+        try:
+            verdict = await proven_unrevoked_before_expiry(sig, spec, augmented, timing, best)
+        except Exception:  # noqa: BLE001 - pyHanko internals: nothing proven, said as such
+            log.warning("past signature validation failed", exc_info=True)
+            verdict = AdESIndeterminate.OUT_OF_BOUNDS_NO_POE
         if verdict is AdESPassed.OK:
             return current
     if verdict.status is AdESStatus.FAILED:
-        return dataclasses.replace(current, ades_subindic=verdict)
+        return dataclasses.replace(
+            current,
+            ades_subindic=verdict,
+            failure_msg=(
+                "Kiểm tra tại thời điểm ký trước khi chứng thư hết hạn thất bại "
+                f"({verdict.standard_name}) / validation as of before the certificate "
+                f"expired failed ({verdict.standard_name})"
+            ),
+        )
     # § 5.6.3: past validation did not improve the "with time" result, so that stands
     return dataclasses.replace(
         current,

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.settings import Settings, SettingsError
 from engine.auth import principal_for
-from engine.errors import InvalidInputError
+from engine.errors import ConflictError, InvalidInputError
 from engine.files import spool, store_file
 from engine.principal import Principal
 from engine.signing_files import sign_stored_file
@@ -140,6 +140,15 @@ def test_allowed_module_registers_and_signs(
     (sig,) = validate_pdf(signed, trust_of(registrar.pki)).signatures
     assert sig.indication is Indication.TOTAL_PASSED, sig.message
     assert sig.signer_name == "Lê Văn Token (allow-list)"
+
+    # The admin takes the module off the list: the registered key stops signing.
+    with sessions.begin() as s, pytest.raises(ConflictError) as e:
+        sign_stored_file(s, store, _config(tmp_path), view.id, _principal(s, "lanhdao"))
+    assert e.value.code == "pkcs11_module_not_allowed" and e.value.http_status == 409
+    assert "LIENTHONG_PKCS11_MODULES" in str(e.value)
+    with sessions.begin() as s:
+        assert s.scalar(select(StoredFile.version).where(StoredFile.id == view.id)) == 2
+        assert s.scalar(select(func.max(StoredFile.version))) == 2  # nothing new was stored
 
 
 def test_only_the_exact_allowed_file_passes(
