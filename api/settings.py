@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         default="07:30-11:30,13:00-17:00",
         description="Office periods of a working day, Vietnam time: HH:MM-HH:MM,…",
     )
+    public_lookup_burst: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="Public dossier lookups one client address may make at once; then one more "
+        "per second",
+    )
 
     def parsed_office_hours(self) -> list[tuple[dt.time, dt.time]]:
         """LIENTHONG_OFFICE_HOURS as (start, end) pairs; raises SettingsError when malformed."""

@@ -130,7 +130,9 @@ def ask_supplement(
 
 @router.get("/dossiers/{code}", response_model=DossierOut, responses=error_responses(401, 403, 404))
 def get(code: str, session: SessionDep, user: CurrentUser) -> DossierOut:
-    """Everything about a dossier, with its timeline (officials of involved agencies)."""
+    """Everything about a dossier, with its timeline: for officials of the receiving and the
+    competent agency and of agencies that held a step, and for leaders and administrators of
+    the agencies above them; anyone else gets 403."""
     return dossier_view(session, user, code)
 
 
@@ -145,7 +147,7 @@ def index(
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
 ) -> PageOut[PublicOut]:
-    """Dossiers of my agency's subtree, newest first."""
+    """Dossiers I may read (as for `GET /dossiers/{code}`), newest first."""
     items, total = list_dossiers(
         session,
         user,
@@ -268,7 +270,8 @@ def stats(
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
 ) -> TimelinessOut:
-    """Early / on time / overdue counts and the on-time rate for an agency's subtree."""
+    """Early / on time / overdue counts and rates (of the finished dossiers) for an agency's
+    subtree, for dossiers received in [from, to) when given."""
     return TimelinessOut(
         **asdict(timeliness_stats(session, user, agency=agency, start=from_, end=to))
     )
@@ -319,7 +322,21 @@ class _Bucket:
             return True
 
 
-_lookup_limit = _Bucket(rate=1.0, burst=30)
+_bucket_lock = threading.Lock()
+
+
+def _lookup_bucket(request: Request) -> _Bucket:
+    # One bucket per application, sized by its settings on first use (never at import time):
+    # LIENTHONG_PUBLIC_LOOKUP_BURST lookups at once per address, then one per second. It counts
+    # per process; behind a proxy, run the server with trusted proxy headers so that
+    # `request.client` is the citizen's address, not the proxy's.
+    state = request.app.state
+    with _bucket_lock:
+        bucket: _Bucket | None = getattr(state, "lookup_bucket", None)
+        if bucket is None:
+            burst = state.lienthong.settings.public_lookup_burst
+            bucket = state.lookup_bucket = _Bucket(rate=1.0, burst=burst)
+    return bucket
 
 
 @router.get(
@@ -327,8 +344,9 @@ _lookup_limit = _Bucket(rate=1.0, burst=30)
 )
 def public(code: str, request: Request, session: SessionDep) -> PublicOut:
     """Citizen lookup by code: status and dates only. No login; rate-limited per address."""
-    if not _lookup_limit.take(request.client.host if request.client else "?"):
+    if not _lookup_bucket(request).take(request.client.host if request.client else "?"):
         raise RateLimitedError(
-            "Tra cứu quá nhanh, hãy thử lại sau ít giây / too many lookups; retry in a few seconds"
+            "Tra cứu quá nhanh, hãy thử lại sau ít giây / too many lookups from your address; "
+            "retry in a few seconds"
         )
     return public_dossier(session, code)

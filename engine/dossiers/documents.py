@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.calendar import VN_TZ
+from engine.dossiers.access import readable_by
 from engine.dossiers.reading import dossier_for
 from engine.dossiers.slips import SLIP_KINDS, SlipData, render_slip
 from engine.dossiers.statuses import STATUS_NAMES
@@ -110,7 +111,8 @@ REGISTER_COLUMNS = [
 def register_rows(
     session: Session, principal: Principal, start: datetime, end: datetime
 ) -> list[list[str]]:
-    """Form 06 rows: dossiers received by the principal's agency subtree in [start, end)."""
+    """Form 06 rows: dossiers received by the principal's agency subtree in [start, end) that
+    the principal may read (the register names the applicant; see `engine.dossiers.access`)."""
     if end <= start:
         raise InvalidInputError(
             "'to' phải sau 'from' / 'to' must be after 'from'",
@@ -121,6 +123,7 @@ def register_rows(
         .join(Agency, Agency.id == Dossier.receiving_agency_id)
         .where(
             Agency.path.startswith(principal.agency_path),
+            readable_by(principal),
             Dossier.received_at >= start,
             Dossier.received_at < end,
         )

@@ -1,4 +1,4 @@
-"""Reading dossiers: full view for involved officials, list with filters, public lookup."""
+"""Reading dossiers: full view for their readers, list with filters, public lookup."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from engine.dossiers.access import may_read_dossier, readable_by
 from engine.dossiers.statuses import STATUS_NAMES
 from engine.dossiers.timeliness import timeliness_of, timeliness_verdict
 from engine.errors import NotFoundError, PermissionDeniedError
@@ -61,39 +62,19 @@ def _get(session: Session, code: str) -> Dossier:
     return dossier
 
 
-def _involved(session: Session, principal: Principal, d: Dossier) -> bool:
-    paths = session.scalars(
-        select(Agency.path).where(Agency.id.in_({d.receiving_agency_id, d.competent_agency_id}))
-    )
-    if any(p.startswith(principal.agency_path) for p in paths):
-        return True
-    # Liaison agencies that held a task of the dossier's process are involved too.
-    from storage.models import WorkflowTask
-
-    return (
-        d.instance_id is not None
-        and session.scalar(
-            select(WorkflowTask.id)
-            .where(
-                WorkflowTask.instance_id == d.instance_id,
-                WorkflowTask.agency_id == principal.agency_id,
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
 def may_read(session: Session, principal: Principal, code: str) -> bool:
-    """True when the principal's agency is involved in the dossier."""
+    """True when the principal may read the dossier (see `engine.dossiers.access`)."""
     d = session.scalar(select(Dossier).where(Dossier.code == code))
-    return d is not None and _involved(session, principal, d)
+    return d is not None and may_read_dossier(session, principal, d)
 
 
 def dossier_for(session: Session, principal: Principal, code: str) -> Dossier:
-    """The dossier row if the principal's agency is involved; raises 404/403."""
+    """The dossier row if the principal may read it (see `engine.dossiers.access`).
+
+    Raises NotFoundError (no such code), PermissionDeniedError (not a reader).
+    """
     d = _get(session, code)
-    if not _involved(session, principal, d):
+    if not may_read_dossier(session, principal, d):
         raise PermissionDeniedError(
             f"Hồ sơ {code} không thuộc cơ quan của bạn / dossier {code} is not your agency's",
             code="dossier_forbidden",
@@ -120,7 +101,7 @@ def _public(d: Dossier) -> PublicDossier:
 
 
 def dossier_view(session: Session, principal: Principal, code: str) -> DossierView:
-    """Everything about a dossier, with its timeline; officials of involved agencies only."""
+    """Everything about a dossier, with its timeline; its readers only (see `dossier_for`)."""
     d = dossier_for(session, principal, code)
     recv = session.get(Agency, d.receiving_agency_id)
     comp = session.get(Agency, d.competent_agency_id)
@@ -171,13 +152,8 @@ def list_dossiers(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[PublicDossier], int]:
-    """Dossiers received or handled in the principal's agency subtree, newest first."""
-    recv, comp = aliased(Agency), aliased(Agency)
-    where: list[Any] = [
-        or_(
-            recv.path.startswith(principal.agency_path), comp.path.startswith(principal.agency_path)
-        )
-    ]
+    """Dossiers the principal may read (the rule of `engine.dossiers.access`), newest first."""
+    where: list[Any] = [readable_by(principal)]
     if status is not None:
         where.append(Dossier.status == status)
     if procedure:
@@ -189,12 +165,7 @@ def list_dossiers(
     if overdue is not None:
         verdict = timeliness_verdict()
         where.append(verdict == "overdue" if overdue else verdict != "overdue")
-    base = (
-        select(Dossier)
-        .join(recv, recv.id == Dossier.receiving_agency_id)
-        .join(comp, comp.id == Dossier.competent_agency_id)
-        .where(*where)
-    )
+    base = select(Dossier).where(*where)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.scalars(
         base.order_by(Dossier.received_at.desc(), Dossier.id.desc()).limit(limit).offset(offset)

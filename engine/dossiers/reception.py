@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine import audit
-from engine.agencies import get_agency, nearest_of_kind
+from engine.agencies import AGENCY_KINDS, ancestors, get_agency, nearest_of_kind
 from engine.calendar import VN_TZ
 from engine.catalogue import get_procedure
 from engine.dossiers.codes import format_code, next_sequence
@@ -74,11 +74,62 @@ def record_event(
     )
 
 
+def _province_of(session: Session, agency: Agency) -> Agency:
+    """The province an agency belongs to, by the tree: its top-level provincial people's
+    committee; without one, its top-level ancestor below the ministries (a provincial branch
+    of a vertical line, e.g. a provincial police under its ministry); a ministry is its own."""
+    line = [*reversed(ancestors(session, agency)), agency]  # the root first
+    return next(
+        (a for a in line if a.kind == "province_pc"),
+        next((a for a in line if a.kind != "ministry"), agency),
+    )
+
+
+def _check_competent(
+    session: Session, procedure: Procedure, receiving: Agency, competent: Agency
+) -> Agency:
+    # Non-boundary reception (Decree 118/2025) lets a desk receive for a competent agency
+    # elsewhere in its province, never beyond it; and the catalogue says which kind of
+    # agency decides the procedure, so a dossier never stalls where no lane can take it.
+    province = _province_of(session, receiving)
+    if not competent.path.startswith(province.path):
+        raise InvalidInputError(
+            f"Cơ quan {competent.code} ({competent.name}) không thuộc {province.name}: chỉ tiếp "
+            "nhận thay cho cơ quan có thẩm quyền trong cùng tỉnh; hãy chọn cơ quan trong tỉnh / "
+            f"agency {competent.code} is outside the province of the receiving agency "
+            f"{receiving.code} ({province.code}); a desk receives only for competent agencies "
+            "of its own province: choose one of them",
+            code="competent_outside_province",
+            details=[{"field": "competent_agency", "message": "outside the receiving province"}],
+        )
+    if competent.kind != procedure.competent_agency_kind:
+        wanted = AGENCY_KINDS.get(procedure.competent_agency_kind, procedure.competent_agency_kind)
+        raise InvalidInputError(
+            f"Cơ quan {competent.code} ({AGENCY_KINDS.get(competent.kind, competent.kind)}) không "
+            f"có thẩm quyền giải quyết thủ tục {procedure.code}; thẩm quyền: {wanted} "
+            f"({procedure.competent_unit}); hãy chọn cơ quan đúng thẩm quyền hoặc bỏ trống "
+            f"competent_agency / agency {competent.code} ({competent.kind}) cannot decide "
+            f"procedure {procedure.code}, a {procedure.competent_agency_kind} does; give an "
+            "agency of that kind or leave competent_agency out",
+            code="competent_wrong_kind",
+            details=[
+                {
+                    "field": "competent_agency",
+                    "message": f"must be a {procedure.competent_agency_kind}",
+                }
+            ],
+        )
+    return competent
+
+
 def _competent(
     session: Session, procedure: Procedure, receiving: Agency, code: str | None
 ) -> Agency:
+    """The competent agency: the one given, else the receiving agency or the nearest agency of
+    the procedure's kind. Raises NotFoundError (unknown code), InvalidInputError (none found,
+    outside the receiving province, wrong kind)."""
     if code:
-        return get_agency(session, code)
+        return _check_competent(session, procedure, receiving, get_agency(session, code))
     if receiving.kind == procedure.competent_agency_kind:
         return receiving
     found = nearest_of_kind(session, receiving, procedure.competent_agency_kind)
@@ -89,7 +140,7 @@ def _competent(
             f"{receiving.code}; give competent_agency",
             details=[{"field": "competent_agency", "message": "required here"}],
         )
-    return found
+    return _check_competent(session, procedure, receiving, found)
 
 
 _ID_NUMBER = re.compile(r"^(\d{9}|\d{12})$")
@@ -120,6 +171,15 @@ def _check(reception: Reception, now: datetime) -> datetime:
             f"{sorted(CHANNELS)}",
             details=[{"field": "channel", "message": f"one of {sorted(CHANNELS)}"}],
         )
+    if reception.complete and reception.missing_documents:
+        # A desk official who lists missing items meant "incomplete": accepting the dossier
+        # anyway would start the clock and still print a supplement slip (form 02).
+        raise InvalidInputError(
+            "Hồ sơ đã đầy đủ thì không có giấy tờ còn thiếu: gửi complete=false để yêu cầu bổ "
+            "sung, hoặc bỏ missing_documents / a complete dossier has no missing documents: "
+            "send complete=false to ask for them, or leave missing_documents out",
+            details=[{"field": "missing_documents", "message": "only with complete=false"}],
+        )
     if not reception.complete and not reception.refusal_reason and not reception.missing_documents:
         raise InvalidInputError(
             "Hồ sơ chưa đầy đủ phải liệt kê giấy tờ còn thiếu / an incomplete dossier must list "
@@ -145,7 +205,8 @@ def receive(session: Session, principal: Principal, reception: Reception) -> Dos
 
     Complete → accepted, due date from the legal time, processing starts; incomplete →
     supplement requested, the clock waits; refusal reason → refused. Raises NotFoundError
-    (procedure), InvalidInputError (channel, missing list, received_at), PermissionDeniedError.
+    (procedure, competent agency), InvalidInputError (channel, missing list, received_at,
+    competent agency outside the province or of the wrong kind), PermissionDeniedError.
     """
     if not principal.has_role("reception"):
         raise PermissionDeniedError(

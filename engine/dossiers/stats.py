@@ -1,4 +1,12 @@
-"""Timeliness figures agencies report: early / on time / overdue, and the on-time rate."""
+"""Timeliness figures agencies report: early / on time / overdue counts and their rates.
+
+The rates are percentages of the finished dossiers (done or returned), two decimals, None
+when none finished. As on the national scorecard (standards §3.4), a dossier finished early
+counts as on time too: `on_time_rate` = (early + on time) / finished, `early_rate` = early /
+finished is the part of it finished before the due day, and `overdue_rate` = finished
+overdue / finished, so `on_time_rate` + `overdue_rate` = 100 (up to rounding). Open dossiers are
+counted (`open_in_time`, `open_overdue`) but not rated.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +42,12 @@ class Timeliness:
     open_in_time: int
     open_overdue: int
     on_time_rate: float | None
+    early_rate: float | None
+    overdue_rate: float | None
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
 
 
 def timeliness_stats(
@@ -44,7 +58,8 @@ def timeliness_stats(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> Timeliness:
-    """Counts for dossiers received by an agency's subtree (default: the principal's).
+    """Counts and rates for dossiers received by an agency's subtree (default: the
+    principal's) in [start, end) when given.
 
     Raises NotFoundError (unknown agency), PermissionDeniedError (outside the subtree).
     """
@@ -83,5 +98,7 @@ def timeliness_stats(
         open=sum(still_open.values()),
         open_in_time=still_open["in_time"],
         open_overdue=still_open["overdue"],
-        on_time_rate=round(100 * good / done, 2) if done else None,
+        on_time_rate=_rate(good, done),
+        early_rate=_rate(finished["early"], done),
+        overdue_rate=_rate(finished["overdue"], done),
     )

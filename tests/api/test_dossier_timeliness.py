@@ -152,3 +152,54 @@ def test_finished_dossier_is_early_on_time_or_overdue_by_its_finish(api: Api) ->
             d.finished_at = d.returned_at = finish
             d.due_at = finish + due_after_finish
         assert _everywhere(api, code) == _all(verdict), verdict
+
+
+def _finish(api: Api, code: str, after_due: timedelta) -> None:
+    """The dossier was done and returned `after_due` after its due date (negative: before)."""
+    with api.state.sessions.begin() as s:
+        d = s.scalars(select(Dossier).where(Dossier.code == code)).one()
+        assert d.due_at is not None
+        d.finished_at = d.returned_at = d.due_at + after_due
+        d.status = 10
+
+
+def _stats(api: Api, **period: str) -> dict:
+    r = api.client.get("/api/v1/stats/timeliness", params=period, headers=api.login("lanhdao"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_timeliness_rates_for_a_known_set_of_dossiers_and_periods(api: Api) -> None:
+    early, on_time, overdue = timedelta(days=-2), timedelta(0), timedelta(days=1)
+    january = {"2026-01-05T08:00:00+07:00": early, "2026-01-06T08:00:00+07:00": on_time}
+    january |= {"2026-01-07T08:00:00+07:00": on_time, "2026-01-08T08:00:00+07:00": overdue}
+    # The first instant of February belongs to February: `to` is exclusive, `from` inclusive.
+    february = {"2026-02-01T00:00:00+07:00": early, "2026-02-03T08:00:00+07:00": overdue}
+    for received, after_due in (january | february).items():
+        _finish(api, _receive(api, received_at=received)["code"], after_due)
+    _receive(api, received_at="2026-01-09T08:00:00+07:00")  # still open, long overdue
+
+    everything = _stats(api)
+    assert {k: everything[k] for k in ("total", "finished", "open", "open_overdue")} == {
+        "total": 7,
+        "finished": 6,
+        "open": 1,
+        "open_overdue": 1,
+    }
+    assert (everything["early"], everything["on_time"], everything["finished_overdue"]) == (2, 2, 2)
+    rates = ("on_time_rate", "early_rate", "overdue_rate")
+    assert [everything[k] for k in rates] == [66.67, 33.33, 33.33]
+
+    jan = _stats(api, **{"from": "2026-01-01T00:00:00+07:00", "to": "2026-02-01T00:00:00+07:00"})
+    assert (jan["total"], jan["finished"], jan["early"], jan["on_time"]) == (5, 4, 1, 2)
+    assert [jan[k] for k in rates] == [75.0, 25.0, 25.0]
+
+    feb = _stats(api, **{"from": "2026-02-01T00:00:00+07:00", "to": "2026-03-01T00:00:00+07:00"})
+    assert (feb["total"], feb["finished"], feb["open"]) == (2, 2, 0)
+    assert [feb[k] for k in rates] == [50.0, 50.0, 50.0]
+
+    nothing = _stats(
+        api, **{"from": "2025-01-01T00:00:00+07:00", "to": "2026-01-01T00:00:00+07:00"}
+    )
+    assert (nothing["total"], nothing["finished"]) == (0, 0)
+    assert [nothing[k] for k in rates] == [None, None, None]

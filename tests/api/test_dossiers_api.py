@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import build_state, create_app
+from api.settings import Settings
+from engine.agencies import create_agency
 from engine.auth import principal_for
 from engine.dossiers.reception import Applicant, Reception, receive
+from engine.users import create_user
 from storage.models import AuditEvent, User
 from tests.conftest import Api
 
@@ -165,6 +172,9 @@ def test_bad_receptions_are_clear_4xx_and_change_nothing(api: Api) -> None:
         ({"applicant": {"full_name": "A", "phone": "0912345678"}}, 422),
         ({"channel": "fax"}, 422),
         ({"complete": False}, 422),
+        ({"missing_documents": ["Giấy chứng sinh"]}, 422),  # complete, yet something missing
+        ({"competent_agency": "000.00.40.H99"}, 422),  # the police do not register births
+        ({"competent_agency": "000.00.99.H99"}, 404),
         ({"received_at": (datetime.now().astimezone() + timedelta(days=2)).isoformat()}, 422),
     ]
     for over, status in cases:
@@ -190,7 +200,8 @@ def test_list_filters_and_pagination(api: Api) -> None:
 
 
 def test_files_attached_to_a_dossier_follow_it_to_the_competent_department(api: Api) -> None:
-    code = _receive(api, procedure_code="1.001193", competent_agency="000.00.10.H99")["code"]
+    # Business registration (2.001610): decided by a department of the province.
+    code = _receive(api, procedure_code="2.001610", competent_agency="000.00.10.H99")["code"]
     h = api.login("tiepnhan")
     r = api.client.post(
         f"/api/v1/dossiers/{code}/files",
@@ -244,7 +255,7 @@ def test_service_centre_receives_for_a_department_and_the_result_comes_back(api:
     by the competent department, returned where it was received."""
     h = api.login("tiepnhan.tt")
     body = {
-        "procedure_code": "1.004873",
+        "procedure_code": "2.001610",  # decided by a department
         "applicant": APPLICANT,
         "channel": "counter",
         "complete": True,
@@ -261,3 +272,134 @@ def test_service_centre_receives_for_a_department_and_the_result_comes_back(api:
     _do(api, "vanthu.so", "issue_result", code)
     _do(api, "tiepnhan.tt", "return_result", code)
     assert api.client.get(f"/api/v1/public/dossiers/{code}").json()["status"] == 10
+
+
+def _total(api: Api, user: str = "tiepnhan") -> int:
+    total: int = api.client.get("/api/v1/dossiers", headers=api.login(user)).json()["total"]
+    return total
+
+
+def _refused(r: Response, field: str, code: str, *words: str) -> None:
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == code and [f["field"] for f in body["fields"]] == [field]
+    assert all(w in body["detail"] for w in words), body["detail"]
+
+
+def test_complete_dossier_listing_missing_documents_is_refused_not_half_accepted(
+    api: Api,
+) -> None:
+    h = api.login("tiepnhan")
+    body = {
+        "procedure_code": "1.001193",
+        "applicant": APPLICANT,
+        "channel": "counter",
+        "complete": True,
+        "missing_documents": ["Giấy chứng sinh"],
+    }
+    r = api.client.post("/api/v1/dossiers", json=body, headers=h)
+    _refused(r, "missing_documents", "invalid_input", "complete=false", "missing_documents")
+    assert _total(api) == 0
+    # The same list with complete=false is the supplement request the official meant.
+    d = api.client.post("/api/v1/dossiers", json=body | {"complete": False}, headers=h).json()
+    assert d["status"] == 5 and d["missing_documents"] == ["Giấy chứng sinh"]
+
+
+def test_desk_cannot_route_a_dossier_to_an_agency_of_the_wrong_kind(api: Api) -> None:
+    h = api.login("tiepnhan")
+    body = {"procedure_code": "1.001193", "applicant": APPLICANT, "channel": "counter"}
+    for agency in ("000.00.40.H99", "000.00.10.H99", "000.00.30.H99"):  # police, dept, centre
+        r = api.client.post(
+            "/api/v1/dossiers",
+            json=body | {"complete": True, "competent_agency": agency},
+            headers=h,
+        )
+        _refused(r, "competent_agency", "competent_wrong_kind", agency, "1.001193", "commune_pc")
+    assert _total(api) == 0
+    # The provincial police are competent for a judicial record extract (3.000333).
+    d = _receive(api, procedure_code="3.000333", competent_agency="000.00.40.H99")
+    assert d["competent_agency"] == "000.00.40.H99" and d["status"] == 2
+
+
+def _other_province(api: Api) -> None:
+    """A second province, H98, beside the demo one: its committee, police and a commune."""
+    with api.state.sessions.begin() as s:
+        create_agency(s, "000.00.00.H98", "UBND tỉnh Hà Lâm", "province_pc")
+        create_agency(s, "000.00.40.H98", "Công an tỉnh Hà Lâm", "police", "000.00.00.H98")
+        create_agency(s, "000.01.20.H98", "UBND xã Tân Lập", "commune_pc", "000.00.00.H98")
+
+
+def test_desk_receives_for_competent_agencies_of_its_own_province_only(api: Api) -> None:
+    """Non-boundary reception (Decree 118/2025) stops at the province's border."""
+    _other_province(api)
+    elsewhere = _receive(api, competent_agency="000.02.20.H99")  # another commune, same province
+    assert elsewhere["competent_agency"] == "000.02.20.H99"
+    assert elsewhere["code"].startswith(f"{COMMUNE}-")
+    h = api.login("tiepnhan")
+    base = {"applicant": APPLICANT, "channel": "counter", "complete": True}
+    for procedure, agency in (("1.001193", "000.01.20.H98"), ("3.000333", "000.00.40.H98")):
+        r = api.client.post(
+            "/api/v1/dossiers",
+            json=base | {"procedure_code": procedure, "competent_agency": agency},
+            headers=h,
+        )
+        _refused(r, "competent_agency", "competent_outside_province", agency, "province")
+    assert _total(api) == 1
+
+
+def test_province_is_the_top_level_agency_below_a_ministry_at_any_depth(api: Api) -> None:
+    """Two provinces under one national node: they share an ancestor, not a province."""
+    with api.state.sessions.begin() as s:
+        create_agency(s, "000.00.00.G01", "Bộ Nội vụ (thử)", "ministry")
+        for p in ("H97", "H96"):
+            create_agency(s, f"000.00.00.{p}", f"UBND tỉnh {p}", "province_pc", "000.00.00.G01")
+            create_agency(s, f"000.01.00.{p}", f"UBND huyện {p}", "district_pc", f"000.00.00.{p}")
+            create_agency(s, f"000.01.20.{p}", f"UBND xã {p}", "commune_pc", f"000.01.00.{p}")
+        create_agency(s, "000.01.21.H97", "UBND xã Đồi Thông", "commune_pc", "000.01.00.H97")
+        create_user(
+            s, "tiepnhan.h97", "Mai Thị Nhận", "000.01.20.H97", ["reception"], "matkhau-h97"
+        )
+    h = api.login("tiepnhan.h97", "matkhau-h97")
+    base = {"procedure_code": "1.001193", "applicant": APPLICANT, "channel": "post"}
+    ok = api.client.post(
+        "/api/v1/dossiers",
+        json=base | {"complete": True, "competent_agency": "000.01.21.H97"},
+        headers=h,
+    )
+    assert ok.status_code == 201 and ok.json()["competent_agency"] == "000.01.21.H97", ok.text
+    r = api.client.post(
+        "/api/v1/dossiers",
+        json=base | {"complete": True, "competent_agency": "000.01.20.H96"},
+        headers=h,
+    )
+    _refused(r, "competent_agency", "competent_outside_province", "000.01.20.H96")
+    assert _total(api, "admin") == 0  # the demo province's admin is not above H97
+
+
+def test_public_lookup_allows_a_burst_of_30_then_429_for_that_address_only(api: Api) -> None:
+    code = _receive(api)["code"]
+    url = f"/api/v1/public/dossiers/{code}"
+    # A fresh address: the bucket belongs to this app, but keep clear of "testclient".
+    citizen = TestClient(api.client.app, client=("203.0.113.5", 50000))
+    assert [citizen.get(url).status_code for _ in range(30)] == [200] * 30
+    r = citizen.get(url)
+    assert r.status_code == 429, r.text
+    assert r.json()["error"] == "rate_limited"
+    assert "too many lookups" in r.json()["detail"] and "thử lại" in r.json()["detail"]
+    neighbour = TestClient(api.client.app, client=("198.51.100.7", 50000))
+    assert neighbour.get(url).status_code == 200
+    # Officials are not rate-limited by a citizen's lookups.
+    assert api.client.get(f"/api/v1/dossiers/{code}", headers=api.login("tiepnhan")).is_success
+
+
+def test_public_lookup_burst_is_a_setting(
+    db_url: str, tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=db_url, demo=True, public_lookup_burst=2
+    )
+    state = build_state(settings)
+    with TestClient(create_app(state=state), raise_server_exceptions=False) as client:
+        url = "/api/v1/public/dossiers/000.01.20.H99-991231-9999"
+        assert [client.get(url).status_code for _ in range(3)] == [404, 404, 429]
+    state.engine.dispose()

@@ -1,0 +1,55 @@
+"""Who may read a dossier: one rule for the detail view, the list, the register and its files.
+
+A dossier carries the applicant's identity, ID number, phone and address, so it is read by
+the officials who work on it and by those who supervise them, not by everyone above:
+
+- officials of the receiving agency and of the competent agency;
+- officials of an agency that held a step (a task) of the dossier's process, before and
+  after doing it: the police and the social-insurance office of a liaison dossier;
+- in an ancestor of the receiving or the competent agency, only users with a supervising
+  role (`SUPERVISING_ROLES`: a leader oversees the dossiers of the units below, an
+  administrator answers for the data). A province's archivist, process designer, clerk or
+  specialist has no business with a commune's applicants and is refused like an official of
+  an uninvolved agency.
+
+Officials of a sub-unit of those agencies are readers only when their unit held a step.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy.orm import Session
+
+from engine.principal import Principal
+from storage.models import Agency, Dossier, WorkflowTask
+
+__all__ = ["SUPERVISING_ROLES", "may_read_dossier", "readable_by"]
+
+SUPERVISING_ROLES: Final = frozenset({"leader", "admin"})
+
+
+def readable_by(principal: Principal) -> ColumnElement[bool]:
+    """The rule as a SQL condition over `Dossier`: true for the dossiers `principal` may read."""
+    mine = principal.agency_id
+    held_a_step = exists().where(
+        WorkflowTask.instance_id == Dossier.instance_id, WorkflowTask.agency_id == mine
+    )
+    rules: list[ColumnElement[bool]] = [
+        Dossier.receiving_agency_id == mine,
+        Dossier.competent_agency_id == mine,
+        held_a_step,
+    ]
+    if principal.has_role(*SUPERVISING_ROLES):
+        below = select(Agency.id).where(Agency.path.startswith(principal.agency_path))
+        rules += [Dossier.receiving_agency_id.in_(below), Dossier.competent_agency_id.in_(below)]
+    return or_(*rules)
+
+
+def may_read_dossier(session: Session, principal: Principal, dossier: Dossier) -> bool:
+    """True when `principal` may read `dossier` (flushed), by `readable_by`."""
+    found = session.scalar(
+        select(Dossier.id).where(Dossier.id == dossier.id, readable_by(principal))
+    )
+    return found is not None
