@@ -491,7 +491,7 @@ def dossier_list(
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
-    """Dossiers of the official's agency subtree, newest first."""
+    """Dossiers the official may read (see `engine.dossiers.access`), newest first."""
     from engine.dossiers.reading import list_dossiers
 
     with _unit_of_work() as (_, session):
