@@ -57,7 +57,21 @@ def _on_task_completed(
             code="dossier_waiting_for_supplement",
         )
     now = utcnow()
-    allowed = current_data(loaded.workflow).get("step_days", {}).get(task.task_spec)
+    data = current_data(loaded.workflow)
+    if dossier.refusal_reason is None and data.get("decision") == "refuse":
+        # The approver refused to settle it (not eligible): the written refusal with this
+        # reason becomes the result the desk returns.
+        dossier.refusal_reason = str(data.get("refusal_reason") or "").strip()
+        record_event(
+            session,
+            dossier,
+            "refused",
+            actor_id=actor_id,
+            status=None,
+            note=dossier.refusal_reason,
+            details={"task": task.task_spec},
+        )
+    allowed = data.get("step_days", {}).get(task.task_spec)
     used = calendar_for(session).working_time_between(task.created_at, now) - _paused(
         session, dossier, task.created_at
     )
