@@ -18,22 +18,94 @@ peer_app = typer.Typer(help="Peer nodes / danh bạ nút liên thông", no_args_
 exchange_app.add_typer(peer_app, name="peer")
 
 
+def _read(path: Path) -> str:
+    from api.cli import _fail
+
+    if not path.is_file():
+        raise _fail(f"Không đọc được {path} / cannot read {path}")
+    return path.read_text(encoding="utf-8")
+
+
+def _explicit_pins(specs: list[str]) -> dict[str, str | None]:
+    from api.cli import _fail
+
+    pins: dict[str, str | None] = {}
+    for spec in specs:
+        code, sep, path = spec.partition("=")
+        if not sep or not code.strip() or not path.strip():
+            raise _fail(
+                f"--agency-cert cần dạng MÃ=TỆP.pem / --agency-cert takes CODE=FILE.pem: {spec}"
+            )
+        pins[code.strip()] = _read(Path(path.strip()))
+    return pins
+
+
+def _published_pins(url: str, node_pem: str, codes: list[str]) -> dict[str, str | None]:
+    """The agencies' certificates the node at `url` published, checked against the node
+    certificate the admin verified out of band; None for a served agency without one."""
+    import httpx
+    from cryptography import x509
+
+    from api.cli import _errors, _fail
+    from engine.exchange.agency_keys import Published, verify_published
+
+    try:
+        r = httpx.get(f"{url.rstrip('/')}/exchange/v1/node", timeout=30)
+        r.raise_for_status()
+        info = r.json()
+        published = Published(
+            dict(info.get("agency_certificates") or {}),
+            str(info.get("agency_certificates_signed_at") or ""),
+            str(info.get("agency_certificates_signature") or ""),
+        )
+        name = str(info["name"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+        raise _fail(
+            f"Không lấy được thông tin nút {url} / cannot read the node info at {url}: {e}"
+        ) from None
+    try:
+        node_cert = x509.load_pem_x509_certificate(node_pem.encode())
+    except ValueError:
+        raise _fail("--cert không phải chứng thư PEM / --cert is not a PEM certificate") from None
+    with _errors():
+        certs = verify_published(node_cert, name, published)
+    return {code: published.agency_certificates[code] if code in certs else None for code in codes}
+
+
 @peer_app.command("add")
 def peer_add(
     name: Annotated[str, typer.Argument(help="A name for the peer node")],
     url: Annotated[str, typer.Argument(help="Its base URL, e.g. https://vb.soyte.example.vn")],
     cert: Annotated[Path, typer.Option(help="PEM certificate the peer signs packages with")],
     agency: Annotated[list[str], typer.Option(help="Agency code the peer serves (repeat)")],
+    agency_cert: Annotated[
+        list[str] | None,
+        typer.Option(help="CODE=FILE.pem: pin the certificate of that agency's own key (repeat)"),
+    ] = None,
+    fetch_agency_certs: Annotated[
+        bool,
+        typer.Option(
+            "--fetch-agency-certs",
+            help="Pin the agencies' certificates the peer publishes, signed with its node key "
+            "(checked against --cert); agencies that publish none are unpinned",
+        ),
+    ] = False,
 ) -> None:
-    """Add a peer node (or update it) with the agencies it serves."""
-    from api.cli import _fail, _unit_of_work, out
+    """Add a peer node (or update it) with the agencies it serves and, optionally, the
+    certificates of the agencies that sign with their own key."""
+    from api.cli import _unit_of_work, out
     from engine.exchange.peers import add_peer
 
-    if not cert.is_file():
-        raise _fail(f"Không đọc được {cert} / cannot read {cert}")
+    node_pem = _read(cert)
+    pins: dict[str, str | None] = {}
+    if fetch_agency_certs:
+        pins = _published_pins(url, node_pem, agency)
+    pins |= _explicit_pins(agency_cert or [])
     with _unit_of_work() as (_, session):
-        view = add_peer(session, name, url, cert.read_text(encoding="utf-8"), agency)
+        view = add_peer(session, name, url, node_pem, agency, agency_certificates=pins)
     out.print(f"peer {view.name} → {view.url}: {', '.join(view.agencies)}")
+    for code, subject in view.agency_certificates.items():
+        out.print(f"  {code}: {subject}", highlight=False)
 
 
 @peer_app.command("list")
@@ -49,6 +121,8 @@ def peer_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     for p in peers:
         out.print(f"{p.name}\t{p.url}\t{', '.join(p.agencies)}\t{p.certificate_subject}")
+        for code, subject in p.agency_certificates.items():
+            out.print(f"  {code}\t{subject}", highlight=False)
 
 
 @peer_app.command("remove")

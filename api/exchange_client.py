@@ -7,6 +7,7 @@ from datetime import timedelta
 import httpx
 
 from api.deps import AppState
+from api.routes.exchange import signing_keys
 from engine.exchange.outbox import Outbox, Send
 
 __all__ = ["http_send", "outbox_for"]
@@ -41,4 +42,5 @@ def outbox_for(state: AppState) -> Outbox:
         state.settings.tmp_dir,
         lease=timedelta(seconds=state.settings.exchange_lease),
         parallel=state.settings.exchange_parallel,
+        keys=signing_keys(state, state.objects),
     )

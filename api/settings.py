@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     exchange_parallel: int = Field(
         default=4, ge=1, le=64, description="Documents delivered to other nodes at once"
     )
+    exchange_agency_keys: bool = Field(
+        default=False,
+        description="Sign packages with each agency's own seal key (once peers have pinned "
+        "the agencies' certificates); otherwise the node key signs",
+    )
     office_hours: str = Field(
         default="07:30-11:30,13:00-17:00",
         description="Office periods of a working day, Vietnam time: HH:MM-HH:MM,…",

@@ -241,7 +241,7 @@ def _sign(
     location: str | None,
     text: str | None,
 ) -> bytes:
-    check_module_allowed(key_row, config)
+    check_module_allowed(key_row, config.pkcs11_modules)
     for _ in range(3):  # an entry closed under us (key replaced meanwhile): load again
         loaded = loaded_key(key_row, config.box, lambda: _image_of(session, store, key_row))
         details = SignatureDetails(

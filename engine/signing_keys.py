@@ -186,13 +186,13 @@ def _check_module(path: str, allowed: tuple[str, ...] = ()) -> str:
     return real
 
 
-def check_module_allowed(row: KeyRow, config: SigningConfig) -> None:
+def check_module_allowed(row: KeyRow, allowed: tuple[str, ...]) -> None:
     """Before a stored PKCS#11 key is used: its module must still be allowed (an admin may
     have removed it from LIENTHONG_PKCS11_MODULES since). Raises ConflictError."""
     if row.kind != "pkcs11" or not row.module_path:
         return
     try:
-        _check_module(row.module_path, config.pkcs11_modules)
+        _check_module(row.module_path, allowed)
     except InvalidInputError as e:
         raise ConflictError(
             "Thư viện PKCS#11 của khóa này không còn được phép dùng; quản trị viên cần thêm lại "

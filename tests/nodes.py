@@ -22,7 +22,14 @@ from signing.pades import PadesLevel, PadesSigner
 from tests.pki import PASSWORD, TestPki
 from tests.signing.pdfs import make_pdf
 
-__all__ = ["Node", "peer_all", "running_nodes", "send_document", "wait_for"]
+__all__ = [
+    "Node",
+    "peer_all",
+    "pin_agency_certificates",
+    "running_nodes",
+    "send_document",
+    "wait_for",
+]
 
 LIENTHONG = str(Path(sys.executable).with_name("lienthong"))
 
@@ -195,3 +202,16 @@ def send_document(a: Node, pki: TestPki, recipients: list[dict[str, str]]) -> in
             files={"file": ("signed.pdf", signed, "application/pdf")},
         )
     return did
+
+
+def pin_agency_certificates(me: Node, other: Node) -> str:
+    """Add `other` on `me` again, pinning the agencies' certificates it publishes (checked by
+    the CLI against its node certificate, which the test takes from `other` directly)."""
+    info = httpx.get(f"{other.url}/exchange/v1/node").json()
+    pem = me.data_dir / f"{other.name}.pem"
+    pem.write_text(info["certificate_pem"])
+    agencies = [x for code in info["agencies"] for x in ("--agency", code)]
+    return me.cli(
+        "exchange", "peer", "add", other.name, other.url, "--cert", str(pem), *agencies,
+        "--fetch-agency-certs",
+    )  # fmt: skip

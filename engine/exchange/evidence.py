@@ -31,6 +31,8 @@ class EvidenceView:
     size: int
     result: str
     detail: str | None
+    signed_by: str | None  # "agency" or "node": whose key the signature that held was made with
+    signer_sha256: str | None  # that certificate's SHA-256 fingerprint
 
 
 def evidence(
@@ -47,6 +49,8 @@ def evidence(
     status_code: str | None = None,
     object_key: str | None = None,
     detail: str | None = None,
+    signed_by: str | None = None,
+    signer_sha256: str | None = None,
 ) -> None:
     """Append to the evidence log (never updated, never deleted)."""
     session.add(
@@ -63,6 +67,8 @@ def evidence(
             object_key=object_key,
             result=result,
             detail=detail,
+            signed_by=signed_by,
+            signer_sha256=signer_sha256,
         )
     )
 
@@ -117,6 +123,8 @@ def list_evidence(
             r.size,
             r.result,
             r.detail,
+            r.signed_by,
+            r.signer_sha256,
         )
         for r in rows
     ], total

@@ -26,13 +26,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.documents.deliveries import latest_status
+from engine.exchange.agency_keys import AgencyKeys, sign_as
 from engine.exchange.edxml import build_document, parse_status
 from engine.exchange.evidence import evidence
 from engine.exchange.identity import NodeIdentity
 from engine.exchange.packages import document_package, status_package
-from engine.exchange.peers import peer_certificate
+from engine.exchange.peers import agency_pins, peer_certificate
 from engine.exchange.receiving import Receipt, receive_logged, signed_status
-from signing.xmldsig import sign_package, verify_package
+from signing.xmldsig import verify_package
 from storage.db import any_row, reading
 from storage.models import (
     Agency,
@@ -57,6 +58,9 @@ log = logging.getLogger("lienthong.exchange")
 LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
 
+# A peer node: name, URL, its certificate, and the certificates pinned for its agencies.
+_Peer = tuple[str, str, x509.Certificate, dict[str, x509.Certificate]]
+
 
 def backoff(attempts: int) -> timedelta:
     """Wait before the next attempt: 2, 4, 8 … seconds, at most an hour."""
@@ -75,6 +79,7 @@ class Outbox:
     batch: int = 20
     lease: timedelta = LEASE  # longer than a send may take, or a slow send is sent twice
     parallel: int = 4
+    keys: AgencyKeys | None = None  # opens agencies' own keys; without it the node key signs
 
     def run_once(self) -> int:
         """Deliver what is due; returns how many deliveries and statuses were attempted."""
@@ -129,7 +134,7 @@ class Outbox:
     def _documents(self) -> int:
         ids = self._claim(Delivery)
         groups: dict[tuple[int, int, int | None], list[int]] = {}
-        peers: dict[int, tuple[str, str, x509.Certificate]] = {}
+        peers: dict[int, _Peer] = {}
         with self.sessions.begin() as session:
             for d in session.scalars(
                 select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)
@@ -139,7 +144,12 @@ class Outbox:
                     d.last_error, d.state = route, "undeliverable"
                     continue
                 if route is not None:
-                    peers[route.id] = (route.name, route.url, peer_certificate(route))
+                    peers[route.id] = (
+                        route.name,
+                        route.url,
+                        peer_certificate(route),
+                        agency_pins(session, route.id),
+                    )
                 groups.setdefault(
                     (d.document_id, d.business_type, route.id if route else None), []
                 ).append(d.id)
@@ -222,28 +232,33 @@ class Outbox:
                 business_type=business,
                 reason=reason,
             )
-            return sign_package(build_document(pkg), self.node.key), str(doc.exchange_id)
+            xml = sign_as(session, self.keys, self.node, doc.agency_id, build_document(pkg))
+            return xml, str(doc.exchange_id)
 
     def _deliver(
         self,
         doc_id: int,
         business: int,
         members: list[int],
-        peer: tuple[str, str, x509.Certificate] | None,
+        peer: _Peer | None,
     ) -> None:
         data, exchange_id = self._package(doc_id, business, members)
         if peer is None:
             receipts = receive_logged(
-                self.sessions, self.store, self.node, data, tmp_dir=self.tmp_dir
+                self.sessions, self.store, self.node, data, tmp_dir=self.tmp_dir, keys=self.keys
             )
             statuses = [(r, (r.status_package or r.description).encode()) for r in receipts]
         else:
             answer = self.send(f"{peer[1]}/exchange/v1/packages", data)
-            statuses = self._verified(answer, peer[2], exchange_id)
+            statuses = self._verified(answer, peer[2], peer[3], exchange_id)
         self._record(members, data, exchange_id, peer[0] if peer else self.node.name, statuses)
 
     def _verified(
-        self, answer: bytes, cert: x509.Certificate, exchange_id: str
+        self,
+        answer: bytes,
+        cert: x509.Certificate,
+        pins: dict[str, x509.Certificate],
+        exchange_id: str,
     ) -> list[tuple[Receipt, bytes]]:
         body = json.loads(answer)
         out = []
@@ -256,8 +271,10 @@ class Outbox:
                     out.append((receipt, json.dumps(item).encode()))
                 continue
             xml = str(item["status_package"]).encode()
-            verify_package(xml, expected=cert)
             status = parse_status(xml)
+            # Signed by the peer node, or by the answering agency's own pinned key.
+            pin = pins.get(status.from_.organ_id)
+            verify_package(xml, expected=[cert, pin] if pin is not None else cert)
             if status.response_for.document_id != exchange_id:
                 continue  # a receipt about another package (replayed): not ours
             receipt = Receipt(
@@ -344,7 +361,11 @@ class Outbox:
             agency = session.get(Agency, doc.agency_id) if doc else None
             assert doc is not None and agency is not None
             xml = signed_status(
-                self.node, status_package(doc, agency, row.status_code, row.description, row.staff)
+                self.node,
+                status_package(doc, agency, row.status_code, row.description, row.staff),
+                session=session,
+                keys=self.keys,
+                agency_id=agency.id,
             )
             route = self._route(session, row.sender_code)
             if isinstance(route, str):
@@ -352,7 +373,9 @@ class Outbox:
             exchange_id, sender_code = doc.exchange_id, row.sender_code
             target = (route.name, route.url) if route is not None else None
         if target is None:
-            receive_logged(self.sessions, self.store, self.node, xml, tmp_dir=self.tmp_dir)
+            receive_logged(
+                self.sessions, self.store, self.node, xml, tmp_dir=self.tmp_dir, keys=self.keys
+            )
         else:
             self.send(f"{target[1]}/exchange/v1/packages", xml)
         with self.sessions.begin() as session:

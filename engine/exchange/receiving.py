@@ -1,4 +1,9 @@
-"""Receiving packages: verify the sender's node, store, de-duplicate, register, answer 01/02.
+"""Receiving packages: verify the sender, store, de-duplicate, register, answer 01/02.
+
+A package must be signed with the certificate of the node serving its sending agency
+(`From/OrganId`) or with the certificate pinned for that agency itself (its own key); the
+evidence log says which. Receipts are signed for the receiving agency (its own key when it
+has a usable one, else the node's: `engine.exchange.agency_keys`).
 
 One code path for every package: from another node over HTTP, or from an agency on this
 node (the outbox hands it over directly). Statuses about our own outgoing documents come
@@ -22,6 +27,7 @@ from engine.documents.drafting import start_incoming
 from engine.documents.kinds import DocStatus
 from engine.documents.timeline import record_event
 from engine.errors import ExchangeError, PackageInvalid
+from engine.exchange.agency_keys import AgencyKeys, exchange_certificate, fingerprint, sign_as
 from engine.exchange.edxml import build_status, parse_package
 from engine.exchange.evidence import evidence, record_refusal
 from engine.exchange.identity import NodeIdentity
@@ -30,7 +36,7 @@ from engine.exchange.packages import status_package
 from engine.exchange.peers import peer_certificate
 from engine.files import Spooled, put_object, spool, store_system_file
 from signing.errors import XmlSignatureError
-from signing.xmldsig import sign_package, verify_package
+from signing.xmldsig import verify_package
 from storage.models import (
     Agency,
     Delivery,
@@ -55,35 +61,67 @@ class Receipt:
     status_package: str  # the signed edXML status package, as text
 
 
+@dataclass(frozen=True)
+class _Sender:
+    """Who may have signed a package from one agency: its node, or the agency itself."""
+
+    node: x509.Certificate
+    agency: x509.Certificate | None
+    peer: str  # the node's name
+
+    def signed_by(self, cert: x509.Certificate) -> tuple[str, str]:
+        """("agency" or "node", fingerprint) of the certificate the signature held with."""
+        kind = "agency" if self.agency is not None and cert == self.agency else "node"
+        return kind, fingerprint(cert)
+
+
 def _sender_certificate(
-    session: Session, node: NodeIdentity, organ_id: str
-) -> tuple[x509.Certificate, str]:
-    if session.scalar(select(Agency.id).where(Agency.code == organ_id)):
-        return node.certificate, node.name
-    peer = session.scalar(
-        select(ExchangePeer)
+    session: Session, node: NodeIdentity, organ_id: str, keys: AgencyKeys | None = None
+) -> _Sender:
+    local = session.scalar(select(Agency.id).where(Agency.code == organ_id))
+    if local:
+        return _Sender(node.certificate, exchange_certificate(session, keys, local), node.name)
+    row = session.execute(
+        select(ExchangePeer, PeerAgency.certificate_pem)
         .join(PeerAgency, PeerAgency.peer_id == ExchangePeer.id)
         .where(PeerAgency.code == organ_id)
-    )
-    if peer is None:
+    ).first()
+    if row is None:
         raise ExchangeError(
             f"Không biết nút nào phục vụ cơ quan gửi {organ_id}; thêm nút đó vào danh bạ / no "
             f"known node serves the sending agency {organ_id}; add it with `lienthong exchange "
             "peer add`",
             code="unknown_sender",
         )
-    return peer_certificate(peer), peer.name
+    peer, pinned = row
+    agency = x509.load_pem_x509_certificate(pinned.encode()) if pinned else None
+    return _Sender(peer_certificate(peer), agency, peer.name)
 
 
-def signed_status(node: NodeIdentity, status: StatusPackage) -> bytes:
-    """A status package signed with this node's key."""
-    return sign_package(build_status(status), node.key)
+def signed_status(
+    node: NodeIdentity,
+    status: StatusPackage,
+    *,
+    session: Session | None = None,
+    keys: AgencyKeys | None = None,
+    agency_id: int | None = None,
+) -> bytes:
+    """A status package signed for the agency `agency_id` sending it: with its own exchange
+    key when `keys` opens one, else with this node's key."""
+    return sign_as(session, keys, node, agency_id, build_status(status))
 
 
 def _receipt(
-    session: Session, node: NodeIdentity, doc: Document, agency: Agency, code: str, text: str
+    session: Session,
+    node: NodeIdentity,
+    doc: Document,
+    agency: Agency,
+    code: str,
+    text: str,
+    keys: AgencyKeys | None,
 ) -> Receipt:
-    xml = signed_status(node, status_package(doc, agency, code, text, None))
+    status = status_package(doc, agency, code, text, None)
+    xml = signed_status(node, status, session=session, keys=keys, agency_id=agency.id)
     evidence(
         session,
         direction="sent",
@@ -111,6 +149,14 @@ class _Checked:
     key: str
     problem: XmlSignatureError | None
     files: tuple[Spooled, ...] = ()  # the attachments, spooled and already in the store
+    signer: tuple[str, str] = ("", "")  # ("agency" or "node", certificate fingerprint)
+
+    @property
+    def signed(self) -> dict[str, str]:
+        """The evidence fields naming the certificate the signature held with."""
+        if self.problem is not None:
+            return {}
+        return {"signed_by": self.signer[0], "signer_sha256": self.signer[1]}
 
     def discard(self) -> None:
         """Remove the spooled copies (the objects stay in the store)."""
@@ -128,15 +174,16 @@ def _check(
     store: ObjectStore,
     data: bytes,
     package: DocumentPackage | StatusPackage,
-    sender: tuple[x509.Certificate, str],
+    sender: _Sender,
     tmp_dir: Path,
 ) -> _Checked:
     """Store the package, verify its signature and, if it holds, store the attachments:
     the slow work, kept out of the writing transaction."""
-    cert, peer = sender
+    peer = sender.peer
     key = _store_package(store, data)
+    expected = [c for c in (sender.node, sender.agency) if c is not None]
     try:
-        verify_package(data, expected=cert)
+        signer = sender.signed_by(verify_package(data, expected=expected).certificate)
     except XmlSignatureError as e:
         return _Checked(package, peer, key, e)
     files: list[Spooled] = []
@@ -148,36 +195,48 @@ def _check(
         except BaseException:
             _Checked(package, peer, key, None, tuple(files)).discard()
             raise
-    return _Checked(package, peer, key, None, tuple(files))
+    return _Checked(package, peer, key, None, tuple(files), signer)
 
 
 def receive_package(
-    session: Session, store: ObjectStore, node: NodeIdentity, data: bytes, *, tmp_dir: Path
+    session: Session,
+    store: ObjectStore,
+    node: NodeIdentity,
+    data: bytes,
+    *,
+    tmp_dir: Path,
+    keys: AgencyKeys | None = None,
 ) -> list[Receipt]:
     """Take one package addressed to agencies of this node; return a receipt per recipient.
 
     A document package gets 01 (arrived; delivering it again changes nothing) or 02 with
-    the reason (signature broken, agency not served here). Raises PackageInvalid for
-    bytes that are not a safe edXML package and ExchangeError for an unknown sender.
+    the reason (signature broken, agency not served here). `keys` opens this node's
+    agencies' own keys (to check a package between two of them, to sign receipts). Raises
+    PackageInvalid for bytes that are not a safe edXML package and ExchangeError for an
+    unknown sender.
     """
     package = parse_package(data)
-    checked = _check(
-        store, data, package, _sender_certificate(session, node, _sender(package)), tmp_dir
-    )
+    sender = _sender_certificate(session, node, _sender(package), keys)
+    checked = _check(store, data, package, sender, tmp_dir)
     try:
-        return _accept(session, store, node, checked, data)
+        return _accept(session, store, node, checked, data, keys)
     finally:
         checked.discard()
 
 
 def _accept(
-    session: Session, store: ObjectStore, node: NodeIdentity, checked: _Checked, data: bytes
+    session: Session,
+    store: ObjectStore,
+    node: NodeIdentity,
+    checked: _Checked,
+    data: bytes,
+    keys: AgencyKeys | None,
 ) -> list[Receipt]:
     package = checked.package
     if isinstance(package, StatusPackage):
-        _record_status(session, package, data, checked.peer, checked.key, checked.problem)
+        _record_status(session, package, data, checked)
         return []
-    return _documents(session, store, node, package, data, checked)
+    return _documents(session, store, node, package, data, checked, keys)
 
 
 def receive_logged(
@@ -187,6 +246,7 @@ def receive_logged(
     data: bytes,
     *,
     tmp_dir: Path,
+    keys: AgencyKeys | None = None,
 ) -> list[Receipt]:
     """`receive_package` with the slow parts (parsing, signature check, storing the package
     and its attachments) outside the writing transaction, which on SQLite locks the
@@ -194,11 +254,11 @@ def receive_logged(
     try:
         package = parse_package(data)
         with sessions.begin() as session:
-            sender = _sender_certificate(session, node, _sender(package))
+            sender = _sender_certificate(session, node, _sender(package), keys)
         checked = _check(store, data, package, sender, tmp_dir)
         try:
             with sessions.begin() as session:
-                return _accept(session, store, node, checked, data)
+                return _accept(session, store, node, checked, data, keys)
         finally:
             checked.discard()
     except ExchangeError as e:
@@ -207,14 +267,8 @@ def receive_logged(
         raise
 
 
-def _record_status(
-    session: Session,
-    status: StatusPackage,
-    data: bytes,
-    peer: str,
-    key: str,
-    problem: XmlSignatureError | None,
-) -> None:
+def _record_status(session: Session, status: StatusPackage, data: bytes, checked: _Checked) -> None:
+    peer, key, problem = checked.peer, checked.key, checked.problem
     ref = status.response_for.document_id
     common = {
         "direction": "received",
@@ -225,6 +279,7 @@ def _record_status(
         "peer": peer,
         "status_code": status.status_code.value,
         "object_key": key,
+        **checked.signed,
     }
     if problem is not None:
         evidence(session, result=problem.code, detail=problem.message, **common)  # type: ignore[arg-type]
@@ -272,6 +327,7 @@ def _documents(
     package: DocumentPackage,
     data: bytes,
     checked: _Checked,
+    keys: AgencyKeys | None,
 ) -> list[Receipt]:
     peer, key, problem = checked.peer, checked.key, checked.problem
     header = package.message_header
@@ -290,6 +346,7 @@ def _documents(
             "recipient": to.organ_id,
             "peer": peer,
             "object_key": key,
+            **checked.signed,
         }
         if agency is None:
             evidence(session, result="unknown_recipient", **common)  # type: ignore[arg-type]
@@ -302,7 +359,7 @@ def _documents(
             continue
         doc, fresh = _incoming(session, store, package, agency, business, data, checked.files)
         evidence(session, result="accepted" if fresh else "duplicate", **common)  # type: ignore[arg-type]
-        receipts.append(_receipt(session, node, doc, agency, "01", "Đã đến / arrived"))
+        receipts.append(_receipt(session, node, doc, agency, "01", "Đã đến / arrived", keys))
     if not receipts:
         raise ExchangeError(
             "Không cơ quan nhận nào của gói tin do nút này phục vụ / none of the package's "

@@ -33,7 +33,8 @@ class ExchangePeer(Base):
 
 
 class PeerAgency(Base):
-    """An agency served by a peer node (the node directory)."""
+    """An agency served by a peer node (the node directory), and the certificate pinned for
+    the agency's own key: packages from it may be signed with that or with the node's."""
 
     __tablename__ = "peer_agencies"
 
@@ -42,6 +43,7 @@ class PeerAgency(Base):
     peer_id: Mapped[int] = mapped_column(
         ForeignKey("exchange_peers.id", ondelete="CASCADE"), index=True
     )
+    certificate_pem: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):
@@ -142,3 +144,7 @@ class ExchangeEvidence(Base):
     object_key: Mapped[str | None] = mapped_column(String(100))
     result: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+    # Whose key the signature that held was made with: "agency" (the sending agency's own)
+    # or "node" (the node serving it), and that certificate's SHA-256 fingerprint.
+    signed_by: Mapped[str | None] = mapped_column(String(8))
+    signer_sha256: Mapped[str | None] = mapped_column(String(64))
