@@ -8,6 +8,7 @@ parsed (or the token session open) and the constant part of the CMS is cached (s
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,8 +193,12 @@ def open_pkcs11(
     except ImportError as e:  # pragma: no cover - the pkcs11 extra is a dependency
         raise TokenError("Thiếu python-pkcs11 / python-pkcs11 is not installed") from e
     try:
+        # python-pkcs11 keeps one library per path string: the same module reached through a
+        # symlink would be initialised twice in one process, which the module refuses.
         session = open_pkcs11_session(
-            module_path, token_criteria=TokenCriteria(label=token_label), user_pin=pin
+            os.path.realpath(module_path),
+            token_criteria=TokenCriteria(label=token_label),
+            user_pin=pin,
         )
     except pkcs11.PinIncorrect as e:
         raise WrongPasswordError(

@@ -99,7 +99,9 @@ def softhsm_module() -> str:
     """SoftHSM2's PKCS#11 module; fails under CI, skips elsewhere, when it is missing."""
     for path in SOFTHSM_MODULES:
         if Path(path).is_file():
-            return path
+            # Resolved, as `signing.keys.open_pkcs11` loads it: python-pkcs11 keeps one library
+            # per path string, and tests unload it by that string between their tokens.
+            return os.path.realpath(path)
     if os.environ.get("CI"):
         pytest.fail("libsofthsm2.so not found (Debian: softhsm2); under CI it may not skip")
     pytest.skip("libsofthsm2.so not found (Debian: softhsm2)")

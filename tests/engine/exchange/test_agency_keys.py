@@ -5,10 +5,10 @@ agency key on a PKCS#11 token signing a package through our signing layer."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import pkcs11
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -85,31 +85,29 @@ def test_an_rsa_key_on_a_pkcs11_token_signs_a_package_rsa_sha256(
     # signxml cannot drive a token; `signing.xmldsig` gets the signature value from pyHanko's
     # PKCS#11 signer, so an agency seal key on a token is usable for the exchange.
     require_tool("softhsm2-util", "pkcs11-tool")
-    module = softhsm_module()
+    # A copy of the module is a library of its own, initialised here with this test's
+    # SOFTHSM2_CONF; the system one may already be loaded by other tests of this process.
+    module = str(shutil.copy2(softhsm_module(), tmp_path / "libsofthsm2-exchange.so"))
     (tmp_path / "tokens").mkdir()
     conf = tmp_path / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n")
     forget_loaded_keys()
-    pkcs11.unload(module)  # SoftHSM reads SOFTHSM2_CONF when the module is first loaded
     monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
-    try:
-        run_tool("softhsm2-util", "--init-token", "--free", "--label", "lt-exchange",
-                 "--pin", "1234", "--so-pin", "4321")  # fmt: skip
-        p11 = ["pkcs11-tool", "--module", module, "--token-label", "lt-exchange", "--login",
-               "--pin", "1234"]  # fmt: skip
-        run_tool(*p11, "--keypairgen", "--key-type", "rsa:2048", "--id", "21", "--label", "dau")
-        pub = serialization.load_der_public_key(
-            run_tool(*p11, "--read-object", "--type", "pubkey", "--id", "21")
-        )
-        cert = pki.certify_key(pub, "Sở Tư pháp (token)")
-        der = tmp_path / "dau.der"
-        der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-        run_tool(*p11, "--write-object", str(der), "--type", "cert", "--id", "21", "--label", "dau")
-        with open_pkcs11(module, token_label="lt-exchange", key_label="dau", pin="1234") as key:
-            xml, _ = _unsigned(["000.01.20.H98"])
-            signed = sign_package(xml, key)
-        held = verify_package(signed, expected=cert)
-        assert held.certificate == cert
-        assert held.signature_method.endswith("rsa-sha256")
-    finally:
-        pkcs11.unload(module)
+    run_tool("softhsm2-util", "--init-token", "--free", "--label", "lt-exchange",
+             "--pin", "1234", "--so-pin", "4321")  # fmt: skip
+    p11 = ["pkcs11-tool", "--module", module, "--token-label", "lt-exchange", "--login",
+           "--pin", "1234"]  # fmt: skip
+    run_tool(*p11, "--keypairgen", "--key-type", "rsa:2048", "--id", "21", "--label", "dau")
+    pub = serialization.load_der_public_key(
+        run_tool(*p11, "--read-object", "--type", "pubkey", "--id", "21")
+    )
+    cert = pki.certify_key(pub, "Sở Tư pháp (token)")
+    der = tmp_path / "dau.der"
+    der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    run_tool(*p11, "--write-object", str(der), "--type", "cert", "--id", "21", "--label", "dau")
+    with open_pkcs11(module, token_label="lt-exchange", key_label="dau", pin="1234") as key:
+        xml, _ = _unsigned(["000.01.20.H98"])
+        signed = sign_package(xml, key)
+    held = verify_package(signed, expected=cert)
+    assert held.certificate == cert
+    assert held.signature_method.endswith("rsa-sha256")
