@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,7 +21,7 @@ from signing.keys import load_pkcs12
 from signing.pades import PadesLevel, PadesSigner
 from storage.models import Document, User, WorkflowTask
 from tests.conftest import Api
-from tests.pki import PASSWORD, TestPki
+from tests.pki import PASSWORD, PkiServer, TestPki
 from tests.signing.pdfs import make_pdf
 
 DEPARTMENT = "000.00.10.H99"
@@ -64,6 +67,22 @@ def _doc(api: Api, user: str, doc_id: int) -> dict:
 def _current_main(api: Api, user: str, doc_id: int) -> bytes:
     main = [f for f in _doc(api, user, doc_id)["files"] if f["role"] == "main"][0]
     return bytes(api.client.get(f"/api/v1/files/{main['id']}", headers=api.login(user)).content)
+
+
+@contextmanager
+def trusted_pki(api: Api) -> Iterator[tuple[TestPki, str]]:
+    """A test PKI served over HTTP (TSA, OCSP, CRL), its root added to the trust store by the
+    admin; yields it and its TSA's URL."""
+    with PkiServer.running() as server:
+        pki = server.add("rsa", "rsa")
+        root = pki.root.cert.public_bytes(serialization.Encoding.PEM)
+        r = api.client.post(
+            "/api/v1/admin/trust",
+            files={"file": ("root.pem", root, "application/x-pem-file")},
+            headers=api.login("admin"),
+        )
+        assert r.status_code == 201, r.text
+        yield pki, server.tsa_url("rsa")
 
 
 def _sign_and_upload(
@@ -612,29 +631,17 @@ def test_secret_documents_are_not_sent_electronically_and_their_process_is_hidde
 def test_a_b_t_signature_uploaded_at_the_sign_step_is_upgraded_to_b_lta(api: Api) -> None:
     from datetime import timedelta
 
-    from cryptography.hazmat.primitives import serialization
-
     from engine.signature_upgrades import Upgrader
     from signing.report import Indication
     from signing.trust import TrustSettings
     from signing.validate import validate_pdf
     from storage.models import SignatureUpgrade
-    from tests.pki import PkiServer
 
-    with PkiServer.running() as server:
-        pki = server.add("rsa", "rsa")
-        root = pki.root.cert.public_bytes(serialization.Encoding.PEM)
-        r = api.client.post(
-            "/api/v1/admin/trust",
-            files={"file": ("root.pem", root, "application/x-pem-file")},
-            headers=api.login("admin"),
-        )
-        assert r.status_code == 201, r.text
+    with trusted_pki(api) as (pki, tsa):
         did = _outgoing(api)["id"]
         _do(api, "chuyenvien.so", "draft", did)
         _do(api, "lanhdao.so", "review", did, {"decision": "approve"})
         _do(api, "lanhdao.so", "approve", did, {"decision": "approve"})
-        tsa = server.tsa_url("rsa")
         key = load_pkcs12(pki.pkcs12(pki.official), PASSWORD)
         signed = PadesSigner(key, PadesLevel.B_T, tsa_url=tsa).sign(
             _current_main(api, "lanhdao.so", did)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -571,6 +571,36 @@ class _CuttingRelay:
                 client.sendall(answer)
 
 
+@contextmanager
+def _through(relay: _CuttingRelay, a: Node, b: Node) -> Iterator[None]:
+    """Within the block A's directory sends B's packages to the relay; then to B again."""
+    agencies = httpx.get(f"{b.url}/exchange/v1/node").json()["agencies"]
+    flags = [x for code in agencies for x in ("--agency", code)]
+    pem = str(a.data_dir / f"{b.name}.pem")
+    a.cli("exchange", "peer", "add", b.name, relay.url, "--cert", pem, *flags)
+    try:
+        yield
+    finally:
+        relay.close()
+        a.cli("exchange", "peer", "add", b.name, b.url, "--cert", pem, *flags)
+
+
+def _delivered_once(a: Node, b: Node, did: int, b_saw_a_duplicate: bool) -> dict[str, Any]:
+    """B holds one incoming document, its evidence shows the accepted package (and any
+    duplicate), and A's delivery is sent with status 01 once; returns that delivery."""
+    exchange_id = a.get("vanthu.so", f"/api/v1/documents/{did}")["exchange_id"]
+    assert len(_incoming(b, exchange_id)) == 1
+    assert _documents_in_db(b, exchange_id) == 1
+    results = [r[0] for r in _evidence(b, exchange_id)]
+    assert results[0] == "accepted" and set(results[1:]) <= {"duplicate"}, results
+    if b_saw_a_duplicate:
+        assert "duplicate" in results, results
+    (d,) = a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
+    assert [h["code"] for h in d["history"]] == ["01"]
+    assert d["state"] == "sent" and d["last_error"] is None
+    return dict(d)
+
+
 @pytest.mark.parametrize(
     ("cut", "b_saw_a_duplicate"),
     [
@@ -583,40 +613,26 @@ def test_a_receiver_killed_mid_request_gets_the_package_exactly_once_after_resta
 ) -> None:
     a, b, _ = nodes
     relay = _CuttingRelay(b)
-    agencies = httpx.get(f"{b.url}/exchange/v1/node").json()["agencies"]
-    flags = [x for code in agencies for x in ("--agency", code)]
-    pem = str(a.data_dir / f"{b.name}.pem")
-    a.cli("exchange", "peer", "add", b.name, relay.url, "--cert", pem, *flags)
     try:
-        relay.cut = cut
-        did = send_document(a, pki, [{"code": B_COMMUNE1, "name": "UBND xã Hoà Bình (tỉnh B)"}])
-        assert relay.killed.wait(60), "A's worker never posted to node B"
-        assert b.proc is not None
-        b.proc.wait(10)
+        with _through(relay, a, b):
+            relay.cut = cut
+            to = [{"code": B_COMMUNE1, "name": "UBND xã Hoà Bình (tỉnh B)"}]
+            did = send_document(a, pki, to)
+            assert relay.killed.wait(60), "A's worker never posted to node B"
+            assert b.proc is not None
+            b.proc.wait(10)
 
-        def failed() -> bool:
-            (d,) = a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
-            return bool(d["state"] == "pending" and d["last_error"] and d["attempts"] >= 1)
+            def failed() -> bool:
+                (d,) = a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
+                return bool(d["state"] == "pending" and d["last_error"] and d["attempts"] >= 1)
 
-        wait_for(failed, "A to record the cut-off attempt")
-        b.start()
-        wait_for(lambda: _statuses(a, did)[B_COMMUNE1] == "01", "delivery after B restarts", 90)
-
-        exchange_id = a.get("vanthu.so", f"/api/v1/documents/{did}")["exchange_id"]
-        assert len(_incoming(b, exchange_id)) == 1
-        assert _documents_in_db(b, exchange_id) == 1
-        results = [r[0] for r in _evidence(b, exchange_id)]
-        assert results[0] == "accepted" and set(results[1:]) <= {"duplicate"}, results
-        if b_saw_a_duplicate:
-            assert "duplicate" in results, results
-        (d,) = a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
-        assert [h["code"] for h in d["history"]] == ["01"]
-        assert d["state"] == "sent" and d["attempts"] >= 2 and d["last_error"] is None
+            wait_for(failed, "A to record the cut-off attempt")
+            b.start()
+            wait_for(lambda: _statuses(a, did)[B_COMMUNE1] == "01", "delivery after B restarts", 90)
+            assert _delivered_once(a, b, did, b_saw_a_duplicate)["attempts"] >= 2
     finally:
-        relay.close()
         if b.proc is None or b.proc.poll() is not None:
             b.start()
-        a.cli("exchange", "peer", "add", b.name, b.url, "--cert", pem, *flags)
 
 
 @pytest.mark.parametrize(
@@ -636,32 +652,19 @@ def test_a_sender_killed_mid_request_delivers_exactly_once_when_its_lease_runs_o
     a.extra_env.update(lease)
     a.start()
     relay = _CuttingRelay(b, sender=a)
-    agencies = httpx.get(f"{b.url}/exchange/v1/node").json()["agencies"]
-    flags = [x for code in agencies for x in ("--agency", code)]
-    pem = str(a.data_dir / f"{b.name}.pem")
-    a.cli("exchange", "peer", "add", b.name, relay.url, "--cert", pem, *flags)
     try:
-        relay.cut = cut
-        did = send_document(a, pki, [{"code": B_COMMUNE1, "name": "UBND xã Hoà Bình (tỉnh B)"}])
-        assert relay.killed.wait(60), "A's worker never posted to node B"
-        assert a.proc is not None
-        a.proc.wait(10)
-        a.start()
-        wait_for(lambda: _statuses(a, did)[B_COMMUNE1] == "01", "delivery after the lease", 60)
-
-        exchange_id = a.get("vanthu.so", f"/api/v1/documents/{did}")["exchange_id"]
-        assert len(_incoming(b, exchange_id)) == 1
-        assert _documents_in_db(b, exchange_id) == 1
-        results = [r[0] for r in _evidence(b, exchange_id)]
-        assert results[0] == "accepted" and set(results[1:]) <= {"duplicate"}, results
-        assert ("duplicate" in results) is b_saw_a_duplicate, results
-        (d,) = a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
-        assert [h["code"] for h in d["history"]] == ["01"]
-        assert d["state"] == "sent" and d["attempts"] == 2 and d["last_error"] is None
+        with _through(relay, a, b):
+            relay.cut = cut
+            to = [{"code": B_COMMUNE1, "name": "UBND xã Hoà Bình (tỉnh B)"}]
+            did = send_document(a, pki, to)
+            assert relay.killed.wait(60), "A's worker never posted to node B"
+            assert a.proc is not None
+            a.proc.wait(10)
+            a.start()
+            wait_for(lambda: _statuses(a, did)[B_COMMUNE1] == "01", "delivery after the lease", 60)
+            assert _delivered_once(a, b, did, b_saw_a_duplicate)["attempts"] == 2
     finally:
-        relay.close()
         a.stop()
         for name in lease:
             a.extra_env.pop(name, None)
         a.start()
-        a.cli("exchange", "peer", "add", b.name, b.url, "--cert", pem, *flags)

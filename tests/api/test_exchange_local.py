@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func, select
 
 from engine.exchange.outbox import Outbox
@@ -14,9 +13,16 @@ from signing.report import Indication
 from signing.trust import TrustSettings
 from signing.validate import validate_pdf
 from storage.models import Document, ExchangeEvidence, ReceivedPackage, SignatureUpgrade
-from tests.api.test_documents_api import COMMUNE, _do, _doc, _outgoing, _sign_and_upload
+from tests.api.test_documents_api import (
+    COMMUNE,
+    _do,
+    _doc,
+    _outgoing,
+    _sign_and_upload,
+    trusted_pki,
+)
 from tests.conftest import Api
-from tests.pki import PkiServer, TestPki
+from tests.pki import TestPki
 
 
 @pytest.fixture(scope="module")
@@ -290,16 +296,7 @@ def test_the_same_package_delivered_four_times_at_once_is_one_document(
 
 
 def test_a_b_t_signed_document_received_is_raised_to_b_lta_at_the_receiver(api: Api) -> None:
-    with PkiServer.running() as server:
-        pki = server.add("rsa", "rsa")
-        root = pki.root.cert.public_bytes(serialization.Encoding.PEM)
-        r = api.client.post(
-            "/api/v1/admin/trust",
-            files={"file": ("root.pem", root, "application/x-pem-file")},
-            headers=api.login("admin"),
-        )
-        assert r.status_code == 201, r.text
-        tsa = server.tsa_url("rsa")
+    with trusted_pki(api) as (pki, tsa):
         did = _dispatched(api, pki, tsa)
         assert _outbox(api).run_once() == 1
         incoming = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])

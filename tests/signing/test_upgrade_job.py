@@ -31,10 +31,19 @@ def _principal(session: Session, username: str) -> Principal:
     return principal_for(session, session.scalar(select(User.id).where(User.username == username)))
 
 
-def _setup(sessions: sessionmaker[Session], pki: TestPki) -> None:
+def _setup(
+    sessions: sessionmaker[Session], pki: TestPki, server: PkiServer, tmp: Path
+) -> tuple[LocalObjectStore, str]:
+    """Trust the PKI's root; the test's object store and TSA."""
     with sessions.begin() as s:
         pem = pki.root.cert.public_bytes(serialization.Encoding.PEM)
         add_trusted(s, pem, _principal(s, "admin"))
+    return LocalObjectStore(tmp / "objects"), server.tsa_url(pki.kind)
+
+
+def _b_t(pki: TestPki, tsa: str) -> bytes:
+    """A one-page PDF the official signed at B-T."""
+    return PadesSigner(key_of(pki, pki.official), PadesLevel.B_T, tsa_url=tsa).sign(make_pdf())
 
 
 def _stored(sessions: sessionmaker[Session], store: LocalObjectStore, pdf: bytes, tmp: Path) -> str:
@@ -61,11 +70,8 @@ def _latest_bytes(
 def test_queued_b_t_file_becomes_a_b_lta_version_after_the_delay(
     sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
 ) -> None:
-    _setup(sessions, pki_rsa)
-    store = LocalObjectStore(tmp_path / "objects")
-    tsa = pki_server.tsa_url(pki_rsa.kind)
-    signer = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
-    file_id = _stored(sessions, store, signer.sign(make_pdf()), tmp_path)
+    store, tsa = _setup(sessions, pki_rsa, pki_server, tmp_path)
+    file_id = _stored(sessions, store, _b_t(pki_rsa, tsa), tmp_path)
     with sessions.begin() as s:  # every stored PDF is queued, once
         assert s.scalars(select(SignatureUpgrade.file_id)).all() == [file_id]
     waiting = Upgrader(sessions, store, tsa, timedelta(hours=1), tmp_path / "tmp")
@@ -88,11 +94,8 @@ def test_queued_b_t_file_becomes_a_b_lta_version_after_the_delay(
 def test_a_tsa_that_does_not_answer_is_retried_then_given_up_with_the_reason(
     sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
 ) -> None:
-    _setup(sessions, pki_rsa)
-    store = LocalObjectStore(tmp_path / "objects")
-    tsa = pki_server.tsa_url(pki_rsa.kind)
-    signer = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
-    file_id = _stored(sessions, store, signer.sign(make_pdf()), tmp_path)
+    store, tsa = _setup(sessions, pki_rsa, pki_server, tmp_path)
+    file_id = _stored(sessions, store, _b_t(pki_rsa, tsa), tmp_path)
     dead = Upgrader(sessions, store, "http://127.0.0.1:9/tsa", timedelta(0), tmp_path / "tmp")
     assert dead.run_once() == 1
     with sessions.begin() as s:
@@ -115,9 +118,7 @@ def test_a_tsa_that_does_not_answer_is_retried_then_given_up_with_the_reason(
 def test_signing_at_b_t_on_the_server_queues_the_upgrade(
     sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
 ) -> None:
-    _setup(sessions, pki_rsa)
-    store = LocalObjectStore(tmp_path / "objects")
-    tsa = pki_server.tsa_url(pki_rsa.kind)
+    store, tsa = _setup(sessions, pki_rsa, pki_server, tmp_path)
     config = SigningConfig(secret_key="x" * 32, tmp_dir=tmp_path / "tmp", tsa_url=tsa)
     file_id = _stored(sessions, store, make_pdf(), tmp_path)
     with sessions.begin() as s:
@@ -141,9 +142,7 @@ def test_signing_at_b_t_on_the_server_queues_the_upgrade(
 def test_every_stored_pdf_is_examined_and_only_the_b_t_ones_are_upgraded(
     sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
 ) -> None:
-    _setup(sessions, pki_rsa)
-    store = LocalObjectStore(tmp_path / "objects")
-    tsa = pki_server.tsa_url(pki_rsa.kind)
+    store, tsa = _setup(sessions, pki_rsa, pki_server, tmp_path)
     key = key_of(pki_rsa, pki_rsa.official)
     unsigned = _stored(sessions, store, make_pdf(), tmp_path)
     b_b = _stored(sessions, store, PadesSigner(key, PadesLevel.B_B).sign(make_pdf()), tmp_path)
@@ -175,12 +174,9 @@ def test_a_stranger_signature_before_ours_does_not_keep_ours_from_b_lta(
     pki_server: PkiServer,
     tmp_path: Path,
 ) -> None:
-    _setup(sessions, pki_rsa)  # the ECDSA test PKI is another province's: not trusted here
-    store = LocalObjectStore(tmp_path / "objects")
-    tsa = pki_server.tsa_url(pki_rsa.kind)
-    theirs = PadesSigner(
-        key_of(pki_ec, pki_ec.official), PadesLevel.B_T, tsa_url=pki_server.tsa_url("ecdsa")
-    ).sign(make_pdf())
+    # The ECDSA test PKI is another province's: not trusted here.
+    store, tsa = _setup(sessions, pki_rsa, pki_server, tmp_path)
+    theirs = _b_t(pki_ec, pki_server.tsa_url("ecdsa"))
     both = PadesSigner(key_of(pki_rsa, pki_rsa.seal), PadesLevel.B_T, tsa_url=tsa).sign(theirs)
     file_id = _stored(sessions, store, both, tmp_path)
     assert Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp").run_once() == 1
@@ -195,12 +191,9 @@ def test_a_stranger_signature_before_ours_does_not_keep_ours_from_b_lta(
 def test_a_seal_added_after_an_upgrade_is_raised_too(
     sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
 ) -> None:
-    _setup(sessions, pki_rsa)
-    store = LocalObjectStore(tmp_path / "objects")
-    tsa = pki_server.tsa_url(pki_rsa.kind)
+    store, tsa = _setup(sessions, pki_rsa, pki_server, tmp_path)
     job = Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp")
-    official = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
-    file_id = _stored(sessions, store, official.sign(make_pdf()), tmp_path)
+    file_id = _stored(sessions, store, _b_t(pki_rsa, tsa), tmp_path)
     assert job.run_once() == 1
     version, upgraded = _latest_bytes(sessions, store, file_id)
     assert version == 2
@@ -219,11 +212,8 @@ def test_a_seal_added_after_an_upgrade_is_raised_too(
 def test_a_deleted_file_is_not_brought_back_by_the_upgrade(
     sessions: sessionmaker[Session], pki_rsa: TestPki, pki_server: PkiServer, tmp_path: Path
 ) -> None:
-    _setup(sessions, pki_rsa)
-    store = LocalObjectStore(tmp_path / "objects")
-    tsa = pki_server.tsa_url(pki_rsa.kind)
-    signer = PadesSigner(key_of(pki_rsa, pki_rsa.official), PadesLevel.B_T, tsa_url=tsa)
-    file_id = _stored(sessions, store, signer.sign(make_pdf()), tmp_path)
+    store, tsa = _setup(sessions, pki_rsa, pki_server, tmp_path)
+    file_id = _stored(sessions, store, _b_t(pki_rsa, tsa), tmp_path)
     with sessions.begin() as s:
         soft_delete(s, file_id, _principal(s, "lanhdao"), "tải nhầm tệp")
     assert Upgrader(sessions, store, tsa, timedelta(0), tmp_path / "tmp").run_once() == 1
