@@ -461,7 +461,8 @@ PROFILE_STEPS = {
     "_store_package": "store the package (object, fsync)",
     "verify_package": "verify XML-DSig (c14n, digest, RSA)",
     "spool": "spool the attachment (temp file, SHA-256, sniff)",
-    "store_system_file": "store the attachment (object, fsync, file row)",
+    "put_object": "store the attachment (object, fsync; before the transaction)",
+    "store_system_file": "the attachment's file row",
     "start_incoming": "duplicate check + start the incoming workflow (SpiffWorkflow)",
     "signed_status": "build + sign the status 01 package",
     "evidence": "evidence rows (SHA-256 of the package)",
@@ -509,7 +510,7 @@ OUTBOX_STEPS = {
     "_renew": "renew the entry's lease just before the send (a write transaction)",
     "document_package": "read the document and its files back (SHA-256 checked)",
     "build_document": "build the edXML",
-    "sign_package": "sign it (XML-DSig)",
+    "sign_as": "sign it (XML-DSig, the agency's key or the node's)",
     "send": "POST to B (`http_send`, one keep-alive client; B's whole answer included)",
     "Client.send": "… of which: the HTTP exchange with B",
     "verify_package": "verify B's status 01 package",
@@ -537,9 +538,7 @@ def profile_outbox(a: Node, box: OutboxFeed, count: int) -> dict[str, Any]:
     outbox = ob.Outbox(
         state.sessions, state.objects, state.node, send, state.settings.tmp_dir, parallel=1
     )
-    module = {
-        k: k for k in ("document_package", "build_document", "sign_package", "verify_package")
-    }
+    module = {k: k for k in ("document_package", "build_document", "sign_as", "verify_package")}
     methods = {k: k for k in ("_claim", "_route", "_renew", "_record")}
     try:
         box.burst(warm)  # a fresh process: imports, caches
