@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from openpyxl import load_workbook
 
@@ -114,6 +115,18 @@ def test_control_slip_records_every_handover(api: Api) -> None:
     text = _text(api.client.get(f"/api/v1/dossiers/{d['code']}/slips/control", headers=h).content)
     assert "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ" in text
     assert "Kiểm tra và chuyển hồ sơ" in text and "Nguyễn Thị Tiếp Nhận" in text
+    # The hand-over's times, in Vietnam time, and the days the step was allowed and used.
+    view = api.client.get(f"/api/v1/dossiers/{d['code']}", headers=h).json()
+    (handover,) = [e for e in view["timeline"] if e["kind"] == "handover"]
+    details = handover["details"]
+    vn = timezone(timedelta(hours=7))
+    started = datetime.fromisoformat(details["started_at"]).astimezone(vn)
+    finished = datetime.fromisoformat(handover["at"]).astimezone(vn)
+    assert started.strftime("%d/%m/%Y %H:%M") in text
+    assert finished.strftime("%d/%m/%Y %H:%M") in text
+    assert details["allowed_days"] is not None
+    assert f"{Decimal(str(details['allowed_days'])):g} ngày" in text
+    assert f"{Decimal(details['used_days']):g} ngày" in text
 
 
 def test_withdrawal_and_suspension_close_the_dossier_and_its_tasks(api: Api) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -197,6 +197,26 @@ def test_list_filters_and_pagination(api: Api) -> None:
     accepted = api.client.get("/api/v1/dossiers?status=2&procedure=1.001193", headers=h).json()
     assert sorted(i["code"] for i in accepted["items"]) == sorted(codes)
     assert api.client.get("/api/v1/dossiers?overdue=true", headers=h).json()["total"] == 0
+
+
+def test_list_by_reception_period_includes_from_and_excludes_to(api: Api) -> None:
+    day = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0)
+    received = {n: day - timedelta(days=n) for n in (1, 3, 5)}  # paper dossiers entered late
+    codes = {n: _receive(api, received_at=at.isoformat())["code"] for n, at in received.items()}
+    h = api.login("tiepnhan")
+
+    def listed(**period: datetime) -> set[str]:
+        params = {k.rstrip("_"): v.isoformat() for k, v in period.items()}
+        r = api.client.get("/api/v1/dossiers", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        return {i["code"] for i in r.json()["items"]}
+
+    assert listed(from_=received[3]) == {codes[1], codes[3]}  # from: inclusive
+    assert listed(to=received[3]) == {codes[5]}  # to: exclusive
+    assert listed(from_=received[5], to=received[1]) == {codes[5], codes[3]}
+    assert listed(from_=day) == set()
+    bad = api.client.get("/api/v1/dossiers", params={"from": "hôm qua"}, headers=h)
+    assert bad.status_code == 422 and "from" in bad.text
 
 
 def test_files_attached_to_a_dossier_follow_it_to_the_competent_department(api: Api) -> None:
