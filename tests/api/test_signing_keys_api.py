@@ -23,7 +23,7 @@ from engine.signing_secrets import forget_loaded_keys
 from storage.models import AuditEvent, SigningKey
 from tests.conftest import Api
 from tests.pki import PASSWORD, TestPki
-from tests.signing.conftest import require_tool, run_tool, softhsm_module
+from tests.signing.conftest import TokenKey, require_tool, softhsm_module, softhsm_token
 from tests.signing.images import seal_png, signature_png
 from tests.signing.pdfs import make_pdf, pdfsig
 
@@ -362,30 +362,13 @@ def token(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[To
     of each test, `_fresh_key_cache`) so that tests elsewhere with tokens of their own work
     in either order.
     """
-    require_tool("softhsm2-util", "pkcs11-tool")
     module = softhsm_module()
     home = tmp_path_factory.mktemp("softhsm-api")
-    (home / "tokens").mkdir()
-    conf = home / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
+    key = TokenKey("11", "dau", pki, "Văn thư UBND xã Hoà Bình (token)")
     forget_loaded_keys()
     pkcs11.unload(module)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SOFTHSM2_CONF", str(conf))
-        run_tool("softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL,
-              "--pin", TOKEN_PIN, "--so-pin", SO_PIN)  # fmt: skip
-        p11 = ["pkcs11-tool", "--module", module, "--token-label", TOKEN_LABEL, "--login",
-               "--pin", TOKEN_PIN]  # fmt: skip
-        run_tool(*p11, "--keypairgen", "--key-type", "rsa:2048", "--id", "11", "--label", "dau")
-        pub = serialization.load_der_public_key(
-            run_tool(*p11, "--read-object", "--type", "pubkey", "--id", "11")
-        )
-        der = home / "dau.der"
-        cert = pki.certify_key(pub, "Văn thư UBND xã Hoà Bình (token)")
-        der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-        run_tool(*p11, "--write-object", str(der), "--type", "cert", "--id", "11", "--label", "dau")
+        softhsm_token(mp, home, key, label=TOKEN_LABEL, pin=TOKEN_PIN, so_pin=SO_PIN, module=module)
         yield Token(module, TOKEN_LABEL, TOKEN_PIN, "dau")
         forget_loaded_keys()
         pkcs11.unload(module)

@@ -10,9 +10,12 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from signing.keys import SigningKey, load_pkcs12
 from signing.trust import TrustSettings
@@ -110,3 +113,65 @@ def softhsm_module() -> str:
 def run_tool(*args: str) -> bytes:
     """A token tool's standard output (softhsm2-util, pkcs11-tool); raises if it fails."""
     return subprocess.run(args, check=True, capture_output=True, timeout=60).stdout
+
+
+@dataclass(frozen=True)
+class TokenKey:
+    """A key pair to generate on a token, with the certificate `pki` issues for it."""
+
+    key_id: str
+    label: str
+    pki: TestPki
+    subject: str
+    key_type: str = "rsa:2048"
+
+
+@dataclass(frozen=True)
+class SoftHsmToken:
+    module: str
+    label: str
+    pin: str
+    certificates: dict[str, x509.Certificate]  # by key label
+
+
+def softhsm_token(
+    mp: pytest.MonkeyPatch,
+    home: Path,
+    *keys: TokenKey,
+    label: str,
+    pin: str,
+    so_pin: str,
+    module: str | Path | None = None,
+) -> SoftHsmToken:
+    """Initialise a SoftHSM2 token kept in `home`; generate `keys` on it, each with a certificate.
+
+    `module` defaults to `softhsm_module()`. SOFTHSM2_CONF is set through `mp` and must stay
+    set while the token is used: SoftHSM reads it once, when a process initialises the module.
+    Skips locally (fails under CI) without softhsm2-util, pkcs11-tool or the module.
+    """
+    require_tool("softhsm2-util", "pkcs11-tool")
+    module = softhsm_module() if module is None else str(module)
+    (home / "tokens").mkdir()
+    conf = home / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    mp.setenv("SOFTHSM2_CONF", str(conf))
+    run_tool(
+        "softhsm2-util", "--init-token", "--free", "--label", label,
+        "--pin", pin, "--so-pin", so_pin,
+    )  # fmt: skip
+    p11 = ["pkcs11-tool", "--module", module, "--token-label", label, "--login", "--pin", pin]
+    certificates: dict[str, x509.Certificate] = {}
+    for key in keys:
+        names = ("--id", key.key_id, "--label", key.label)
+        run_tool(*p11, "--keypairgen", "--key-type", key.key_type, *names)
+        pub = serialization.load_der_public_key(
+            run_tool(*p11, "--read-object", "--type", "pubkey", "--id", key.key_id)
+        )
+        cert = key.pki.certify_key(pub, key.subject)
+        der = home / f"{key.label}.der"
+        der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+        run_tool(*p11, "--write-object", str(der), "--type", "cert", *names)
+        certificates[key.label] = cert
+    return SoftHsmToken(module, label, pin, certificates)

@@ -6,11 +6,9 @@ Under CI these tests must run: a missing softhsm2-util or pkcs11-tool fails them
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from signing.errors import TokenError, WrongPasswordError
 from signing.keys import open_pkcs11
@@ -18,67 +16,28 @@ from signing.pades import PadesLevel, PadesSigner
 from signing.report import Indication
 from signing.validate import validate_pdf
 from tests.pki import PkiServer, TestPki
-from tests.signing.conftest import require_tool, run_tool, softhsm_module, trust_of
+from tests.signing.conftest import SoftHsmToken, TokenKey, softhsm_token, trust_of
 from tests.signing.pdfs import make_pdf
 
 LABEL, PIN, SO_PIN = "lienthong-test", "123456", "654321"
 
 
-@dataclass(frozen=True)
-class Token:
-    module: str
-    label: str
-    pin: str
-
-
 @pytest.fixture(scope="session")
 def token(
     tmp_path_factory: pytest.TempPathFactory, pki_rsa: TestPki, pki_ec: TestPki
-) -> Iterator[Token]:
+) -> Iterator[SoftHsmToken]:
     """A SoftHSM2 token in a temporary directory with an RSA and an EC key made on it."""
-    require_tool("softhsm2-util", "pkcs11-tool")
-    module = softhsm_module()
+    rsa = TokenKey("01", "ky-so-rsa", pki_rsa, "Phạm Thị Token (ky-so-rsa)")
+    ec = TokenKey("02", "ky-so-ec", pki_ec, "Phạm Thị Token (ky-so-ec)", "EC:prime256v1")
     home = tmp_path_factory.mktemp("softhsm")
-    (home / "tokens").mkdir()
-    conf = home / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
     with pytest.MonkeyPatch.context() as mp:
         # SoftHSM reads it when the module initialises: once per process, so per session
-        mp.setenv("SOFTHSM2_CONF", str(conf))
-        run_tool(
-            "softhsm2-util",
-            "--init-token",
-            "--free",
-            "--label",
-            LABEL,
-            "--pin",
-            PIN,
-            "--so-pin",
-            SO_PIN,
-        )
-        p11 = ["pkcs11-tool", "--module", module, "--token-label", LABEL, "--login", "--pin", PIN]
-        for key_id, label, key_type, pki in (
-            ("01", "ky-so-rsa", "rsa:2048", pki_rsa),
-            ("02", "ky-so-ec", "EC:prime256v1", pki_ec),
-        ):
-            run_tool(*p11, "--keypairgen", "--key-type", key_type, "--id", key_id, "--label", label)
-            pub = serialization.load_der_public_key(
-                run_tool(*p11, "--read-object", "--type", "pubkey", "--id", key_id)
-            )
-            cert = pki.certify_key(pub, f"Phạm Thị Token ({label})")
-            der = home / f"{label}.der"
-            der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-            run_tool(
-                *p11, "--write-object", str(der), "--type", "cert", "--id", key_id, "--label", label
-            )
-        yield Token(module, LABEL, PIN)
+        yield softhsm_token(mp, home, rsa, ec, label=LABEL, pin=PIN, so_pin=SO_PIN)
 
 
 @pytest.mark.parametrize(("label", "kind"), [("ky-so-rsa", "rsa"), ("ky-so-ec", "ecdsa")])
 def test_token_key_signs_b_b_and_b_t_that_validate(
-    token: Token, pki_server: PkiServer, label: str, kind: str
+    token: SoftHsmToken, pki_server: PkiServer, label: str, kind: str
 ) -> None:
     pki = pki_server.pkis[kind]
     with open_pkcs11(
@@ -97,13 +56,13 @@ def test_token_key_signs_b_b_and_b_t_that_validate(
                 assert sig.signer_name == key.subject_name
 
 
-def test_wrong_pin_is_refused(token: Token) -> None:
+def test_wrong_pin_is_refused(token: SoftHsmToken) -> None:
     with pytest.raises(WrongPasswordError) as e:
         open_pkcs11(token.module, token_label=token.label, key_label="ky-so-rsa", pin="000000")
     assert e.value.code == "wrong_token_pin"
 
 
-def test_unknown_key_or_token_is_a_token_error(token: Token) -> None:
+def test_unknown_key_or_token_is_a_token_error(token: SoftHsmToken) -> None:
     with pytest.raises(TokenError) as e:
         open_pkcs11(token.module, token_label=token.label, key_label="khong-co", pin=token.pin)
     assert e.value.code == "token_key_not_found"

@@ -29,7 +29,7 @@ from signing.validate import validate_pdf
 from storage.models import StoredFile, User
 from storage.objects import LocalObjectStore
 from tests.pki import TestPki
-from tests.signing.conftest import require_tool, run_tool, softhsm_module, trust_of
+from tests.signing.conftest import TokenKey, softhsm_module, softhsm_token, trust_of
 from tests.signing.pdfs import make_pdf
 
 LABEL, PIN, SO_PIN, KEY = "lienthong-allow", "123456", "654321", "ky-so-token"
@@ -44,36 +44,17 @@ class Token:
 @pytest.fixture(scope="module")
 def token(tmp_path_factory: pytest.TempPathFactory, pki_rsa: TestPki) -> Iterator[Token]:
     """A SoftHSM2 token with an RSA key and its certificate, and two copies of the module."""
-    require_tool("softhsm2-util", "pkcs11-tool")
     system_module = softhsm_module()
     home = tmp_path_factory.mktemp("softhsm-allow")
-    (home / "tokens").mkdir()
-    conf = home / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
     vendor, other = home / "vendor" / "lib", home / "other"
     vendor.mkdir(parents=True)
     other.mkdir()
     module = Path(shutil.copy2(system_module, vendor / "libvendorp11.so"))
     elsewhere = Path(shutil.copy2(system_module, other / "libvendorp11.so"))
+    key = TokenKey("01", KEY, pki_rsa, "Lê Văn Token (allow-list)")
     with pytest.MonkeyPatch.context() as mp:
         # a copy of the module is a library of its own: it reads this when it initialises
-        mp.setenv("SOFTHSM2_CONF", str(conf))
-        run_tool(
-            "softhsm2-util", "--init-token", "--free", "--label", LABEL,
-            "--pin", PIN, "--so-pin", SO_PIN,
-        )  # fmt: skip
-        p11 = ["pkcs11-tool", "--module", str(module), "--token-label", LABEL, "--login"]
-        p11 += ["--pin", PIN]
-        run_tool(*p11, "--keypairgen", "--key-type", "rsa:2048", "--id", "01", "--label", KEY)
-        pub = serialization.load_der_public_key(
-            run_tool(*p11, "--read-object", "--type", "pubkey", "--id", "01")
-        )
-        der = home / "cert.der"
-        cert = pki_rsa.certify_key(pub, "Lê Văn Token (allow-list)")
-        der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-        run_tool(*p11, "--write-object", str(der), "--type", "cert", "--id", "01", "--label", KEY)
+        softhsm_token(mp, home, key, label=LABEL, pin=PIN, so_pin=SO_PIN, module=module)
         yield Token(module, elsewhere)
 
 

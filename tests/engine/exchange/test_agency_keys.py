@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from engine.errors import ExchangeError
 from engine.exchange.agency_keys import publish, verify_published
@@ -20,7 +19,7 @@ from signing.keys import open_pkcs11
 from signing.xmldsig import sign_package, verify_package
 from tests.api.test_exchange_faults import _unsigned
 from tests.pki import TestPki
-from tests.signing.conftest import require_tool, run_tool, softhsm_module
+from tests.signing.conftest import TokenKey, softhsm_module, softhsm_token
 
 CODE, OTHER = "000.00.10.H99", "000.01.20.H99"
 
@@ -84,30 +83,18 @@ def test_an_rsa_key_on_a_pkcs11_token_signs_a_package_rsa_sha256(
 ) -> None:
     # signxml cannot drive a token; `signing.xmldsig` gets the signature value from pyHanko's
     # PKCS#11 signer, so an agency seal key on a token is usable for the exchange.
-    require_tool("softhsm2-util", "pkcs11-tool")
     # A copy of the module is a library of its own, initialised here with this test's
     # SOFTHSM2_CONF; the system one may already be loaded by other tests of this process.
-    module = str(shutil.copy2(softhsm_module(), tmp_path / "libsofthsm2-exchange.so"))
-    (tmp_path / "tokens").mkdir()
-    conf = tmp_path / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n")
+    module = shutil.copy2(softhsm_module(), tmp_path / "libsofthsm2-exchange.so")
     forget_loaded_keys()
-    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
-    run_tool("softhsm2-util", "--init-token", "--free", "--label", "lt-exchange",
-             "--pin", "1234", "--so-pin", "4321")  # fmt: skip
-    p11 = ["pkcs11-tool", "--module", module, "--token-label", "lt-exchange", "--login",
-           "--pin", "1234"]  # fmt: skip
-    run_tool(*p11, "--keypairgen", "--key-type", "rsa:2048", "--id", "21", "--label", "dau")
-    pub = serialization.load_der_public_key(
-        run_tool(*p11, "--read-object", "--type", "pubkey", "--id", "21")
+    seal = TokenKey("21", "dau", pki, "Sở Tư pháp (token)")
+    token = softhsm_token(
+        monkeypatch, tmp_path, seal, label="lt-exchange", pin="1234", so_pin="4321", module=module
     )
-    cert = pki.certify_key(pub, "Sở Tư pháp (token)")
-    der = tmp_path / "dau.der"
-    der.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-    run_tool(*p11, "--write-object", str(der), "--type", "cert", "--id", "21", "--label", "dau")
-    with open_pkcs11(module, token_label="lt-exchange", key_label="dau", pin="1234") as key:
+    with open_pkcs11(token.module, token_label=token.label, key_label="dau", pin=token.pin) as key:
         xml, _ = _unsigned(["000.01.20.H98"])
         signed = sign_package(xml, key)
+    cert = token.certificates["dau"]
     held = verify_package(signed, expected=cert)
     assert held.certificate == cert
     assert held.signature_method.endswith("rsa-sha256")
