@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from engine.exchange.agency_keys import AgencyCertificate
 
 __all__ = ["exchange_app"]
 
@@ -142,14 +145,50 @@ def peer_remove(
 
 @exchange_app.command("node")
 def node(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """This node's name and the certificate (PEM) to give to peers."""
-    from api.cli import _errors, _state
+    """This node's name and the certificate (PEM) to give to peers; and the certificates of
+    its agencies' own keys it publishes to them (`GET /exchange/v1/node`)."""
+    from api.cli import _unit_of_work
+    from api.routes.exchange import agency_keys
+    from engine.exchange.agency_keys import fingerprint, published_certificates
 
-    with _errors():
-        state = _state()
+    with _unit_of_work() as (state, session):
         ident = state.node
-        state.engine.dispose()
+        agencies = published_certificates(session, agency_keys(state, state.objects))
     if as_json:
-        typer.echo(json.dumps({"name": ident.name, "certificate_pem": ident.certificate_pem}))
-    else:
-        typer.echo(ident.certificate_pem, nl=False)
+        listed = [
+            asdict(a)
+            | {"not_before": a.not_before.isoformat(), "not_after": a.not_after.isoformat()}
+            for a in agencies
+        ]
+        body = {
+            "name": ident.name,
+            "certificate_pem": ident.certificate_pem,
+            "certificate_sha256": fingerprint(ident.certificate),
+            "agency_certificates": listed,
+        }
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    typer.echo(ident.certificate_pem, nl=False)
+    _describe(ident.name, fingerprint(ident.certificate), agencies)
+
+
+def _describe(name: str, sha256: str, agencies: list[AgencyCertificate]) -> None:
+    # On stderr: `lienthong exchange node > my-node.pem` stays the bare PEM peers are given.
+    from api.cli import err
+
+    err.print(f"node {name}: SHA-256 {sha256}", highlight=False, markup=False)
+    if not agencies:
+        err.print(
+            "no agency certificates published (its agencies sign with the node key) / "
+            "không công bố chứng thư cơ quan nào",
+            highlight=False,
+        )
+        return
+    err.print("agency certificates published / chứng thư cơ quan công bố:", highlight=False)
+    for a in agencies:
+        err.print(
+            f"  {a.code}\t{a.subject}\tSHA-256 {a.sha256}\t"
+            f"{a.not_before:%Y-%m-%d} → {a.not_after:%Y-%m-%d}",
+            highlight=False,
+            markup=False,
+        )

@@ -41,12 +41,14 @@ from storage.models import Agency, SigningKey, StoredFile, utcnow
 from storage.objects import ObjectStore
 
 __all__ = [
+    "AgencyCertificate",
     "AgencyKeys",
     "Published",
     "agency_certificates",
     "exchange_certificate",
     "fingerprint",
     "publish",
+    "published_certificates",
     "sign_as",
     "verify_published",
 ]
@@ -170,6 +172,37 @@ def agency_certificates(session: Session, keys: AgencyKeys | None) -> dict[str, 
         cert = exchange_certificate(session, keys, agency.id)
         if cert is not None:
             out[agency.code] = cert.public_bytes(serialization.Encoding.PEM).decode()
+    return out
+
+
+@dataclass(frozen=True)
+class AgencyCertificate:
+    """One agency certificate this node publishes, as its admin reads it to a peer's."""
+
+    code: str
+    subject: str
+    sha256: str  # fingerprint, hex
+    not_before: datetime
+    not_after: datetime
+    certificate_pem: str
+
+
+def published_certificates(session: Session, keys: AgencyKeys) -> list[AgencyCertificate]:
+    """The agencies' exchange certificates this node publishes (`agency_certificates`, what
+    `GET /exchange/v1/node` signs), by code, each with its subject, fingerprint and validity."""
+    out = []
+    for code, pem in agency_certificates(session, keys).items():
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        out.append(
+            AgencyCertificate(
+                code,
+                cert.subject.rfc4514_string(),
+                fingerprint(cert),
+                cert.not_valid_before_utc,
+                cert.not_valid_after_utc,
+                pem,
+            )
+        )
     return out
 
 

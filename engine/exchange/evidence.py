@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import LienthongError, PermissionDeniedError
+from engine.exchange.signers import Signer
 from engine.principal import Principal
 from storage.models import ExchangeEvidence
 
@@ -31,8 +32,10 @@ class EvidenceView:
     size: int
     result: str
     detail: str | None
-    signed_by: str | None  # "agency" or "node": whose key the signature that held was made with
-    signer_sha256: str | None  # that certificate's SHA-256 fingerprint
+    # "agency" or "node": whose key signed the package or status (received: the signature
+    # that held; sent: ours), and that certificate's SHA-256 fingerprint
+    signed_by: str | None
+    signer_sha256: str | None
 
 
 def evidence(
@@ -49,10 +52,10 @@ def evidence(
     status_code: str | None = None,
     object_key: str | None = None,
     detail: str | None = None,
-    signed_by: str | None = None,
-    signer_sha256: str | None = None,
+    signer: Signer | None = None,
 ) -> None:
-    """Append to the evidence log (never updated, never deleted)."""
+    """Append to the evidence log (never updated, never deleted); `signer` is whose key made
+    the signature of what was sent, or the one a received signature held with."""
     session.add(
         ExchangeEvidence(
             direction=direction,
@@ -67,8 +70,8 @@ def evidence(
             object_key=object_key,
             result=result,
             detail=detail,
-            signed_by=signed_by,
-            signer_sha256=signer_sha256,
+            signed_by=signer.kind if signer else None,
+            signer_sha256=signer.sha256 if signer else None,
         )
     )
 

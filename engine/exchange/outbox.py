@@ -33,6 +33,7 @@ from engine.exchange.identity import NodeIdentity
 from engine.exchange.packages import document_package, status_package
 from engine.exchange.peers import agency_pins, peer_certificate
 from engine.exchange.receiving import Receipt, receive_logged, signed_status
+from engine.exchange.signers import signer_of
 from signing.xmldsig import verify_package
 from storage.db import any_row, reading
 from storage.models import (
@@ -133,6 +134,8 @@ class Outbox:
     # --- document packages ----------------------------------------------------------
     def _documents(self) -> int:
         ids = self._claim(Delivery)
+        if not ids:  # the idle case, several times a second: no transaction at all
+            return 0
         groups: dict[tuple[int, int, int | None], list[int]] = {}
         peers: dict[int, _Peer] = {}
         with self.sessions.begin() as session:
@@ -296,6 +299,7 @@ class Outbox:
     ) -> None:
         now = utcnow()
         by_code = {r.organ_id: (r, xml) for r, xml in statuses}
+        signer = signer_of(data, self.node)
         with self.sessions.begin() as session:
             for d in session.scalars(select(Delivery).where(Delivery.id.in_(members))):
                 evidence(
@@ -307,6 +311,7 @@ class Outbox:
                     exchange_id=exchange_id,
                     recipient=d.recipient_code,
                     peer=peer,
+                    signer=signer,
                 )
                 d.state, d.sent_at, d.last_error = "sent", now, None
                 if d.recipient_code not in by_code:
@@ -329,6 +334,8 @@ class Outbox:
     # --- statuses back to senders ---------------------------------------------------
     def _statuses(self) -> int:
         ids = self._claim(StatusOutbox)
+        if not ids:
+            return 0
         with reading(self.sessions) as session:
             rows = session.execute(
                 select(StatusOutbox.id, StatusOutbox.document_id)
@@ -392,6 +399,7 @@ class Outbox:
                 recipient=sender_code,
                 peer=target[0] if target else self.node.name,
                 status_code=row.status_code,
+                signer=signer_of(xml, self.node),
             )
 
 

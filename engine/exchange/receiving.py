@@ -1,9 +1,10 @@
 """Receiving packages: verify the sender, store, de-duplicate, register, answer 01/02.
 
 A package must be signed with the certificate of the node serving its sending agency
-(`From/OrganId`) or with the certificate pinned for that agency itself (its own key); the
-evidence log says which. Receipts are signed for the receiving agency (its own key when it
-has a usable one, else the node's: `engine.exchange.agency_keys`).
+(`From/OrganId`) or with the certificate pinned for that agency itself (its own key), and
+the evidence log says which (`engine.exchange.signers`). Receipts are signed for the
+receiving agency (its own key when it has a usable one, else the node's:
+`engine.exchange.agency_keys`).
 
 One code path for every package: from another node over HTTP, or from an agency on this
 node (the outbox hands it over directly). Statuses about our own outgoing documents come
@@ -17,7 +18,6 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,24 +27,21 @@ from engine.documents.drafting import start_incoming
 from engine.documents.kinds import DocStatus
 from engine.documents.timeline import record_event
 from engine.errors import ExchangeError, PackageInvalid
-from engine.exchange.agency_keys import AgencyKeys, exchange_certificate, fingerprint, sign_as
+from engine.exchange.agency_keys import AgencyKeys, sign_as
 from engine.exchange.edxml import build_status, parse_package
 from engine.exchange.evidence import evidence, record_refusal
 from engine.exchange.identity import NodeIdentity
 from engine.exchange.model import DocumentId, DocumentPackage, MessageHeader, StatusPackage
 from engine.exchange.packages import status_package
-from engine.exchange.peers import peer_certificate
+from engine.exchange.signers import Sender, Signer, sender_of, signer_of, verify_signer
 from engine.files import Spooled, put_object, spool, store_system_file
 from signing.errors import XmlSignatureError
-from signing.xmldsig import verify_package
 from storage.models import (
     Agency,
     Delivery,
     DeliveryStatus,
     Document,
     DocumentFile,
-    ExchangePeer,
-    PeerAgency,
     ReceivedPackage,
     utcnow,
 )
@@ -59,43 +56,6 @@ class Receipt:
     status_code: str
     description: str
     status_package: str  # the signed edXML status package, as text
-
-
-@dataclass(frozen=True)
-class _Sender:
-    """Who may have signed a package from one agency: its node, or the agency itself."""
-
-    node: x509.Certificate
-    agency: x509.Certificate | None
-    peer: str  # the node's name
-
-    def signed_by(self, cert: x509.Certificate) -> tuple[str, str]:
-        """("agency" or "node", fingerprint) of the certificate the signature held with."""
-        kind = "agency" if self.agency is not None and cert == self.agency else "node"
-        return kind, fingerprint(cert)
-
-
-def _sender_certificate(
-    session: Session, node: NodeIdentity, organ_id: str, keys: AgencyKeys | None = None
-) -> _Sender:
-    local = session.scalar(select(Agency.id).where(Agency.code == organ_id))
-    if local:
-        return _Sender(node.certificate, exchange_certificate(session, keys, local), node.name)
-    row = session.execute(
-        select(ExchangePeer, PeerAgency.certificate_pem)
-        .join(PeerAgency, PeerAgency.peer_id == ExchangePeer.id)
-        .where(PeerAgency.code == organ_id)
-    ).first()
-    if row is None:
-        raise ExchangeError(
-            f"Không biết nút nào phục vụ cơ quan gửi {organ_id}; thêm nút đó vào danh bạ / no "
-            f"known node serves the sending agency {organ_id}; add it with `lienthong exchange "
-            "peer add`",
-            code="unknown_sender",
-        )
-    peer, pinned = row
-    agency = x509.load_pem_x509_certificate(pinned.encode()) if pinned else None
-    return _Sender(peer_certificate(peer), agency, peer.name)
 
 
 def signed_status(
@@ -132,6 +92,7 @@ def _receipt(
         sender=agency.code,
         recipient=doc.issuer_code,
         status_code=code,
+        signer=signer_of(xml, node),
     )
     return Receipt(agency.code, code, text, xml.decode())
 
@@ -149,14 +110,7 @@ class _Checked:
     key: str
     problem: XmlSignatureError | None
     files: tuple[Spooled, ...] = ()  # the attachments, spooled and already in the store
-    signer: tuple[str, str] = ("", "")  # ("agency" or "node", certificate fingerprint)
-
-    @property
-    def signed(self) -> dict[str, str]:
-        """The evidence fields naming the certificate the signature held with."""
-        if self.problem is not None:
-            return {}
-        return {"signed_by": self.signer[0], "signer_sha256": self.signer[1]}
+    signer: Signer | None = None  # the certificate the signature held with
 
     def discard(self) -> None:
         """Remove the spooled copies (the objects stay in the store)."""
@@ -174,16 +128,15 @@ def _check(
     store: ObjectStore,
     data: bytes,
     package: DocumentPackage | StatusPackage,
-    sender: _Sender,
+    sender: Sender,
     tmp_dir: Path,
 ) -> _Checked:
     """Store the package, verify its signature and, if it holds, store the attachments:
     the slow work, kept out of the writing transaction."""
     peer = sender.peer
     key = _store_package(store, data)
-    expected = [c for c in (sender.node, sender.agency) if c is not None]
     try:
-        signer = sender.signed_by(verify_package(data, expected=expected).certificate)
+        signer = verify_signer(data, sender)
     except XmlSignatureError as e:
         return _Checked(package, peer, key, e)
     files: list[Spooled] = []
@@ -216,7 +169,7 @@ def receive_package(
     unknown sender.
     """
     package = parse_package(data)
-    sender = _sender_certificate(session, node, _sender(package), keys)
+    sender = sender_of(session, node, _sender(package), keys)
     checked = _check(store, data, package, sender, tmp_dir)
     try:
         return _accept(session, store, node, checked, data, keys)
@@ -254,7 +207,7 @@ def receive_logged(
     try:
         package = parse_package(data)
         with sessions.begin() as session:
-            sender = _sender_certificate(session, node, _sender(package), keys)
+            sender = sender_of(session, node, _sender(package), keys)
         checked = _check(store, data, package, sender, tmp_dir)
         try:
             with sessions.begin() as session:
@@ -279,7 +232,7 @@ def _record_status(session: Session, status: StatusPackage, data: bytes, checked
         "peer": peer,
         "status_code": status.status_code.value,
         "object_key": key,
-        **checked.signed,
+        "signer": checked.signer,
     }
     if problem is not None:
         evidence(session, result=problem.code, detail=problem.message, **common)  # type: ignore[arg-type]
@@ -346,7 +299,7 @@ def _documents(
             "recipient": to.organ_id,
             "peer": peer,
             "object_key": key,
-            **checked.signed,
+            "signer": checked.signer,
         }
         if agency is None:
             evidence(session, result="unknown_recipient", **common)  # type: ignore[arg-type]

@@ -79,10 +79,19 @@ def _received(b: Node, a: Node, did: int) -> dict:
     return _evidence(b, exchange_id)
 
 
-def _evidence(b: Node, exchange_id: str) -> dict:
+def _evidence(
+    b: Node, exchange_id: str, direction: str = "received", kind: str = "package"
+) -> dict:
     items = b.get("admin", f"/api/v1/exchange/evidence?exchange_id={exchange_id}")["items"]
-    (row,) = [e for e in items if (e["direction"], e["kind"]) == ("received", "package")]
+    (row,) = [e for e in items if (e["direction"], e["kind"]) == (direction, kind)]
     return dict(row)
+
+
+def _sent_by(a: Node, did: int) -> tuple[str, str]:
+    """Whose key signed the package of A's document `did`, as A's own evidence says."""
+    exchange_id = a.get("vanthu.so", f"/api/v1/documents/{did}")["exchange_id"]
+    row = _evidence(a, exchange_id, "sent")
+    return row["signed_by"], row["signer_sha256"]
 
 
 def test_agency_signs_with_its_own_key_once_it_has_one_and_the_peer_accepts_it_once_pinned(
@@ -97,6 +106,7 @@ def test_agency_signs_with_its_own_key_once_it_has_one_and_the_peer_accepts_it_o
     first = _received(b, a, did)
     assert (first["result"], first["signed_by"]) == ("accepted", "node")
     assert first["signer_sha256"] == _fingerprint(_node_certificate(a))
+    assert _sent_by(a, did) == ("node", first["signer_sha256"])  # the sender says the same
 
     # 2. A's admin gives it a PKCS#12 seal key: A publishes its certificate, signed.
     _register_seal(a, pki)
@@ -104,6 +114,9 @@ def test_agency_signs_with_its_own_key_once_it_has_one_and_the_peer_accepts_it_o
     assert SENDER in info["agencies"]  # the list of codes stays as it was
     assert info["agency_certificates"] == {SENDER: pki.seal.pem.decode()}
     assert info["agency_certificates_signature"] and info["agency_certificates_signed_at"]
+    # … and its admin reads the same set, fingerprinted, from the command line.
+    listed = json.loads(a.cli("exchange", "node", "--json"))["agency_certificates"]
+    assert [(c["code"], c["sha256"]) for c in listed] == [(SENDER, _fingerprint(pki.seal.cert))]
 
     # 3. B has not pinned it: the agency-signed package is refused, 02 and unsigned.
     did = send_document(a, pki, to)
@@ -122,6 +135,7 @@ def test_agency_signs_with_its_own_key_once_it_has_one_and_the_peer_accepts_it_o
     accepted = _received(b, a, did)
     assert (accepted["result"], accepted["signed_by"]) == ("accepted", "agency")
     assert accepted["signer_sha256"] == _fingerprint(pki.seal.cert)
+    assert _sent_by(a, did) == ("agency", accepted["signer_sha256"])
 
     # Statuses still flow back: B's commune (no key of its own) signs with B's node key.
     arrived = b.get("vanthu", "/api/v1/documents?direction=incoming")["items"]
@@ -129,6 +143,13 @@ def test_agency_signs_with_its_own_key_once_it_has_one_and_the_peer_accepts_it_o
     (copy,) = [d for d in arrived if d["exchange_id"] == exchange_id]
     b.do("vanthu", "register", copy["id"], {"decision": "register"})
     wait_for(lambda: _status(a, did) == "03", "03 from node B")
+    statuses = b.get("admin", f"/api/v1/exchange/evidence?exchange_id={exchange_id}")["items"]
+    b_node = _fingerprint(_node_certificate(b))
+    assert {
+        (e["status_code"], e["signed_by"], e["signer_sha256"])
+        for e in statuses
+        if (e["direction"], e["kind"]) == ("sent", "status")
+    } == {("01", "node", b_node), ("03", "node", b_node)}
 
 
 @pytest.mark.parametrize("signer", ["self_made", "another_agency_of_the_same_ca"])
