@@ -71,8 +71,10 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 def any_row(sessions: sessionmaker[Session], query: Select[Any]) -> bool:
     """Whether `query` finds a row, read without taking SQLite's write lock."""
-    with reading(sessions) as session:
-        return session.execute(query.limit(1)).first() is not None
+    # A bare connection, no Session: the worker asks this several times a second when idle.
+    engine: Engine = sessions.kw["bind"]
+    with engine.connect().execution_options(lienthong_read_only=True) as conn:
+        return conn.execute(query.limit(1)).first() is not None
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
