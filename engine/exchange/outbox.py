@@ -26,14 +26,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.documents.deliveries import latest_status
-from engine.exchange.agency_keys import AgencyKeys, sign_as
+from engine.exchange.agency_keys import AgencyKeys, fingerprint, sign_as
 from engine.exchange.edxml import build_document, parse_status
 from engine.exchange.evidence import evidence
 from engine.exchange.identity import NodeIdentity
 from engine.exchange.packages import document_package, status_package
 from engine.exchange.peers import agency_pins, peer_certificate
 from engine.exchange.receiving import Receipt, receive_logged, signed_status
-from engine.exchange.signers import signer_of
+from engine.exchange.signers import Signer, signer_of
 from signing.xmldsig import verify_package
 from storage.db import any_row, reading
 from storage.models import (
@@ -250,7 +250,11 @@ class Outbox:
             receipts = receive_logged(
                 self.sessions, self.store, self.node, data, tmp_dir=self.tmp_dir, keys=self.keys
             )
-            statuses = [(r, (r.status_package or r.description).encode()) for r in receipts]
+            statuses = [
+                (r, xml, signer_of(xml, self.node) if r.status_package else None)
+                for r in receipts
+                for xml in [(r.status_package or r.description).encode()]
+            ]
         else:
             answer = self.send(f"{peer[1]}/exchange/v1/packages", data)
             statuses = self._verified(answer, peer[2], peer[3], exchange_id)
@@ -262,22 +266,24 @@ class Outbox:
         cert: x509.Certificate,
         pins: dict[str, x509.Certificate],
         exchange_id: str,
-    ) -> list[tuple[Receipt, bytes]]:
+    ) -> list[tuple[Receipt, bytes, Signer | None]]:
         body = json.loads(answer)
-        out = []
+        out: list[tuple[Receipt, bytes, Signer | None]] = []
         for item in body.get("receipts", []):
             if not item.get("status_package"):
                 # A refusal of our own request (bad signature): unsigned, trusted only as the
                 # answer to this POST, and only as a refusal.
                 if item.get("status_code") == "02":
                     receipt = Receipt(str(item["organ_id"]), "02", str(item["description"]), "")
-                    out.append((receipt, json.dumps(item).encode()))
+                    out.append((receipt, json.dumps(item).encode(), None))
                 continue
             xml = str(item["status_package"]).encode()
             status = parse_status(xml)
             # Signed by the peer node, or by the answering agency's own pinned key.
             pin = pins.get(status.from_.organ_id)
-            verify_package(xml, expected=[cert, pin] if pin is not None else cert)
+            held = verify_package(
+                xml, expected=[cert, pin] if pin is not None else cert
+            ).certificate
             if status.response_for.document_id != exchange_id:
                 continue  # a receipt about another package (replayed): not ours
             receipt = Receipt(
@@ -286,7 +292,8 @@ class Outbox:
                 status.description or "",
                 xml.decode(),
             )
-            out.append((receipt, xml))
+            kind = "agency" if pin is not None and held == pin else "node"
+            out.append((receipt, xml, Signer(kind, fingerprint(held))))
         return out
 
     def _record(
@@ -295,10 +302,10 @@ class Outbox:
         data: bytes,
         exchange_id: str,
         peer: str,
-        statuses: list[tuple[Receipt, bytes]],
+        statuses: list[tuple[Receipt, bytes, Signer | None]],
     ) -> None:
         now = utcnow()
-        by_code = {r.organ_id: (r, xml) for r, xml in statuses}
+        by_code = {r.organ_id: (r, xml, held_by) for r, xml, held_by in statuses}
         signer = signer_of(data, self.node)
         with self.sessions.begin() as session:
             for d in session.scalars(select(Delivery).where(Delivery.id.in_(members))):
@@ -317,7 +324,7 @@ class Outbox:
                 if d.recipient_code not in by_code:
                     d.last_error = "Nút nhận không trả trạng thái / the node sent no receipt"
                     continue
-                receipt, xml = by_code[d.recipient_code]
+                receipt, xml, held_by = by_code[d.recipient_code]
                 _add_status(session, d, receipt.status_code, receipt.description, now)
                 evidence(
                     session,
@@ -329,6 +336,7 @@ class Outbox:
                     sender=d.recipient_code,
                     peer=peer,
                     status_code=receipt.status_code,
+                    signer=held_by,
                 )
 
     # --- statuses back to senders ---------------------------------------------------

@@ -150,6 +150,13 @@ def test_agency_signs_with_its_own_key_once_it_has_one_and_the_peer_accepts_it_o
         for e in statuses
         if (e["direction"], e["kind"]) == ("sent", "status")
     } == {("01", "node", b_node), ("03", "node", b_node)}
+    # A recorded who signed what came back: B's node key, checked against its pinned certificate.
+    back = a.get("admin", f"/api/v1/exchange/evidence?exchange_id={exchange_id}")["items"]
+    assert {
+        (e["status_code"], e["signed_by"], e["signer_sha256"])
+        for e in back
+        if (e["direction"], e["kind"]) == ("received", "status")
+    } == {("01", "node", b_node), ("03", "node", b_node)}
 
 
 @pytest.mark.parametrize("signer", ["self_made", "another_agency_of_the_same_ca"])

@@ -105,6 +105,7 @@ def test_sent_package_and_statuses_name_the_node_key_when_the_agencies_have_none
     assert signers[("sent", "package", None)] == node
     assert signers[("received", "package", None)] == node
     assert signers[("sent", "status", "01")] == node  # the commune's receipt
+    assert signers[("received", "status", "01")] == node  # … as the sender recorded it
     assert signers[("sent", "status", "03")] == node
 
 
