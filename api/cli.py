@@ -15,12 +15,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Column, Table
+from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.cli_documents import document_app
-from api.cli_dossiers import dossier_supplement_app
+from api.cli_dossiers import dossier_app
 from api.cli_edxml import edxml_app
 from api.cli_exchange import exchange_app
 from api.deps import AppState
@@ -39,9 +39,7 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(procedures_app, name="procedures")
 storage_app = typer.Typer(help="Object store / kho tệp", no_args_is_help=True)
-dossier_app = typer.Typer(help="One-stop dossiers / hồ sơ một cửa", no_args_is_help=True)
-app.add_typer(dossier_app, name="dossier")
-dossier_app.add_typer(dossier_supplement_app)  # request-supplement, supplement
+app.add_typer(dossier_app, name="dossier")  # receive, show, list, stats, supplements
 app.add_typer(storage_app, name="storage")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(document_app, name="document")
@@ -431,96 +429,6 @@ def _print_json(value: Any) -> None:
 
     data = asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-@dossier_app.command("receive")
-def dossier_receive(
-    procedure: Annotated[str, typer.Option(help="Procedure code, e.g. 1.001193")],
-    name: Annotated[str, typer.Option(help="Applicant's full name")],
-    id_number: Annotated[str, typer.Option(help="CCCD (12 digits)")],
-    phone: Annotated[str, typer.Option(help="Applicant's phone")],
-    as_user: Annotated[str, typer.Option("--as", help="Reception official's username")],
-    channel: Annotated[str, typer.Option(help="counter | online | post")] = "counter",
-    missing: Annotated[
-        list[str] | None, typer.Option(help="A missing document (repeat); makes it incomplete")
-    ] = None,
-    received_at: Annotated[
-        str | None, typer.Option(help="ISO 8601, for a paper dossier received earlier")
-    ] = None,
-) -> None:
-    """Receive a dossier at the official's desk; prints it as JSON."""
-    from engine.dossiers.reading import dossier_view
-    from engine.dossiers.reception import Applicant, Reception, receive
-
-    try:
-        when = dt.datetime.fromisoformat(received_at) if received_at else None
-    except ValueError:
-        raise _fail(f"received_at '{received_at}' không hợp lệ / is not ISO 8601") from None
-    with _unit_of_work() as (_, session):
-        me = _principal(session, as_user)
-        reception = Reception(
-            procedure,
-            Applicant(name, id_number, phone),
-            channel,
-            complete=not missing,
-            missing_documents=list(missing or []),
-            received_at=when,
-        )
-        code = receive(session, me, reception).code
-        session.flush()
-        view = dossier_view(session, me, code)
-    _print_json(view)
-
-
-@dossier_app.command("show")
-def dossier_show(
-    code: str, as_user: Annotated[str, typer.Option("--as", help="Official's username")]
-) -> None:
-    """A dossier with its timeline, as JSON."""
-    from engine.dossiers.reading import dossier_view
-
-    with _unit_of_work() as (_, session):
-        view = dossier_view(session, _principal(session, as_user), code)
-    _print_json(view)
-
-
-@dossier_app.command("list")
-def dossier_list(
-    as_user: Annotated[str, typer.Option("--as", help="Official's username")],
-    status: Annotated[int | None, typer.Option(min=1, max=10)] = None,
-    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
-) -> None:
-    """Dossiers the official may read (see `engine.dossiers.access`), newest first."""
-    from engine.dossiers.reading import list_dossiers
-
-    with _unit_of_work() as (_, session):
-        items, total = list_dossiers(
-            session, _principal(session, as_user), status=status, limit=limit, offset=offset
-        )
-    table = Table("procedure", "status", "received", "due")
-    table.columns.insert(0, Column("code", no_wrap=True, min_width=26))
-    for d in items:
-        table.add_row(
-            d.code, d.procedure_name, d.status_name, str(d.received_at)[:16], str(d.due_at)[:16]
-        )
-    out.print(table)
-    out.print(f"{len(items)} of {total}")
-
-
-@dossier_app.command("stats")
-def dossier_stats(
-    as_user: Annotated[str, typer.Option("--as", help="Official's username")],
-    agency: Annotated[
-        str | None, typer.Option(help="Agency code (default: the official's)")
-    ] = None,
-) -> None:
-    """Timeliness figures (early / on time / overdue, on-time rate) as JSON."""
-    from engine.dossiers.stats import timeliness_stats
-
-    with _unit_of_work() as (_, session):
-        result = timeliness_stats(session, _principal(session, as_user), agency=agency)
-    _print_json(result)
 
 
 def _register_signing() -> None:

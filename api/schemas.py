@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Input", "Output", "PageOut"]
+from engine.dossiers.reception import Applicant, Reception
+
+__all__ = ["ApplicantIn", "Input", "Output", "PageOut", "ReceptionIn"]
 
 T = TypeVar("T")
 
@@ -16,6 +18,40 @@ class Input(BaseModel):
     """Base of request bodies: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ApplicantIn(Input):
+    full_name: str = Field(min_length=1, max_length=255)
+    id_number: str = Field(
+        pattern=r"^[0-9]{9}$|^[0-9]{12}$", description="CMND (9) or CCCD (12 digits)"
+    )
+    phone: str = Field(pattern=r"^\+?[0-9 .-]{8,20}$")
+    email: str | None = Field(default=None, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    address: str | None = Field(default=None, max_length=500)
+
+
+class ReceptionIn(Input):
+    """A dossier received at the desk (`POST /api/v1/dossiers`, `lienthong dossier receive`)."""
+
+    procedure_code: str = Field(min_length=1, max_length=50)
+    applicant: ApplicantIn
+    channel: Literal["counter", "online", "post"]
+    complete: bool
+    missing_documents: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=100
+    )
+    received_at: datetime | None = None
+    refusal_reason: str | None = Field(default=None, min_length=1, max_length=2000)
+    competent_agency: str | None = Field(
+        default=None,
+        max_length=35,
+        description="Non-boundary reception: the competent agency elsewhere in the province",
+    )
+
+    def reception(self) -> Reception:
+        """The engine's value for `engine.dossiers.reception.receive`."""
+        data = self.model_dump()
+        return Reception(**data | {"applicant": Applicant(**data["applicant"])})
 
 
 class Output(BaseModel):

@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CurrentUser, ObjectStoreDep, Page, SessionDep
 from api.errors import error_responses
 from api.routes.signing_keys import signing_config
-from api.schemas import Input, PageOut
+from api.schemas import Input, PageOut, ReceptionIn
 from engine.dossiers.documents import dossier_slip, register_csv, register_rows, register_xlsx
 from engine.dossiers.lifecycle import stop
 from engine.dossiers.reading import (
@@ -26,7 +26,7 @@ from engine.dossiers.reading import (
     my_notifications,
     public_dossier,
 )
-from engine.dossiers.reception import Applicant, Reception, receive
+from engine.dossiers.reception import receive
 from engine.dossiers.stats import Timeliness, timeliness_stats
 from engine.dossiers.supplements import request_supplement, supplement
 from engine.errors import RateLimitedError
@@ -34,29 +34,6 @@ from engine.signing_files import seal_pdf
 from storage.names import content_disposition
 
 router = APIRouter(prefix="/api/v1", tags=["dossiers"])
-
-
-class ApplicantIn(Input):
-    full_name: str = Field(min_length=1, max_length=255)
-    id_number: str = Field(
-        pattern=r"^[0-9]{9}$|^[0-9]{12}$", description="CMND (9) or CCCD (12 digits)"
-    )
-    phone: str = Field(pattern=r"^\+?[0-9 .-]{8,20}$")
-    email: str | None = Field(default=None, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    address: str | None = Field(default=None, max_length=500)
-
-
-class ReceptionIn(Input):
-    procedure_code: str = Field(min_length=1, max_length=50)
-    applicant: ApplicantIn
-    channel: Literal["counter", "online", "post"]
-    complete: bool
-    missing_documents: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
-        default_factory=list, max_length=100
-    )
-    received_at: datetime | None = None
-    refusal_reason: str | None = Field(default=None, min_length=1, max_length=2000)
-    competent_agency: str | None = Field(default=None, max_length=35)
 
 
 class SupplementIn(Input):
@@ -83,17 +60,7 @@ DossierOut = DossierView
 )
 def create(body: ReceptionIn, session: SessionDep, user: CurrentUser) -> DossierOut:
     """Receive a dossier at my agency's one-stop desk."""
-    reception = Reception(
-        procedure_code=body.procedure_code,
-        applicant=Applicant(**body.applicant.model_dump()),
-        channel=body.channel,
-        complete=body.complete,
-        missing_documents=body.missing_documents,
-        received_at=body.received_at,
-        refusal_reason=body.refusal_reason,
-        competent_agency=body.competent_agency,
-    )
-    dossier = receive(session, user, reception)
+    dossier = receive(session, user, body.reception())
     session.flush()
     return dossier_view(session, user, dossier.code)
 
@@ -144,8 +111,8 @@ def index(
     status: Annotated[int | None, Query(ge=1, le=10)] = None,
     procedure: Annotated[str | None, Query(max_length=50)] = None,
     overdue: bool | None = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    to: AwareDatetime | None = None,
 ) -> PageOut[PublicOut]:
     """Dossiers I may read (as for `GET /dossiers/{code}`), newest first."""
     items, total = list_dossiers(
@@ -238,8 +205,8 @@ def slip(
 def register(
     session: SessionDep,
     user: CurrentUser,
-    from_: Annotated[datetime, Query(alias="from")],
-    to: datetime,
+    from_: Annotated[AwareDatetime, Query(alias="from")],
+    to: AwareDatetime,
     format: Literal["csv", "xlsx"] = "csv",
 ) -> Response:
     """Form 06, the dossier tracking register, for a period (CSV or XLSX)."""
@@ -267,8 +234,8 @@ def stats(
     session: SessionDep,
     user: CurrentUser,
     agency: Annotated[str | None, Query(max_length=35)] = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    to: AwareDatetime | None = None,
 ) -> TimelinessOut:
     """Early / on time / overdue counts and rates (of the finished dossiers) for an agency's
     subtree, for dossiers received in [from, to) when given."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine.calendar import VN_TZ
 from engine.dossiers.reception import record_event
 from engine.dossiers.statuses import Status
-from engine.errors import ConflictError
+from engine.errors import ConflictError, InvalidInputError
 from engine.runtime import hooks
 from engine.runtime.instances import LoadedInstance, current_data
 from engine.runtime.scripts import ServiceCall
@@ -31,7 +31,7 @@ from storage.models import (
     utcnow,
 )
 
-__all__ = ["TASK_STATUS", "dossier_deadline"]
+__all__ = ["RETURN_FORM", "RETURN_METHODS", "TASK_STATUS", "dossier_deadline"]
 
 # User task id → the national status the dossier reaches when that task is done.
 TASK_STATUS: dict[str, int] = {
@@ -39,6 +39,14 @@ TASK_STATUS: dict[str, int] = {
     "issue_result": Status.FINISHED,
     "return_result": Status.RETURNED,
 }
+# How the result reaches the applicant (`returned_by` of the return form), as the form names
+# it. Non-boundary reception (Decree 118/2025) returns it where it was received or by post.
+RETURN_METHODS: Final[dict[str, str]] = {
+    "counter": "Tại quầy",
+    "post": "Qua bưu chính công ích",
+    "online": "Trực tuyến",
+}
+RETURN_FORM: Final = "return_result.schema.json"
 
 
 def _on_task_completed(
@@ -79,17 +87,21 @@ def _on_task_completed(
     status = TASK_STATUS.get(task.task_spec)
     if status == Status.FINISHED:
         dossier.finished_at = now
+    note, returned = task.name, {}
     if status == Status.RETURNED:
         dossier.returned_at = now
         dossier.finished_at = dossier.finished_at or now
+        returned = _return_details(loaded, data, dossier.code)
+        note = f"{task.name} — {_return_note(returned)}"
     record_event(
         session,
         dossier,
         "handover",
         actor_id=actor_id,
         status=status,
-        note=task.name,
+        note=note,
         details={
+            **returned,
             "task": task.task_spec,
             "started_at": task.created_at.isoformat(),
             "allowed_days": allowed,
@@ -100,6 +112,35 @@ def _on_task_completed(
             ),
         },
     )
+
+
+def _return_details(loaded: LoadedInstance, data: dict[str, Any], code: str) -> dict[str, str]:
+    """`returned_by` and, by post, `postal_address` from the return form's data.
+
+    Raises InvalidInputError when the result goes by post without an address to send it to.
+    """
+    method = str(data.get("returned_by") or "counter")
+    address = str(data.get("postal_address") or "").strip()
+    if method != "post":
+        return {"returned_by": method}
+    # A process deployed before the form had the field cannot be asked for it.
+    asks = "postal_address" in loaded.forms.get(RETURN_FORM, {}).get("properties", {})
+    if not address and asks:
+        raise InvalidInputError(
+            f"Trả kết quả hồ sơ {code} qua bưu chính công ích cần địa chỉ nhận: điền "
+            "postal_address, hoặc chọn trả tại quầy / returning the result of dossier "
+            f"{code} by post needs the postal address: fill in postal_address, or choose "
+            "returned_by=counter",
+            code="postal_address_required",
+            details=[{"field": "postal_address", "message": "required when returned_by is post"}],
+        )
+    return {"returned_by": method} | ({"postal_address": address} if address else {})
+
+
+def _return_note(returned: dict[str, str]) -> str:
+    label = RETURN_METHODS.get(returned["returned_by"], returned["returned_by"])
+    address = returned.get("postal_address")
+    return f"{label}: {address}" if address else label
 
 
 def _paused(session: Session, dossier: Dossier, since: datetime) -> timedelta:

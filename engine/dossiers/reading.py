@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.dossiers.access import may_read_dossier, readable_by
+from engine.dossiers.progress import RETURN_METHODS
 from engine.dossiers.statuses import STATUS_NAMES
 from engine.dossiers.timeliness import timeliness_of, timeliness_verdict
 from engine.errors import NotFoundError, PermissionDeniedError
@@ -52,6 +53,10 @@ class DossierView(PublicDossier):
     finished_at: datetime | None
     timeliness: str
     instance_id: int | None
+    # How the result went back once returned: counter, post (with `postal_address`), online.
+    returned_by: str | None = None
+    returned_by_name: str | None = None
+    postal_address: str | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -112,6 +117,7 @@ def dossier_view(session: Session, principal: Principal, code: str) -> DossierVi
         .order_by(DossierEvent.id)
     ).all()
     base = public_dossier(session, code)
+    returned = _returned(d, [e for e, _, _ in events])
     return DossierView(
         **vars(base),
         receiving_agency=recv.code if recv else "",
@@ -124,6 +130,9 @@ def dossier_view(session: Session, principal: Principal, code: str) -> DossierVi
         finished_at=d.finished_at,
         timeliness=timeliness_of(session, d),
         instance_id=d.instance_id,
+        returned_by=returned.get("returned_by"),
+        returned_by_name=RETURN_METHODS.get(returned.get("returned_by", "")),
+        postal_address=returned.get("postal_address"),
         timeline=[
             {
                 "at": e.at.isoformat(),
@@ -138,6 +147,25 @@ def dossier_view(session: Session, principal: Principal, code: str) -> DossierVi
             for e, username, full_name in events
         ],
     )
+
+
+def _returned(d: Dossier, events: list[DossierEvent]) -> dict[str, str]:
+    """`returned_by` and `postal_address` of the return's hand-over; a returned dossier whose
+    hand-over does not say (recorded before the form asked) went back at the counter."""
+    details = next(
+        (
+            e.details
+            for e in reversed(events)
+            if e.kind == "handover" and e.details.get("task") == "return_result"
+        ),
+        None,
+    )
+    if details is None and d.returned_at is None:
+        return {}
+    found = {
+        k: str(v) for k, v in (details or {}).items() if k in ("returned_by", "postal_address")
+    }
+    return {"returned_by": "counter", **found}
 
 
 def list_dossiers(
