@@ -27,6 +27,7 @@ from api.routes import (
 )
 from api.routes.signing_keys import signing_config
 from api.settings import Settings, SettingsError
+from engine import listeners as _listeners  # noqa: F401 - every process runs workflows
 from engine.calendar import CalendarError, OfficeHours
 from engine.exchange.identity import load_identity
 from engine.signing_service import configure_signing

@@ -142,8 +142,16 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run the timer worker too")
     ] = True,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="API processes (LIENTHONG_PROCESSES; one per core)"),
+    ] = None,
 ) -> None:
-    """Serve the API (and the worker) on http://LIENTHONG_HOST:LIENTHONG_PORT."""
+    """Serve the API (and the worker) on http://LIENTHONG_HOST:LIENTHONG_PORT.
+
+    With several processes, each serves requests with its own connections and the worker
+    runs once, in the parent process.
+    """
     import uvicorn
 
     from api.app import create_app
@@ -185,13 +193,22 @@ def serve(
             name="lienthong-exchange",
             daemon=True,
         ).start()
+    count = processes or state.settings.processes
+    bind_host, bind_port = host or state.settings.host, port or state.settings.port
     try:
-        uvicorn.run(
-            create_app(state=state),
-            host=host or state.settings.host,
-            port=port or state.settings.port,
-            log_level="info",
-        )
+        if count > 1:
+            # Python runs one thread at a time per process: more cores need more processes.
+            # Each builds its own adapters from the same settings (the environment).
+            uvicorn.run(
+                "api.app:create_app",
+                factory=True,
+                workers=count,
+                host=bind_host,
+                port=bind_port,
+                log_level="info",
+            )
+        else:
+            uvicorn.run(create_app(state=state), host=bind_host, port=bind_port, log_level="info")
     finally:
         stop.set()
 

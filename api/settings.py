@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    processes: int = Field(
+        default=1, ge=1, le=64, description="API server processes `serve` runs (one per core)"
+    )
     demo: bool = False
     secret_key: str = DEFAULT_SECRET
     object_store: Literal["local", "s3"] = "local"

@@ -11,13 +11,8 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import AppState
-
-# The domain packages attach their runtime hooks and service tasks on import.
-from engine import documents as _documents  # noqa: F401
-from engine import dossiers as _dossiers  # noqa: F401
-from engine import signing_service as _signing_service  # noqa: F401
+from engine import listeners as _listeners  # noqa: F401
 from engine.errors import LienthongError
-from engine.exchange import statuses as _statuses  # noqa: F401
 from engine.exchange.outbox import Outbox
 from engine.fixity import check_store
 from engine.runtime.timers import fire_due_timers
