@@ -57,9 +57,7 @@ def test_concurrent_receptions_on_two_processes_get_unique_gap_free_codes(served
     headers = served.headers("tiepnhan")
 
     def receive(_: int) -> str:
-        r = httpx.post(
-            f"{served.url}/api/v1/dossiers", json=RECEPTION, headers=headers, timeout=60
-        )
+        r = httpx.post(f"{served.url}/api/v1/dossiers", json=RECEPTION, headers=headers, timeout=60)
         assert r.status_code == 201, r.text
         return str(r.json()["code"])
 
