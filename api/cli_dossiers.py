@@ -4,12 +4,19 @@ schema of `/api/v1/dossiers` (receive, show, list, stats, request-supplement, su
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.table import Column, Table
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from engine.principal import Principal
+    from storage.models import Dossier
 
 __all__ = ["dossier_app"]
 
@@ -55,6 +62,19 @@ def _invalid(e: ValidationError) -> str:
         hint = _PATTERN_HINTS.get(field) if error["type"] == "string_pattern_mismatch" else None
         problems.append(f"{name}: {hint or error['msg']}")
     return "Dữ liệu không hợp lệ / invalid input: " + "; ".join(problems)
+
+
+def _act_then_show(as_user: str, act: Callable[[Session, Principal], Dossier]) -> None:
+    """Do `act` as the official in one transaction, then print the dossier it changed."""
+    from api.cli import _principal, _print_json, _unit_of_work
+    from engine.dossiers.reading import dossier_view
+
+    with _unit_of_work() as (_, session):
+        me = _principal(session, as_user)
+        code = act(session, me).code
+        session.flush()
+        view = dossier_view(session, me, code)
+    _print_json(view)
 
 
 def _instant(value: str | None, option: str) -> dt.datetime | None:
@@ -107,9 +127,8 @@ def receive_cmd(
 ) -> None:
     """Receive a dossier at the official's desk, as `POST /api/v1/dossiers`; prints it as
     JSON. Without --missing or --refusal-reason it is complete and processing starts."""
-    from api.cli import _fail, _principal, _print_json, _unit_of_work
+    from api.cli import _fail
     from api.schemas import ReceptionIn
-    from engine.dossiers.reading import dossier_view
     from engine.dossiers.reception import receive
 
     applicant = {"full_name": name, "id_number": id_number, "phone": phone}
@@ -127,12 +146,7 @@ def receive_cmd(
         reception = ReceptionIn.model_validate(body).reception()
     except ValidationError as e:
         raise _fail(_invalid(e)) from None
-    with _unit_of_work() as (_, session):
-        me = _principal(session, as_user)
-        code = receive(session, me, reception).code
-        session.flush()
-        view = dossier_view(session, me, code)
-    _print_json(view)
+    _act_then_show(as_user, lambda session, me: receive(session, me, reception))
 
 
 @dossier_app.command("show")
@@ -223,16 +237,9 @@ def request_supplement_cmd(
 ) -> None:
     """The official holding the dossier's step asks for missing documents: status 5, the
     clock stops. Prints the dossier as JSON."""
-    from api.cli import _principal, _print_json, _unit_of_work
-    from engine.dossiers.reading import dossier_view
     from engine.dossiers.supplements import request_supplement
 
-    with _unit_of_work() as (_, session):
-        me = _principal(session, as_user)
-        request_supplement(session, me, code, item, reason)
-        session.flush()
-        view = dossier_view(session, me, code)
-    _print_json(view)
+    _act_then_show(as_user, lambda session, me: request_supplement(session, me, code, item, reason))
 
 
 @dossier_app.command("supplement")
@@ -243,13 +250,6 @@ def supplement_cmd(
 ) -> None:
     """The receiving desk records the supplement: processing resumes, every deadline moved
     by the working time waited. Prints the dossier as JSON."""
-    from api.cli import _principal, _print_json, _unit_of_work
-    from engine.dossiers.reading import dossier_view
     from engine.dossiers.supplements import supplement
 
-    with _unit_of_work() as (_, session):
-        me = _principal(session, as_user)
-        supplement(session, me, code, note)
-        session.flush()
-        view = dossier_view(session, me, code)
-    _print_json(view)
+    _act_then_show(as_user, lambda session, me: supplement(session, me, code, note))
