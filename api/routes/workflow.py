@@ -47,7 +47,10 @@ class DefinitionOut(BaseModel):
     process_id: str
     name: str
     version: int
-    sha256: str
+    sha256: str = Field(description="SHA-256 of the BPMN file")
+    forms_sha256: str = Field(
+        description="SHA-256 of the forms its user tasks use; with `sha256`, the version's identity"
+    )
     filename: str
     user_tasks: list[dict[str, Any]]
     created: bool = False

@@ -1,7 +1,12 @@
-"""Process definitions: deploy a BPMN file as a new version, and load specs (cached)."""
+"""Process definitions: deploy a BPMN file as a new version, and load specs (cached).
+
+A version is identified by the BPMN file's SHA-256 together with the SHA-256 of the forms
+its user tasks use: changing only a form and deploying again makes a new version.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -20,15 +25,25 @@ __all__ = [
     "DefinitionView",
     "deploy",
     "deploy_directory",
+    "forms_sha256",
     "latest_definition",
     "load_definition",
     "list_definitions",
     "load_parsed",
 ]
 
-# definition id -> (parsed spec, forms); checked against the row's sha256 on every use,
-# since ids are only unique within one database.
-_cache: dict[int, tuple[ParsedProcess, dict[str, Any]]] = {}
+
+@dataclass(frozen=True)
+class _Cached:
+    identity: tuple[str, str]  # (sha256, forms_sha256) of the row it was built from
+    parsed: ParsedProcess
+    forms: dict[str, Any]
+
+
+# definition id -> parsed spec and forms; checked against the row's two hashes on every
+# use, since ids are only unique within one database, and after a deploy rolled back here
+# another process may give its id to another version (same BPMN, other forms).
+_cache: dict[int, _Cached] = {}
 _cache_lock = threading.Lock()
 
 
@@ -39,6 +54,7 @@ class DefinitionView:
     name: str
     version: int
     sha256: str
+    forms_sha256: str
     filename: str
     user_tasks: list[dict[str, Any]]
 
@@ -50,6 +66,7 @@ def _view(row: ProcessDefinition, parsed: ParsedProcess) -> DefinitionView:
         name=row.name,
         version=row.version,
         sha256=row.sha256,
+        forms_sha256=row.forms_sha256,
         filename=row.filename,
         user_tasks=[
             {"id": t.id, "name": t.name, "lane": t.lane, "form": t.form} for t in parsed.user_tasks
@@ -57,21 +74,15 @@ def _view(row: ProcessDefinition, parsed: ParsedProcess) -> DefinitionView:
     )
 
 
-def deploy(
-    session: Session,
-    data: bytes,
-    filename: str,
-    forms: dict[str, Any],
-    *,
-    actor_id: int | None = None,
-    known_services: frozenset[str] | None = None,
-) -> tuple[DefinitionView, bool]:
-    """Store a BPMN file as the next version of its process; returns (definition, created).
+def forms_sha256(forms: dict[str, Any]) -> str:
+    """The SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of a version's forms."""
+    canonical = json.dumps(forms, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    The same bytes deployed twice give the existing version. Raises WorkflowError when the
-    BPMN is invalid, a referenced form is missing, or a service task names an unknown
-    function.
-    """
+
+def _parse_checked(
+    data: bytes, filename: str, forms: dict[str, Any], known_services: frozenset[str] | None
+) -> ParsedProcess:
     parsed = parse_bpmn(data, filename)
     missing = sorted({t.form for t in parsed.user_tasks if t.form and t.form not in forms})
     if missing:
@@ -85,10 +96,33 @@ def deploy(
             f"{filename}: dịch vụ chưa đăng ký {unknown} / unknown service functions {unknown}",
             code="bpmn_unknown_service",
         )
+    return parsed
+
+
+def deploy(
+    session: Session,
+    data: bytes,
+    filename: str,
+    forms: dict[str, Any],
+    *,
+    actor_id: int | None = None,
+    known_services: frozenset[str] | None = None,
+) -> tuple[DefinitionView, bool]:
+    """Store a BPMN file as the next version of its process; returns (definition, created).
+
+    The same bytes with the same forms (those its user tasks name) give the existing
+    version; the same bytes with a changed form give a new one. Raises WorkflowError when the
+    BPMN is invalid, a referenced form is missing, or a service task names an unknown
+    function.
+    """
+    parsed = _parse_checked(data, filename, forms, known_services)
+    used_forms = {t.form: forms[t.form] for t in parsed.user_tasks if t.form}
+    forms_hash = forms_sha256(used_forms)
     existing = session.scalar(
         select(ProcessDefinition).where(
             ProcessDefinition.process_id == parsed.process_id,
             ProcessDefinition.sha256 == parsed.sha256,
+            ProcessDefinition.forms_sha256 == forms_hash,
         )
     )
     if existing is not None:
@@ -101,12 +135,12 @@ def deploy(
         )
         or 0
     ) + 1
-    used_forms = {t.form: forms[t.form] for t in parsed.user_tasks if t.form}
     row = ProcessDefinition(
         process_id=parsed.process_id,
         name=parsed.name,
         version=version,
         sha256=parsed.sha256,
+        forms_sha256=forms_hash,
         filename=Path(filename).name,
         bpmn_xml=data.decode("utf-8"),
         forms=used_forms,
@@ -120,10 +154,15 @@ def deploy(
         "deploy",
         "process_definition",
         row.id,
-        {"process_id": row.process_id, "version": version, "sha256": row.sha256},
+        {
+            "process_id": row.process_id,
+            "version": version,
+            "sha256": row.sha256,
+            "forms_sha256": forms_hash,
+        },
     )
     with _cache_lock:
-        _cache[row.id] = (parsed, used_forms)
+        _cache[row.id] = _Cached((row.sha256, forms_hash), parsed, used_forms)
     return _view(row, parsed), True
 
 
@@ -158,19 +197,24 @@ def load_parsed(session: Session, definition_id: int) -> tuple[ProcessDefinition
 def load_definition(
     session: Session, definition_id: int
 ) -> tuple[ProcessDefinition, ParsedProcess, dict[str, Any]]:
-    """A definition row (small columns), its parsed spec and its forms, cached by sha256."""
+    """A definition row (small columns), its parsed spec and its forms; raises NotFoundError.
+
+    Cached by id, and used only while the row's BPMN and forms hashes still match.
+    """
     row = session.get(ProcessDefinition, definition_id)
     if row is None:
         raise NotFoundError(
             f"Không có định nghĩa quy trình {definition_id} / No definition {definition_id}"
         )
+    identity = (row.sha256, row.forms_sha256)
     with _cache_lock:
         cached = _cache.get(definition_id)
-    if cached is None or cached[0].sha256 != row.sha256:
-        cached = (parse_bpmn(row.bpmn_xml.encode("utf-8"), row.filename), dict(row.forms))
+    if cached is None or cached.identity != identity:
+        parsed = parse_bpmn(row.bpmn_xml.encode("utf-8"), row.filename)
+        cached = _Cached(identity, parsed, dict(row.forms))
         with _cache_lock:
             _cache[definition_id] = cached
-    return row, cached[0], cached[1]
+    return row, cached.parsed, cached.forms
 
 
 def latest_definition(session: Session, process_id: str) -> ProcessDefinition:

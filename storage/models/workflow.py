@@ -14,21 +14,28 @@ __all__ = ["ProcessDefinition", "WorkflowInstance", "WorkflowTask"]
 
 
 class ProcessDefinition(Base):
-    """One deployed version of a BPMN process; the spec is stored once here, not per instance."""
+    """One deployed version of a BPMN process; the spec is stored once here, not per instance.
+
+    A version is identified by its BPMN file (`sha256`) together with the forms its user
+    tasks use (`forms_sha256`): changing only a form makes a new version.
+    """
 
     __tablename__ = "process_definitions"
     __table_args__ = (
         UniqueConstraint("process_id", "version"),
-        UniqueConstraint("process_id", "sha256"),
+        UniqueConstraint("process_id", "sha256", "forms_sha256"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     process_id: Mapped[str] = mapped_column(String(100), index=True)
     name: Mapped[str] = mapped_column(String(255))
     version: Mapped[int]
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the BPMN file's bytes
+    # Of the canonical JSON of `forms` (sorted keys, no spaces, UTF-8).
+    forms_sha256: Mapped[str] = mapped_column(String(64))
     filename: Mapped[str] = mapped_column(String(255))
-    # Deferred: a step only needs the small columns; the parsed spec is cached by sha256.
+    # Deferred: a step only needs the small columns; the parsed spec and forms are cached by
+    # id, checked against both hashes.
     bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     forms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, deferred=True)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
