@@ -1,36 +1,176 @@
-"""One renderer for every error: `{"error": code, "detail": message, "fields": [...]}`."""
+"""One renderer for every error: `{"error": code, "detail": message, "fields": [...]}`.
+
+Database failures arrive here untranslated from any query, so they are sorted once:
+
+    OverflowError (sqlite3), 22003 (PostgreSQL)   a number too big for its column:
+                                                  404 for a path id, else 422
+    no connection, unreadable file                503 database_unavailable, Retry-After
+    locked, deadlock, pool exhausted              503 database_busy, Retry-After
+    anything else (constraint violations too)     the catch-all: logged, 500
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+import sqlite3
+from typing import Any, Literal
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg.errors import NumericValueOutOfRange
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import LienthongError
 from signing.errors import SigningError
-from storage.errors import StorageError
+from storage.errors import DatabaseUnavailableError, StorageError
 
 __all__ = ["error_responses", "install_error_handlers"]
 
 log = logging.getLogger("lienthong.api")
 
+# Ids are INTEGER on PostgreSQL; SQLite and PostgreSQL's OFFSET take 64 bits.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+RETRY_UNAVAILABLE_SECONDS = 30
+RETRY_BUSY_SECONDS = 5
+# What a path id names, for a 404 worded like the services' own.
+_PATH_IDS: dict[str, tuple[str, str, str]] = {
+    "task_id": ("task_not_found", "công việc", "task"),
+    "instance_id": ("instance_not_found", "phiên quy trình", "instance"),
+    "document_id": ("document_not_found", "văn bản", "document"),
+    "file_id": ("file_not_found", "tệp", "file"),
+}
+_SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error", "readonly database")
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+_DB_ERRORS = (SQLAlchemyError, psycopg.Error, sqlite3.Error, OverflowError)
 
-def _body(status: int, code: str, detail: str, fields: Any = None) -> JSONResponse:
+Trouble = Literal["out_of_range", "unavailable", "busy"]
+
+
+def _body(
+    status: int,
+    code: str,
+    detail: str,
+    fields: Any = None,
+    *,
+    retry_after: int | None = None,
+) -> JSONResponse:
     content: dict[str, Any] = {"error": code, "detail": detail}
     if fields:
         content["fields"] = fields
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(content, status_code=status, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(content, status_code=status, headers=headers or None)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
     return ".".join(parts) or "body"
+
+
+def _validation_field(error: Any) -> dict[str, str]:
+    if error["type"] == "json_invalid":
+        # The location is a character offset into the body, not a field.
+        at = error["loc"][-1] if len(error["loc"]) > 1 else "?"
+        why = error.get("ctx", {}).get("error", "")
+        return {
+            "field": "body",
+            "message": f"JSON không hợp lệ ở ký tự {at} / Malformed JSON at character {at}"
+            + (f": {why}" if why else ""),
+        }
+    return {"field": _field_name(tuple(error["loc"])), "message": error["msg"]}
+
+
+def _classify(exc: BaseException) -> Trouble | None:
+    """Which database trouble `exc` is, or None when it is a bug (500)."""
+    if isinstance(exc, PoolTimeoutError):
+        return "busy"
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return "unavailable"
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, OverflowError | NumericValueOutOfRange):
+        return "out_of_range"
+    if isinstance(orig, psycopg.OperationalError):
+        state = orig.sqlstate or ""  # no SQLSTATE: the client lost or never had the server
+        if not state or state.startswith(("08", "53", "57P")):
+            return "unavailable"
+        if state.startswith("40") or state in ("55P03", "57014"):
+            return "busy"  # deadlock, serialization, lock or statement timeout
+    if isinstance(orig, sqlite3.OperationalError):
+        text = str(orig).lower()
+        if any(m in text for m in _SQLITE_UNAVAILABLE):
+            return "unavailable"
+        if any(m in text for m in _SQLITE_BUSY):
+            return "busy"
+    return None
+
+
+def _integer(text: str) -> int:
+    # int() refuses more than 4300 digits; past 30, any range here is exceeded anyway.
+    return int(text) if len(text) <= 30 else 2**128
+
+
+def _too_big(request: Request) -> tuple[list[tuple[str, str]], list[tuple[str, str]], int]:
+    """The path and query parameters that are integers past the widest range any exceed."""
+    params = [("path", k, v) for k, v in request.path_params.items() if isinstance(v, str)]
+    params += [("query", k, v) for k, v in request.query_params.multi_items()]
+    numbers = [(where, k, v, _integer(v)) for where, k, v in params if _INTEGER.fullmatch(v)]
+    for limit in (INT64_MAX, INT32_MAX):
+        hits = [(where, k, v) for where, k, v, n in numbers if not -limit - 1 <= n <= limit]
+        if hits:
+            path = [(k, v) for where, k, v in hits if where == "path"]
+            query = [(k, v) for where, k, v in hits if where == "query"]
+            return path, query, limit
+    return [], [], INT64_MAX
+
+
+def _out_of_range(request: Request) -> JSONResponse:
+    path, query, limit = _too_big(request)
+    if path:
+        name, value = path[0]
+        code, vi, en = _PATH_IDS.get(
+            name, ("not_found", "đối tượng", name.removesuffix("_id").replace("_", " "))
+        )
+        return _body(404, code, f"Không có {vi} {value} / No {en} {value}")
+    fields = [
+        {"field": name, "message": f"quá lớn, tối đa {limit} / too large, at most {limit}"}
+        for name, _ in query
+    ]
+    names = ", ".join(name for name, _ in query) or "một số / a number"
+    return _body(
+        422,
+        "value_out_of_range",
+        f"Giá trị vượt quá giới hạn / Value out of range: {names} (tối đa / at most {limit})",
+        fields,
+    )
+
+
+def _database_down(status: Trouble) -> JSONResponse:
+    if status == "unavailable":
+        return _body(
+            503,
+            "database_unavailable",
+            "Cơ sở dữ liệu không trả lời; hãy thử lại sau ít phút / "
+            "The database does not answer; try again in a few minutes",
+            retry_after=RETRY_UNAVAILABLE_SECONDS,
+        )
+    return _body(
+        503,
+        "database_busy",
+        "Cơ sở dữ liệu đang bận; hãy thử lại sau giây lát / "
+        "The database is busy; try again in a moment",
+        retry_after=RETRY_BUSY_SECONDS,
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -42,6 +182,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StorageError)
     async def _storage(_: Request, exc: StorageError) -> JSONResponse:
+        if isinstance(exc, DatabaseUnavailableError):
+            log.warning("database unavailable: %s", exc.message)
+            return _body(
+                exc.http_status, exc.code, exc.message, retry_after=RETRY_UNAVAILABLE_SECONDS
+            )
         return _body(exc.http_status, exc.code, exc.message)
 
     @app.exception_handler(SigningError)
@@ -57,11 +202,22 @@ def install_error_handlers(app: FastAPI) -> None:
             "Someone else changed this just now; reload and try again",
         )
 
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        trouble = _classify(exc)
+        if trouble is None:
+            raise exc  # a bug, e.g. a constraint violation: the catch-all logs it, 500
+        if trouble == "out_of_range":
+            log.info("number out of range in %s %s: %s", request.method, request.url.path, exc)
+            return _out_of_range(request)
+        log.warning("database %s: %s", trouble, exc)
+        return _database_down(trouble)
+
+    for kind in _DB_ERRORS:
+        app.add_exception_handler(kind, _database)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [
-            {"field": _field_name(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()
-        ]
+        fields = [_validation_field(e) for e in exc.errors()]
         summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
         return _body(
             422, "invalid_input", f"Dữ liệu không hợp lệ / Invalid input: {summary}", fields

@@ -85,11 +85,20 @@ class CatalogueError(InvalidInputError, ValueError):
 
     default_code = "invalid_catalogue"
 
-    def __init__(self, message: str, *, source: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        field: str | None = None,
+        fields: list[dict[str, str]] | None = None,
+    ) -> None:
         # `message` already names the field(s) when there is one; see `_describe`.
+        # `fields` gives one entry per problem; without it the message is one entry.
+        entries = fields or [{"field": field or "body", "message": message}]
         super().__init__(
             f"{source}: {message} (thủ tục hành chính không hợp lệ / invalid procedure)",
-            details=[{"field": field or "body", "message": message, "source": source}],
+            details=[{**entry, "source": source} for entry in entries],
         )
         self.source = source
         self.field = field
@@ -203,13 +212,19 @@ def _first_field(error: ValidationError) -> str | None:
     return None
 
 
+def _field_errors(error: ValidationError) -> list[dict[str, str]]:
+    """One `{"field": dotted.path, "message": ...}` per problem pydantic found."""
+    return [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or "<root>",
+            "message": item["msg"].removeprefix("Value error, "),
+        }
+        for item in error.errors()
+    ]
+
+
 def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "<root>"
-        message = item["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+    return "; ".join(f"{e['field']}: {e['message']}" for e in _field_errors(error))
 
 
 def parse_procedure(data: Mapping[str, Any], *, source: str) -> ProcedureSpec:
@@ -223,7 +238,9 @@ def parse_procedure(data: Mapping[str, Any], *, source: str) -> ProcedureSpec:
     try:
         return ProcedureSpec.model_validate(dict(data))
     except ValidationError as e:
-        raise CatalogueError(_describe(e), source=source, field=_first_field(e)) from e
+        raise CatalogueError(
+            _describe(e), source=source, field=_first_field(e), fields=_field_errors(e)
+        ) from e
 
 
 def _read_yaml(path: pathlib.Path) -> Any:

@@ -162,7 +162,10 @@ def load_instance(
     """
     row = session.get(WorkflowInstance, instance_id)
     if row is None:
-        raise NotFoundError(f"Không có phiên quy trình {instance_id} / No instance {instance_id}")
+        raise NotFoundError(
+            f"Không có phiên quy trình {instance_id} / No instance {instance_id}",
+            code="instance_not_found",  # the same answer as a secret one the caller may not see
+        )
     definition, parsed, forms = load_definition(session, row.definition_id)
     workflow = cache.take(session, instance_id, row.state) or serializer.loads(
         row.state, parsed.spec, parsed.subprocess_specs, row.serializer_version

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
+from tests.api.test_bad_input import unreachable_database
 from tests.conftest import Api
 
 
@@ -25,12 +27,24 @@ def test_healthz_503_names_the_object_store_when_it_cannot_be_written(api: Api) 
     assert set(body["failing"]) == {"object_store"}
 
 
+def test_healthz_503_names_the_database_when_it_does_not_answer(api: Api, tmp_path: Path) -> None:
+    with unreachable_database(api, tmp_path) as down:
+        r = down.get("/healthz")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["status"] == "unavailable"
+    assert set(body["failing"]) == {"database"}
+    assert "The database does not answer" in body["failing"]["database"]
+
+
 def test_login_returns_a_bearer_token_that_opens_the_api(api: Api) -> None:
     r = api.client.post("/api/v1/auth/token", data={"username": "admin", "password": "demo"})
     assert r.status_code == 200
     token = r.json()
     assert token["token_type"] == "bearer" and token["expires_at"]
-    users = api.client.get("/api/v1/users", headers={"Authorization": f"Bearer {token['access_token']}"})
+    users = api.client.get(
+        "/api/v1/users", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
     assert users.status_code == 200
 
 
@@ -58,7 +72,17 @@ def test_admin_lists_demo_users_with_roles_and_agency_codes(api: Api) -> None:
     r = api.client.get("/api/v1/users?limit=200", headers=api.login("admin"))
     body = r.json()
     by_name = {u["username"]: u for u in body["items"]}
-    for name in ("tiepnhan", "chuyenvien", "lanhdao", "vanthu", "chuyenvien.so", "lanhdao.so", "luutru", "thietke", "admin"):
+    for name in (
+        "tiepnhan",
+        "chuyenvien",
+        "lanhdao",
+        "vanthu",
+        "chuyenvien.so",
+        "lanhdao.so",
+        "luutru",
+        "thietke",
+        "admin",
+    ):
         assert name in by_name
     assert by_name["tiepnhan"]["roles"] == ["reception"]
     assert by_name["tiepnhan"]["agency_code"] == by_name["chuyenvien"]["agency_code"]
@@ -71,7 +95,9 @@ def test_users_pagination(api: Api) -> None:
     first = api.client.get("/api/v1/users?limit=2&offset=0", headers=h).json()
     second = api.client.get("/api/v1/users?limit=2&offset=2", headers=h).json()
     assert len(first["items"]) == 2 and len(second["items"]) == 2
-    assert {u["username"] for u in first["items"]}.isdisjoint({u["username"] for u in second["items"]})
+    assert {u["username"] for u in first["items"]}.isdisjoint(
+        {u["username"] for u in second["items"]}
+    )
     assert api.client.get("/api/v1/users?limit=0", headers=h).status_code == 422
 
 
@@ -89,7 +115,9 @@ def test_unknown_field_and_wrong_type_are_422_with_field_names(api: Api) -> None
     r = api.client.post("/api/v1/auth/api-tokens", json={"name": "x", "colour": "red"}, headers=h)
     assert r.status_code == 422
     assert any(f["field"] == "colour" for f in r.json()["fields"])
-    r = api.client.post("/api/v1/auth/api-tokens", json={"name": "x", "expires_in_days": "soon"}, headers=h)
+    r = api.client.post(
+        "/api/v1/auth/api-tokens", json={"name": "x", "expires_in_days": "soon"}, headers=h
+    )
     assert r.status_code == 422
     assert any(f["field"] == "expires_in_days" for f in r.json()["fields"])
 
