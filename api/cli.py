@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
+import os
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,12 +28,20 @@ from api.cli_dossiers import dossier_app
 from api.cli_edxml import edxml_app
 from api.cli_exchange import exchange_app
 from api.deps import AppState
-from api.settings import Settings, SettingsError
+from api.settings import Settings, SettingsError, settings_error
 from engine.errors import LienthongError
+from engine.fixity import SWEEP_GRACE_MAX_HOURS, SWEEP_GRACE_MIN_HOURS
 from signing.errors import SigningError
 from storage.errors import StorageError
 
-app = typer.Typer(help="lienthong — e-office, một cửa và liên thông văn bản", no_args_is_help=True)
+# Typer's pretty tracebacks print local variables, secrets among them: `main` says one
+# sentence instead. The root app's flags govern every sub-app.
+app = typer.Typer(
+    help="lienthong — e-office, một cửa và liên thông văn bản",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="Database / cơ sở dữ liệu", no_args_is_help=True)
 calendar_app = typer.Typer(help="Working-day calendar / lịch ngày làm việc", no_args_is_help=True)
 workflows_app = typer.Typer(help="BPMN process definitions / quy trình", no_args_is_help=True)
@@ -47,6 +59,7 @@ app.add_typer(edxml_app, name="edxml")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
+log = logging.getLogger("lienthong.cli")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -61,6 +74,10 @@ def _errors() -> Iterator[None]:
         yield
     except (LienthongError, StorageError, SigningError, SettingsError) as e:
         raise _fail(getattr(e, "message", str(e))) from None
+    except ValidationError as e:
+        if e.title != Settings.__name__:
+            raise
+        raise _fail(str(settings_error(e))) from None
     except SQLAlchemyError as e:
         cause = getattr(e, "orig", None) or e
         raise _fail(
@@ -156,7 +173,7 @@ def serve(
 
     from api.app import create_app
     from api.exchange_client import outbox_for
-    from api.worker import run_exchange, run_worker, upgrader_for
+    from api.worker import run_exchange, run_fixity, run_worker, upgrader_for
     from engine.demo import users_with_demo_password
     from engine.setup import install_shipped
 
@@ -179,12 +196,14 @@ def serve(
         threading.Thread(
             target=run_worker,
             args=(state.sessions, state.settings.worker_interval, stop),
-            kwargs={
-                "store": state.objects,
-                "fixity_every": state.settings.fixity_interval_hours * 3600,
-                "upgrader": upgrader_for(state),
-            },
+            kwargs={"upgrader": upgrader_for(state)},
             name="lienthong-worker",
+            daemon=True,
+        ).start()
+        threading.Thread(
+            target=run_fixity,
+            args=(state.sessions, state.objects, state.settings.fixity_interval_hours * 3600, stop),
+            name="lienthong-fixity",
             daemon=True,
         ).start()
         threading.Thread(
@@ -218,7 +237,7 @@ def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] 
     """Run the timer worker and the exchange outbox alone (several may run against one
     PostgreSQL)."""
     from api.exchange_client import outbox_for
-    from api.worker import run_exchange, run_worker, upgrader_for
+    from api.worker import run_exchange, run_fixity, run_worker, upgrader_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with _errors():
@@ -232,13 +251,22 @@ def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] 
                 name="lienthong-exchange",
                 daemon=True,
             ).start()
+            threading.Thread(
+                target=run_fixity,
+                args=(
+                    state.sessions,
+                    state.objects,
+                    state.settings.fixity_interval_hours * 3600,
+                    stop,
+                ),
+                name="lienthong-fixity",
+                daemon=True,
+            ).start()
         fired = run_worker(
             state.sessions,
             state.settings.worker_interval,
             stop,
             once=once,
-            store=state.objects,
-            fixity_every=state.settings.fixity_interval_hours * 3600,
             outbox=outbox if once else None,
             upgrader=upgrader_for(state),
         )
@@ -380,7 +408,10 @@ def storage_check(
 def storage_sweep(
     grace_hours: Annotated[
         float | None,
-        typer.Option(help="Spare objects younger than this (LIENTHONG_SWEEP_GRACE_HOURS)"),
+        typer.Option(
+            help=f"Spare objects younger than this many hours, {SWEEP_GRACE_MIN_HOURS} to "
+            f"{SWEEP_GRACE_MAX_HOURS} (default: LIENTHONG_SWEEP_GRACE_HOURS)"
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="List what would go, delete nothing")] = False,
 ) -> None:
@@ -389,6 +420,15 @@ def storage_sweep(
 
     from engine.fixity import sweep
 
+    if grace_hours is not None and not (
+        math.isfinite(grace_hours) and SWEEP_GRACE_MIN_HOURS <= grace_hours <= SWEEP_GRACE_MAX_HOURS
+    ):
+        raise _fail(
+            f"--grace-hours phải từ {SWEEP_GRACE_MIN_HOURS} đến {SWEEP_GRACE_MAX_HOURS}: chờ ngắn "
+            f"hơn có thể xoá tệp của một lần tải lên chưa ghi xong / --grace-hours must be "
+            f"{SWEEP_GRACE_MIN_HOURS} to {SWEEP_GRACE_MAX_HOURS}: a shorter grace may delete the "
+            "object of an upload whose row has not committed yet"
+        )
     with _errors():
         state = _state()
         grace = timedelta(
@@ -457,6 +497,55 @@ def _register_signing() -> None:
 _register_signing()
 
 
+def _debug() -> bool:
+    return os.environ.get("LIENTHONG_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _log_unexpected(e: Exception) -> str | None:
+    """Write the traceback of `e` to DATA_DIR/log/errors.log; returns that path, None if it failed.
+
+    A file, not the terminal: the server's stderr is often shipped elsewhere, and the error
+    may be the very thing that broke the settings. No local variables are written.
+    """
+    path = (Path(os.environ.get("LIENTHONG_DATA_DIR") or "var") / "log" / "errors.log").absolute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.propagate = False  # not to the console handler `serve` installed
+    try:
+        log.error("unexpected error in `lienthong %s`", " ".join(sys.argv[1:2]), exc_info=e)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    return str(path)
+
+
+def _unexpected(e: Exception) -> int:
+    """Say one sentence about an error no wrapper knew (a bug); the traceback goes to the log."""
+    name = type(e).__name__
+    where = _log_unexpected(e)
+    if where:
+        vi, en = f"chi tiết trong {where}", f"details in {where}"
+    elif _debug():
+        vi, en = "chi tiết ở dưới", "details below"
+    else:
+        vi, en = "chạy lại với LIENTHONG_DEBUG=1 để xem", "run again with LIENTHONG_DEBUG=1 to see"
+    err.print(
+        f"[red]error:[/red] lỗi không mong đợi ({name}); {vi} / unexpected error ({name}); {en}",
+        highlight=False,
+    )
+    if _debug():
+        traceback.print_exception(e, file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the `lienthong` console script."""
-    return app(args=argv if argv is not None else sys.argv[1:], prog_name="lienthong")
+    """Entry point of the `lienthong` console script; exits 1 with one sentence on any error."""
+    try:
+        return app(args=argv if argv is not None else sys.argv[1:], prog_name="lienthong")
+    except Exception as e:  # noqa: BLE001 - the last resort: never a traceback with secrets
+        raise SystemExit(_unexpected(e)) from None

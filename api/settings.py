@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import urllib.parse
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_SECRET", "Settings", "SettingsError"]
+from engine.fixity import SWEEP_GRACE_MAX_HOURS, SWEEP_GRACE_MIN_HOURS
+
+__all__ = ["DEFAULT_SECRET", "Settings", "SettingsError", "settings_error"]
 
 DEFAULT_SECRET = "lienthong-demo-secret-change-me"  # noqa: S105 - refused outside demo mode
 _REPO = Path(__file__).resolve().parent.parent
@@ -21,7 +24,8 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LIENTHONG_", extra="ignore")
+    # No nan or inf anywhere: `LIENTHONG_…_HOURS=inf` would pass `gt=0`, then overflow.
+    model_config = SettingsConfigDict(env_prefix="LIENTHONG_", extra="ignore", allow_inf_nan=False)
 
     data_dir: Path = Path("var")
     database_url: str | None = None
@@ -31,6 +35,10 @@ class Settings(BaseSettings):
         default=1, ge=1, le=64, description="API server processes `serve` runs (one per core)"
     )
     demo: bool = False
+    debug: bool = Field(
+        default=False,
+        description="The CLI prints the traceback of an unexpected error on the terminal too",
+    )
     secret_key: str = DEFAULT_SECRET
     object_store: Literal["local", "s3"] = "local"
     workflows_dir: Path = _REPO / "workflows"
@@ -46,7 +54,7 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=512, ge=1)
     link_ttl_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
     fixity_interval_hours: float = Field(default=24, ge=0)
-    sweep_grace_hours: float = Field(default=24, gt=0)
+    sweep_grace_hours: float = Field(default=24, ge=SWEEP_GRACE_MIN_HOURS, le=SWEEP_GRACE_MAX_HOURS)
     tsa_url: str | None = Field(
         default=None, description="RFC 3161 time-stamping service for B-T and higher signatures"
     )
@@ -93,6 +101,32 @@ class Settings(BaseSettings):
         description="Public dossier lookups one client address may make at once; then one more "
         "per second",
     )
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _endpoint_is_host_and_port(cls, value: str | None) -> str | None:
+        # The S3 client wants `host:port`: a scheme or a path fails deep inside it.
+        if not value:
+            return value
+        if "://" in value:
+            raise ValueError(
+                "chỉ ghi host:port, không ghi http:// hay https://; dùng LIENTHONG_S3_SECURE=true "
+                "cho https, false cho http / give host:port only, without http:// or https://; "
+                "LIENTHONG_S3_SECURE=true (the default) means https, false means http"
+            )
+        url = urllib.parse.urlsplit("//" + value)
+        try:
+            port = url.port
+        except ValueError:
+            port = -1
+        if (
+            any(c in value for c in "/?#@") or value != value.strip() or not url.hostname
+        ) or port == -1:
+            raise ValueError(
+                "phải là host:port, không có đường dẫn (ví dụ s3.tinh.gov.vn:9000) / must be "
+                "host:port with no path (e.g. s3.example.gov.vn:9000)"
+            )
+        return value
 
     def parsed_office_hours(self) -> list[tuple[dt.time, dt.time]]:
         """LIENTHONG_OFFICE_HOURS as (start, end) pairs; raises SettingsError when malformed."""
@@ -166,3 +200,48 @@ class Settings(BaseSettings):
                 "LIENTHONG_SECRET_KEY quá ngắn (tối thiểu 16 ký tự) / LIENTHONG_SECRET_KEY is "
                 "too short (16 characters at least)"
             )
+
+
+_MEANINGS = {  # pydantic error type -> (Vietnamese, English); {…} from the error's context
+    "greater_than": ("phải > {gt}", "must be > {gt}"),
+    "greater_than_equal": ("phải ≥ {ge}", "must be ≥ {ge}"),
+    "less_than": ("phải < {lt}", "must be < {lt}"),
+    "less_than_equal": ("phải ≤ {le}", "must be ≤ {le}"),
+    "int_parsing": ("phải là số nguyên", "must be a whole number"),
+    "int_from_float": ("phải là số nguyên", "must be a whole number"),
+    "float_parsing": ("phải là số", "must be a number"),
+    "finite_number": ("phải là số hữu hạn (không nhận nan, inf)", "must be a finite number"),
+    "bool_parsing": (
+        "phải là 1/0, true/false, yes/no, on/off",
+        "must be 1/0, true/false, yes/no, on/off",
+    ),
+    "literal_error": ("phải là {expected_vi}", "must be {expected}"),
+    "string_too_short": (
+        "cần ít nhất {min_length} ký tự",
+        "needs {min_length} characters at least",
+    ),
+    "string_too_long": ("tối đa {max_length} ký tự", "has {max_length} characters at most"),
+}
+
+
+def _meaning(error: Any) -> str:
+    ctx = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in error.get("ctx", {}).items()}
+    if error["type"] == "value_error":  # our validators write both languages themselves
+        return ctx.get("error", "giá trị không hợp lệ / invalid value")
+    if error["type"] in _MEANINGS:
+        ctx["expected_vi"] = ctx.get("expected", "").replace(" or ", " hoặc ")
+        vi, en = _MEANINGS[error["type"]]
+        return f"{vi.format(**ctx)} / {en.format(**ctx)}"
+    return f"giá trị không hợp lệ / invalid value ({error['msg']})"
+
+
+def settings_error(e: ValidationError) -> SettingsError:
+    """One sentence naming each bad `LIENTHONG_…` variable and what it must be.
+
+    The values are never repeated: some of them are secrets.
+    """
+    parts = [
+        f"LIENTHONG_{'_'.join(str(p) for p in error['loc']).upper()}: {_meaning(error)}"
+        for error in e.errors(include_input=False, include_url=False)
+    ]
+    return SettingsError("Cấu hình không dùng được / invalid settings: " + "; ".join(parts))

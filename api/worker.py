@@ -1,10 +1,10 @@
-"""The worker loop: fires due timers until stopped (thread in `serve`, or `lienthong worker`)."""
+"""The worker loops: due timers, exchange deliveries and the periodic fixity check, each in its
+own thread (in `serve`, or `lienthong worker`), so a slow one never holds up another."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -20,7 +20,9 @@ from engine.signature_upgrades import Upgrader
 from storage.errors import StorageError
 from storage.objects import ObjectStore
 
-__all__ = ["run_exchange", "run_worker", "upgrader_for"]
+__all__ = ["run_exchange", "run_fixity", "run_worker", "upgrader_for"]
+
+log = logging.getLogger("lienthong.worker")
 
 
 def _fixity(sessions: sessionmaker[Session], store: ObjectStore) -> None:
@@ -29,17 +31,18 @@ def _fixity(sessions: sessionmaker[Session], store: ObjectStore) -> None:
     except (LienthongError, StorageError) as e:
         log.warning("fixity check failed: %s", e)
         return
+    except Exception:  # keep the loop alive; the next period retries
+        log.exception("fixity check failed unexpectedly")
+        return
     level = logging.INFO if report.healthy else logging.ERROR
     log.log(
         level,
-        "fixity: %d checked, %d missing, %d corrupt",
+        "fixity: %d checked, %d missing, %d corrupt%s",
         report.checked,
         len(report.missing),
         len(report.corrupt),
+        "" if report.healthy else ": " + ", ".join(report.missing + report.corrupt)[:2000],
     )
-
-
-log = logging.getLogger("lienthong.worker")
 
 
 def _round(job: Callable[[], int], what: str) -> None:
@@ -63,23 +66,17 @@ def run_worker(
     stop: threading.Event,
     *,
     once: bool = False,
-    store: ObjectStore | None = None,
-    fixity_every: float = 0,
     outbox: Outbox | None = None,
     upgrader: Upgrader | None = None,
 ) -> int:
     """Fire due timers every `interval` seconds until `stop` is set; returns how many fired.
 
-    With a store and `fixity_every` seconds > 0, also re-hash every object that often; with
-    an outbox, deliver the packages and statuses that are due each round; with an upgrader,
-    raise due B-T signatures to B-LTA.
+    With an outbox, deliver the packages and statuses that are due each round; with an
+    upgrader, raise due B-T signatures to B-LTA. The fixity check has its own loop
+    (`run_fixity`): re-hashing the whole store must not hold up a due timer.
     """
     total = 0
-    next_fixity = time.monotonic() + fixity_every
     while not stop.is_set():
-        if store is not None and fixity_every > 0 and time.monotonic() >= next_fixity:
-            next_fixity = time.monotonic() + fixity_every
-            _fixity(sessions, store)
         try:
             fired = fire_due_timers(sessions)
         except (LienthongError, StorageError) as e:
@@ -103,6 +100,18 @@ def run_worker(
 
 def _upgrade(upgrader: Upgrader) -> None:
     _round(upgrader.run_once, "B-LTA upgrade")
+
+
+def run_fixity(
+    sessions: sessionmaker[Session], store: ObjectStore, every: float, stop: threading.Event
+) -> None:
+    """Re-hash every object every `every` seconds (the first check after one period) until
+    `stop` is set; missing or corrupt objects are logged at ERROR and audited. `every` <= 0
+    turns the check off."""
+    if every <= 0:
+        return
+    while not stop.wait(every):
+        _fixity(sessions, store)
 
 
 def run_exchange(outbox: Outbox, interval: float, stop: threading.Event) -> None:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
 from engine.agencies import in_scope
@@ -30,10 +30,12 @@ from engine.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from engine.fixity import release_object
 from engine.principal import Principal
+from storage.errors import StorageError
 from storage.models import Agency, SignatureUpgrade, StoredFile, User, utcnow
 from storage.names import sanitise_name
-from storage.objects import ObjectStore, RetainedObjectError, key_for
+from storage.objects import ObjectStore, key_for
 
 __all__ = [
     "RECORD_CLASSES",
@@ -41,6 +43,8 @@ __all__ = [
     "FileTooLargeError",
     "FileView",
     "IntegrityError",
+    "PurgeView",
+    "Purged",
     "Spooled",
     "dossier_files_of",
     "file_for_reading",
@@ -48,6 +52,7 @@ __all__ = [
     "latest_version",
     "purge_file",
     "put_object",
+    "release_purged",
     "soft_delete",
     "spool",
     "store_file",
@@ -480,13 +485,35 @@ def soft_delete(session: Session, file_id: str, principal: Principal, reason: st
     return _view(row, None)
 
 
-def purge_file(session: Session, store: ObjectStore, file_id: str, principal: Principal) -> None:
-    """Admin only: remove a soft-deleted file's row and, when unreferenced, its object.
+@dataclass(frozen=True)
+class Purged:
+    """A purged file's object, to be released once the purge has committed."""
 
-    Raises PermissionDeniedError, ConflictError (not soft-deleted first, or under retention).
+    file_id: str
+    key: str
+    archived: bool
+    since: datetime  # a write after this is newer than the purge and keeps the object
+
+
+@dataclass(frozen=True)
+class PurgeView:
+    """What a purge did: the row is gone; `object` says what became of the bytes."""
+
+    id: str
+    object: Literal["removed", "shared", "left_to_sweep", "retained"]
+    detail: str
+
+
+def purge_file(session: Session, file_id: str, principal: Principal) -> Purged:
+    """Admin only: mark a soft-deleted file purged; its object is left for `release_purged`.
+
+    The bytes may only go once this row change has committed (a failed commit must leave
+    them), so the caller commits, then calls `release_purged`. Raises PermissionDeniedError,
+    ConflictError (not soft-deleted first, or under retention: code `retained`).
     """
     if not principal.is_admin:
         raise PermissionDeniedError("Chỉ quản trị viên được xoá hẳn / only admins may purge")
+    now = utcnow()
     row = file_for_reading(session, file_id, principal, include_deleted=True)
     if row.deleted_at is None:
         raise ConflictError(
@@ -498,15 +525,40 @@ def purge_file(session: Session, store: ObjectStore, file_id: str, principal: Pr
             f"retention until {row.retain_until.date()}",
             code="retained",
         )
-    row.purged_at = utcnow()
-    others = session.scalar(
-        select(StoredFile.id).where(
-            StoredFile.sha256 == row.sha256, StoredFile.id != row.id, StoredFile.purged_at.is_(None)
-        )
-    )
-    if others is None:
-        try:
-            store.delete(row.key, archive=row.archived)
-        except RetainedObjectError as e:
-            raise ConflictError(e.message, code="retained") from e
+    row.purged_at = now
     audit.record(session, principal.user_id, "purge", "file", file_id)
+    return Purged(file_id, row.key, row.archived, now - _CLOCK_SLACK)
+
+
+# Object times are coarse (a file system's clock lags by a tick, S3 keeps whole seconds): a
+# write just after the purge began must not look older than it.
+_CLOCK_SLACK = timedelta(seconds=1)
+_RELEASED = {
+    "removed": "Đã xoá dữ liệu tệp / the file's bytes were deleted",
+    "shared": "Dữ liệu còn được tệp khác dùng nên được giữ / the bytes stay: another file "
+    "has the same content",
+    "left_to_sweep": "Dữ liệu vừa được ghi lại lúc xoá nên chưa xoá được ngay; `lienthong "
+    "storage sweep` sẽ xoá sau / the bytes were written or touched just before or while the "
+    "purge ran, so an upload of the same content may still commit them: `lienthong storage "
+    "sweep` removes them once no file uses them",
+    "retained": "Kho từ chối xoá (đang lưu giữ WORM) / the store refuses to delete the bytes: "
+    "they are under retention",
+}
+
+
+def release_purged(factory: sessionmaker[Session], store: ObjectStore, purged: Purged) -> PurgeView:
+    """After the purge committed: delete its object unless a committed row references it or
+    a write since the purge began touched it (an upload that may yet commit a row for it).
+
+    The row is purged whatever happens here: a store that cannot be reached leaves the bytes
+    to the sweep, and the answer says so.
+    """
+    try:
+        outcome = release_object(
+            factory, store, purged.key, archive=purged.archived, cutoff=purged.since
+        )
+    except StorageError as e:
+        return PurgeView(
+            purged.file_id, "left_to_sweep", f"{e.message}; {_RELEASED['left_to_sweep']}"
+        )
+    return PurgeView(purged.file_id, outcome, _RELEASED[outcome])

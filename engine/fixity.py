@@ -6,18 +6,34 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
+from engine.errors import InvalidInputError
+from storage.db import reading
 from storage.errors import StorageError
 from storage.models import StoredFile, utcnow
-from storage.objects import ObjectMissingError, ObjectStore
+from storage.objects import ObjectMissingError, ObjectStore, RetainedObjectError
 
-__all__ = ["CheckReport", "MigrateReport", "check_store", "migrate_store", "sweep"]
+__all__ = [
+    "SWEEP_GRACE_MAX_HOURS",
+    "SWEEP_GRACE_MIN_HOURS",
+    "CheckReport",
+    "MigrateReport",
+    "check_store",
+    "migrate_store",
+    "release_object",
+    "sweep",
+]
 
 Progress = Callable[[int, int], None]
+# An upload writes its object before its row commits; one hour outlasts any request. The
+# upper bound (about 11 years) keeps `now - grace` a representable date.
+SWEEP_GRACE_MIN_HOURS = 1
+SWEEP_GRACE_MAX_HOURS = 100_000
 
 
 @dataclass
@@ -116,7 +132,19 @@ def sweep(
     An upload writes (or touches) its object before its row commits, so an object younger
     than `grace` may belong to a transaction still running: keep `grace` above the longest
     request. The archive area (retained records) is never swept.
+
+    Raises InvalidInputError when `grace` is outside SWEEP_GRACE_MIN_HOURS..MAX_HOURS.
     """
+    hours = grace.total_seconds() / 3600
+    if not SWEEP_GRACE_MIN_HOURS <= hours <= SWEEP_GRACE_MAX_HOURS:
+        raise InvalidInputError(
+            f"Thời gian chờ {hours:g} giờ nằm ngoài {SWEEP_GRACE_MIN_HOURS}–"
+            f"{SWEEP_GRACE_MAX_HOURS} giờ: chờ ngắn hơn có thể xoá tệp của một lần tải lên chưa "
+            f"ghi xong / a grace of {hours:g} hours is outside {SWEEP_GRACE_MIN_HOURS} to "
+            f"{SWEEP_GRACE_MAX_HOURS} hours: a shorter one may delete the object of an upload "
+            "whose row has not committed yet",
+            code="sweep_grace_out_of_range",
+        )
     cutoff = (now or utcnow()) - grace
     candidates = [info for info in store.list_objects() if info.modified <= cutoff]
     with factory.begin() as s:
@@ -131,6 +159,48 @@ def sweep(
         with factory.begin() as s:
             audit.record(s, None, "sweep", "object_store", "sweep", {"removed": removed[:1000]})
     return removed
+
+
+def release_object(
+    factory: sessionmaker[Session],
+    store: ObjectStore,
+    key: str,
+    *,
+    archive: bool = False,
+    cutoff: datetime,
+) -> Literal["removed", "shared", "left_to_sweep", "retained"]:
+    """Delete one object when no committed row references it and nothing wrote or touched it
+    after `cutoff` (the sweep's rule, for one key); says what became of it.
+
+    Call it only after the transaction that dropped the last reference has committed. Raises
+    StorageError when the store cannot be reached.
+    """
+    with reading(factory) as s:
+        shared = s.scalar(
+            select(StoredFile.id)
+            .where(
+                StoredFile.key == key,
+                StoredFile.archived.is_(archive),
+                StoredFile.purged_at.is_(None),
+            )
+            .limit(1)
+        )
+    if shared is not None:
+        return "shared"
+    if not archive:
+        # The store's own check-and-delete: an upload that touches the object meanwhile wins.
+        if store.delete_if_stale(key, cutoff):
+            return "removed"
+        return "removed" if store.stat(key) is None else "left_to_sweep"
+    info = store.stat(key, archive=True)
+    if info is not None and info.modified > cutoff:
+        return "left_to_sweep"
+    try:
+        # An archive write of the same content lengthens the retention: the delete then fails.
+        store.delete(key, archive=True)
+    except RetainedObjectError:
+        return "retained"
+    return "removed"
 
 
 def migrate_store(

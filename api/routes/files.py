@@ -20,16 +20,19 @@ from api.errors import error_responses
 from api.schemas import Input
 from engine import audit
 from engine.dossiers.reading import dossier_for
-from engine.errors import AuthenticationError
+from engine.errors import AuthenticationError, NotFoundError
 from engine.files import (
+    FileDeletedError,
     FileTooLargeError,
     FileView,
     IntegrityError,
+    PurgeView,
     Spooled,
     dossier_files_of,
     file_for_reading,
     file_versions,
     purge_file,
+    release_purged,
     soft_delete,
     spool,
     store_file,
@@ -44,8 +47,9 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 _VERIFY_IN_MEMORY = 4 * 1024 * 1024
 
 
-# The engine's frozen dataclass is the response schema; FastAPI documents it as is.
+# The engine's frozen dataclasses are the response schemas; FastAPI documents them as is.
 FileOut = FileView
+PurgeOut = PurgeView
 
 
 class LinkOut(BaseModel):
@@ -243,7 +247,7 @@ def link(file_id: str, request: Request, session: SessionDep, user: CurrentUser)
     "/{file_id}/download",
     name="download_signed",
     response_class=Response,
-    responses=error_responses(401, 404, 502),
+    responses=error_responses(401, 404, 410, 502),
 )
 def download_signed(
     file_id: str,
@@ -262,9 +266,13 @@ def download_signed(
         )
     row = session.get(StoredFile, file_id)
     if row is None or row.purged_at is not None:
-        from engine.errors import NotFoundError
-
         raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
+    if row.deleted_at is not None:
+        # Signed before the delete, refused after it, as the logged-in download is.
+        raise FileDeletedError(
+            f"Tệp {file_id} đã bị xoá ({row.delete_reason}) / file {file_id} was deleted: "
+            f"{row.delete_reason}"
+        )
     session.expunge(row)
     return _download(state, session, row, request)
 
@@ -277,8 +285,14 @@ def delete(file_id: str, body: DeleteIn, session: SessionDep, user: CurrentUser)
     return soft_delete(session, file_id, user, body.reason)
 
 
-@router.post("/{file_id}/purge", status_code=204, responses=error_responses(401, 403, 404, 409))
-def purge(file_id: str, request: Request, session: SessionDep, user: Admin) -> Response:
-    """Admin: remove a soft-deleted file for good, unless its retention forbids it."""
-    purge_file(session, _state(request).objects, file_id, user)
-    return Response(status_code=204)
+@router.post(
+    "/{file_id}/purge", response_model=PurgeOut, responses=error_responses(401, 403, 404, 409)
+)
+def purge(file_id: str, request: Request, session: SessionDep, user: Admin) -> PurgeOut:
+    """Admin: remove a soft-deleted file for good, unless its retention forbids it; the
+    answer says whether its bytes went, stay shared, or are left to `storage sweep`."""
+    state = _state(request)
+    purged = purge_file(session, file_id, user)
+    # The bytes may go only once the row change is durable: a failed commit keeps both.
+    session.commit()
+    return release_purged(state.sessions, state.objects, purged)

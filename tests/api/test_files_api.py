@@ -145,6 +145,23 @@ def _audit(api: Api, action: str, file_id: str) -> list[AuditEvent]:
         )
 
 
+def _let_age(api: Api, key: str, *, archive: bool = False) -> None:
+    """Wait until the object's time lies over a second before now.
+
+    A purge deletes an object only when nothing wrote it in the second before the purge
+    began (file systems stamp with a coarse clock, S3 with whole seconds).
+    """
+    info = api.state.objects.stat(key, archive=archive)
+    assert info is not None
+    wait = (info.modified + timedelta(seconds=2.1) - datetime.now(UTC)).total_seconds()
+    if wait > 0:
+        time.sleep(wait)
+
+
+def _purge(api: Api, headers: dict[str, str], file_id: str) -> Any:
+    return api.client.post(f"{FILES}/{file_id}/purge", headers=headers)
+
+
 def _disposition(header: str) -> tuple[str, str]:
     """The ASCII fallback and the decoded RFC 5987 name of a Content-Disposition header."""
     m = re.fullmatch(r"attachment; filename=\"([^\"]*)\"; filename\*=UTF-8''(\S+)", header)
@@ -608,8 +625,10 @@ def test_purge_is_admin_only_and_needs_a_soft_delete_first(files_api: Api) -> No
         assert r.status_code == 403, r.text
     assert _objects(files_api) == [key]
 
-    r = files_api.client.post(f"{FILES}/{body['id']}/purge", headers=admin)
-    assert r.status_code == 204, r.text
+    _let_age(files_api, key)
+    r = _purge(files_api, admin, body["id"])
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == body["id"] and r.json()["object"] == "removed"
     for who in (h, admin):
         gone = files_api.client.get(f"{FILES}/{body['id']}", headers=who)
         assert gone.status_code == 404 and gone.json()["error"] == "file_not_found"
@@ -627,14 +646,108 @@ def test_purge_keeps_an_object_another_file_still_uses(files_api: Api) -> None:
     second = _stored(files_api, h, PDF, name="b.pdf")
     key = key_for(first["sha256"])
     assert _delete(files_api, h, first["id"], {"reason": "bản sao"}).status_code == 200
-    assert files_api.client.post(f"{FILES}/{first['id']}/purge", headers=admin).status_code == 204
+    r = _purge(files_api, admin, first["id"])
+    assert r.status_code == 200 and r.json()["object"] == "shared", r.text
     assert files_api.client.get(f"{FILES}/{first['id']}", headers=h).status_code == 404
     assert _objects(files_api) == [key]
     still = files_api.client.get(f"{FILES}/{second['id']}", headers=h)
     assert still.status_code == 200 and still.content == PDF
 
     assert _delete(files_api, h, second["id"], {"reason": "hết dùng"}).status_code == 200
-    assert files_api.client.post(f"{FILES}/{second['id']}/purge", headers=admin).status_code == 204
+    _let_age(files_api, key)
+    r = _purge(files_api, admin, second["id"])
+    assert r.status_code == 200 and r.json()["object"] == "removed", r.text
+    assert _objects(files_api) == []
+
+
+def test_purge_keeps_an_object_an_upload_of_the_same_content_commits_meanwhile(
+    files_api: Api,
+) -> None:
+    # The race: an upload of identical content only refreshes the existing object and its
+    # row commits after the purge has looked for other rows. Here the upload's write lands
+    # while the purge's row change is flushed but not committed, and its row commits after
+    # the purge has answered; the object must still be there for it.
+    h = files_api.login("chuyenvien")
+    admin = files_api.login("admin")
+    body = _stored(files_api, h, PDF, name="cu.pdf")
+    key = key_for(body["sha256"])
+    assert _delete(files_api, h, body["id"], {"reason": "thay bằng bản mới"}).status_code == 200
+    _let_age(files_api, key)  # old enough that, untouched, the purge would delete it
+    store = files_api.state.objects
+    touched: list[str] = []
+
+    def upload_writes(session: Session, _context: object) -> None:
+        purging = [o for o in session.dirty if isinstance(o, StoredFile) and o.purged_at]
+        if purging and not touched:
+            store.put(key, io.BytesIO(PDF), len(PDF), content_type="application/pdf")
+            touched.append(key)
+
+    event.listen(files_api.state.sessions, "after_flush", upload_writes)
+    try:
+        r = _purge(files_api, admin, body["id"])
+    finally:
+        event.remove(files_api.state.sessions, "after_flush", upload_writes)
+    assert touched and r.status_code == 200, r.text
+    assert r.json()["object"] == "left_to_sweep"
+    assert "storage sweep" in r.json()["detail"]
+
+    # The upload's row commits now, pointing at the object it refreshed.
+    with files_api.state.sessions.begin() as s:
+        old = s.get(StoredFile, body["id"])
+        assert old is not None and old.purged_at is not None
+        new_id = str(uuid.uuid4())
+        s.add(
+            StoredFile(
+                id=new_id,
+                root_id=new_id,
+                version=1,
+                sha256=old.sha256,
+                size=old.size,
+                media_type=old.media_type,
+                name="moi.pdf",
+                key=key,
+                archived=False,
+                agency_id=old.agency_id,
+                secrecy=0,
+                created_at=datetime.now(UTC),
+            )
+        )
+    got = files_api.client.get(f"{FILES}/{new_id}", headers=h)
+    assert got.status_code == 200 and got.content == PDF, got.text
+
+
+def test_failed_purge_commit_keeps_the_row_and_the_object(files_api: Api) -> None:
+    h = files_api.login("chuyenvien")
+    admin = files_api.login("admin")
+    body = _stored(files_api, h, TEXT)
+    key = key_for(body["sha256"])
+    assert _delete(files_api, h, body["id"], {"reason": "trùng"}).status_code == 200
+    _let_age(files_api, key)
+    sessions = files_api.state.sessions
+    armed = [True]
+
+    def refuse_commit(session: Session) -> None:
+        purging = [o for o in session.dirty if isinstance(o, StoredFile) and o.purged_at]
+        if armed and purging:
+            armed.clear()
+            session.flush()  # the row change reaches the database, then the commit fails
+            raise RuntimeError("the database refused the commit")
+
+    event.listen(sessions, "before_commit", refuse_commit)
+    try:
+        r = _purge(files_api, admin, body["id"])
+    finally:
+        event.remove(sessions, "before_commit", refuse_commit)
+    assert not armed and r.status_code == 500, r.text
+    # Rolled back: still soft-deleted, not purged, bytes intact.
+    row = next(x for x in _rows(files_api.state.sessions) if x.id == body["id"])
+    assert row.deleted_at is not None and row.purged_at is None
+    assert _objects(files_api) == [key]
+    assert _audit(files_api, "purge", body["id"]) == []
+    assert b"".join(files_api.state.objects.open(key)) == TEXT
+
+    again = _purge(files_api, admin, body["id"])
+    assert again.status_code == 200 and again.json()["object"] == "removed", again.text
     assert _objects(files_api) == []
 
 
@@ -785,6 +898,20 @@ def test_archived_file_link_is_signed_by_the_server(files_api: Api) -> None:
     assert link["url"].startswith(f"http://testserver{FILES}/{body['id']}/download?")
     got = files_api.client.get(_path_and_query(link["url"]))
     assert got.status_code == 200 and got.content == PDF
+
+
+def test_signed_link_stops_working_once_the_file_is_deleted(files_api: Api) -> None:
+    h = files_api.login("chuyenvien")
+    body = _stored(files_api, h, PDF, name="luu-tru.pdf", record_class="5y")
+    url = files_api.client.get(f"{FILES}/{body['id']}/link", headers=h).json()["url"]
+    assert files_api.client.get(_path_and_query(url)).content == PDF
+    assert _delete(files_api, h, body["id"], {"reason": "ban sai"}).status_code == 200
+    normal = files_api.client.get(f"{FILES}/{body['id']}", headers=h)
+    assert normal.status_code == 410
+    r = files_api.client.get(_path_and_query(url))
+    assert r.status_code == 410, r.text
+    assert r.json() == normal.json()
+    assert r.json()["error"] == "file_deleted" and PDF not in r.content
 
 
 def test_tampered_or_expired_link_is_refused(files_api: Api) -> None:

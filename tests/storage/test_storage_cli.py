@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.auth import principal_for
+from engine.errors import InvalidInputError
 from engine.files import FileView, spool, store_file
+from engine.fixity import sweep
 from storage.db import make_engine, make_sessionmaker
 from storage.models import User
 from storage.objects import LocalObjectStore, key_for
@@ -228,6 +231,24 @@ def test_sweep_dry_run_prints_one_line_per_orphan(data_dir: DataDir) -> None:
     orphan = _old_orphan(data_dir, b"mo coi", hours=48)
     dry = _ok(_run(data_dir.path, "storage", "sweep", "--dry-run"))
     assert dry.splitlines() == [f"would remove {orphan}", "1 orphan object(s) found"]
+
+
+@pytest.mark.parametrize("hours", ["0", "0.01", "-1", "nan", "inf", "1e300"])
+def test_sweep_refuses_a_grace_under_one_hour_or_not_finite_and_deletes_nothing(
+    data_dir: DataDir, hours: str
+) -> None:
+    uploading = _old_orphan(data_dir, b"tai len chua ghi xong", hours=0.1)
+    sentence = _one_sentence(_run(data_dir.path, "storage", "sweep", "--grace-hours", hours))
+    assert "--grace-hours must be 1 to 100000" in sentence
+    assert data_dir.object_path(uploading).exists()
+
+
+def test_sweep_service_refuses_a_grace_under_one_hour(data_dir: DataDir) -> None:
+    uploading = _old_orphan(data_dir, b"tai len chua ghi xong", hours=0.1)
+    with pytest.raises(InvalidInputError, match="outside 1 to 100000 hours"):
+        sweep(data_dir.sessions, data_dir.store, grace=timedelta(minutes=1))
+    assert data_dir.object_path(uploading).exists()
+    assert sweep(data_dir.sessions, data_dir.store, grace=timedelta(hours=1)) == []
 
 
 # -- migrate ---------------------------------------------------------------------------
