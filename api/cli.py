@@ -177,7 +177,6 @@ def serve(
     from engine.demo import users_with_demo_password
     from engine.setup import install_shipped
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with _errors():
         state = _state()
         state.settings.check()
@@ -191,6 +190,8 @@ def serve(
                 f"Tài khoản {', '.join(weak)} còn mật khẩu demo; đổi mật khẩu hoặc bật LIENTHONG_DEMO=1 / "
                 f"accounts {', '.join(weak)} still have the demo password; change it or set LIENTHONG_DEMO=1"
             )
+    # Logging starts once the checks passed: a refusal to start is one sentence, alone.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
     if worker:
         threading.Thread(

@@ -110,12 +110,7 @@ class S3ObjectStore(ObjectStore):
                     code="s3_bad_credentials",
                 )
             if e.code == "NoSuchBucket":
-                return ObjectStoreError(
-                    f"Bucket {e.bucket_name} không tồn tại trên {self.endpoint} / bucket "
-                    f"{e.bucket_name} does not exist on {self.endpoint}; create it or fix "
-                    "LIENTHONG_S3_BUCKET",
-                    code="s3_missing_bucket",
-                )
+                return self._missing(e.bucket_name or self.bucket)
             return ObjectStoreError(f"S3 {what}: {e.code}: {e.message}", code="s3_error")
         return ObjectStoreError(
             f"Không kết nối được S3 {self.endpoint} / cannot reach S3 at {self.endpoint} "
@@ -132,11 +127,19 @@ class S3ObjectStore(ObjectStore):
             except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
                 raise self._fail(e, f"check bucket {bucket}") from e
             if not exists:
-                raise ObjectStoreError(
-                    f"Bucket {bucket} không tồn tại trên {self.endpoint} / bucket {bucket} does "
-                    f"not exist on {self.endpoint}; create it or fix the setting",
-                    code="s3_missing_bucket",
-                )
+                raise self._missing(bucket)
+
+    def _missing(self, bucket: str) -> ObjectStoreError:
+        setting = (
+            "LIENTHONG_S3_ARCHIVE_BUCKET"
+            if bucket == self.archive_bucket
+            else "LIENTHONG_S3_BUCKET"
+        )
+        return ObjectStoreError(
+            f"Bucket {bucket} không tồn tại trên {self.endpoint}; tạo bucket hoặc sửa {setting} / "
+            f"bucket {bucket} does not exist on {self.endpoint}; create it or fix {setting}",
+            code="s3_missing_bucket",
+        )
 
     def stat(self, key: str, *, archive: bool = False) -> ObjectInfo | None:
         """Size and time of an object, or None when absent."""

@@ -299,5 +299,5 @@ def test_serve_with_a_missing_bucket_exits_1_naming_the_bucket(
 ) -> None:
     missing = f"{s3_buckets.bucket}-missing-{setting.replace('_', '-')}"
     run = _serve_on_s3(migrated, tmp_path, s3_buckets, **{setting: missing})
-    sentence = _refused(run, f"bucket {missing} does not exist")
+    sentence = _refused(run, f"bucket {missing} does not exist", f"LIENTHONG_S3_{setting.upper()}")
     assert run.returncode == 1, sentence
