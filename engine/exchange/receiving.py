@@ -8,7 +8,10 @@ receiving agency (its own key when it has a usable one, else the node's:
 
 One code path for every package: from another node over HTTP, or from an agency on this
 node (the outbox hands it over directly). Statuses about our own outgoing documents come
-in the same way and are recorded on the delivery they answer.
+in the same way and are recorded on the delivery they answer
+(`engine.exchange.delivery_statuses`). The header checks are in
+`engine.exchange.header_checks`, recall/update/replace requests in
+`engine.exchange.change_requests`.
 """
 
 from __future__ import annotations
@@ -22,29 +25,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.documents.deliveries import latest_status
 from engine.documents.drafting import start_incoming
 from engine.documents.kinds import DocStatus
 from engine.documents.timeline import record_event
-from engine.errors import ExchangeError, PackageInvalid
+from engine.errors import ExchangeError
 from engine.exchange.agency_keys import AgencyKeys, sign_as
+from engine.exchange.change_requests import change_request, replacement
+from engine.exchange.delivery_statuses import answered_delivery, record_delivery_status
 from engine.exchange.edxml import build_status, parse_package
 from engine.exchange.evidence import evidence, record_refusal
+from engine.exchange.header_checks import check_document_id, check_lengths
 from engine.exchange.identity import NodeIdentity
-from engine.exchange.model import DocumentId, DocumentPackage, MessageHeader, StatusPackage
+from engine.exchange.model import DocumentPackage, StatusPackage
 from engine.exchange.packages import status_package
 from engine.exchange.signers import Sender, Signer, sender_of, signer_of, verify_signer
 from engine.files import Spooled, put_object, spool, store_system_file
 from signing.errors import XmlSignatureError
-from storage.models import (
-    Agency,
-    Delivery,
-    DeliveryStatus,
-    Document,
-    DocumentFile,
-    ReceivedPackage,
-    utcnow,
-)
+from storage.models import Agency, Document, DocumentFile, ReceivedPackage, utcnow
 from storage.objects import ObjectStore, key_for
 
 __all__ = ["Receipt", "receive_logged", "receive_package", "signed_status"]
@@ -241,18 +238,7 @@ def _record_status(session: Session, status: StatusPackage, data: bytes, checked
             "signature does not hold",
             code="status_signature_invalid",
         )
-    change = status.status_code.value in ("15", "16")
-    delivery = session.scalar(
-        select(Delivery)
-        .join(Document, Document.id == Delivery.document_id)
-        .where(
-            Document.exchange_id == ref,
-            Delivery.recipient_code == status.from_.organ_id,
-            (Delivery.business_type != 0) if change else Delivery.business_type.in_((0, 3)),
-        )
-        .order_by(Delivery.id.desc())
-        .limit(1)
-    )
+    delivery = answered_delivery(session, status)
     if delivery is None:
         evidence(session, result="unknown_document", **common)  # type: ignore[arg-type]
         raise ExchangeError(
@@ -260,16 +246,7 @@ def _record_status(session: Session, status: StatusPackage, data: bytes, checked
             f"sent to {status.from_.organ_id}",
             code="unknown_delivery",
         )
-    session.add(
-        DeliveryStatus(
-            delivery_id=delivery.id,
-            code=status.status_code.value,
-            description=status.description,
-            staff=status.staff_info.staff if status.staff_info else None,
-            at=status.timestamp,
-        )
-    )
-    delivery.status_code = latest_status(delivery.status_code, status.status_code.value)
+    record_delivery_status(session, delivery, status)
     evidence(session, result="recorded", **common)  # type: ignore[arg-type]
 
 
@@ -285,8 +262,8 @@ def _documents(
     peer, key, problem = checked.peer, checked.key, checked.problem
     header = package.message_header
     business = int(package.trace_header_list.business.business_doc_type)
-    _check_document_id(header)
-    _check_lengths(header)
+    check_document_id(header)
+    check_lengths(header)
     receipts = []
     for to in header.to:
         agency = session.scalar(select(Agency).where(Agency.code == to.organ_id))
@@ -320,52 +297,6 @@ def _documents(
             code="unknown_recipient",
         )
     return receipts
-
-
-def _check_lengths(h: MessageHeader) -> None:
-    # What the register stores has fixed sizes (Decree 30 appendix VI): refuse a package
-    # that does not fit rather than fail on the database.
-    fields = {
-        "MessageHeader/DocumentId": (h.document_id, 160),
-        "MessageHeader/From/OrganId": (h.from_.organ_id, 35),
-        "MessageHeader/From/OrganName": (h.from_.organ_name, 200),
-        "MessageHeader/Code/CodeNumber": (h.code.code_number, 11),
-        "MessageHeader/Code/CodeNotation": (h.code.code_notation, 30),
-        "MessageHeader/PromulgationInfo/Place": (h.promulgation_info.place, 150),
-        "MessageHeader/DocumentType/Type": (h.document_type.type, 16),
-        "MessageHeader/DocumentType/TypeName": (h.document_type.type_name, 100),
-        "MessageHeader/Subject": (h.subject, 500),
-        "MessageHeader/Content": (h.content, 500),
-        "MessageHeader/SignerInfo/FullName": (h.signer_info and h.signer_info.full_name, 50),
-        "MessageHeader/SignerInfo/Position": (h.signer_info and h.signer_info.position, 100),
-        "MessageHeader/SignerInfo/Competence": (h.signer_info and h.signer_info.competence, 20),
-    }
-    too_long = [path for path, (value, limit) in fields.items() if value and len(value) > limit]
-    if too_long:
-        raise PackageInvalid(
-            "Gói tin có trường dài quá mức cho phép / fields too long: " + ", ".join(too_long),
-            code="edxml_field_too_long",
-            details=[{"field": path, "message": "too long"} for path in too_long],
-        )
-
-
-def _check_document_id(header: MessageHeader) -> None:
-    # A node may only send documents of the agencies it serves: the DocumentId names the
-    # issuing agency, and it must be the (authenticated) sender, or a peer could squat or
-    # recall another agency's documents.
-    try:
-        organ = DocumentId.parse(header.document_id).organ_id
-    except ValueError as e:
-        raise PackageInvalid(
-            f"DocumentId '{header.document_id}' không đúng dạng / malformed DocumentId",
-            code="edxml_bad_document_id",
-        ) from e
-    if organ != header.from_.organ_id:
-        raise ExchangeError(
-            f"DocumentId thuộc cơ quan {organ}, không phải cơ quan gửi {header.from_.organ_id} / "
-            f"the DocumentId belongs to {organ}, not to the sender {header.from_.organ_id}",
-            code="document_id_not_sender",
-        )
 
 
 def _incoming(
@@ -412,9 +343,9 @@ def _incoming(
     if business in (0, 3):
         doc = _new_incoming(session, store, package, agency, files)
         if business == 3:
-            _replacement(session, package, doc)
+            replacement(session, package, doc)
     else:
-        doc = _change_request(session, package, agency, business)
+        doc = change_request(session, package, agency, business)
     claim.document_id = doc.id
     session.flush()
     return doc, True
@@ -483,57 +414,3 @@ def _new_incoming(
     )
     start_incoming(session, doc, None, registered=False)
     return doc
-
-
-def _change_request(
-    session: Session, package: DocumentPackage, agency: Agency, business: int
-) -> Document:
-    h = package.message_header
-    doc = session.scalar(
-        select(Document).where(
-            Document.agency_id == agency.id,
-            Document.direction == "incoming",
-            Document.exchange_id == h.document_id,
-            Document.issuer_code == h.from_.organ_id,
-        )
-    )
-    if doc is None:
-        raise ExchangeError(
-            f"Chưa nhận văn bản {h.document_id} nên không thể thu hồi/cập nhật / document "
-            f"{h.document_id} was never received here",
-            code="unknown_document",
-        )
-    _pending(session, package, doc, business)
-    return doc
-
-
-def _pending(session: Session, package: DocumentPackage, doc: Document, business: int) -> None:
-    # The receiving clerk answers it: 15 accepts, 16 refuses (engine.documents.changes).
-    h = package.message_header
-    reason = package.trace_header_list.business.business_doc_reason
-    doc.pending_change, doc.pending_reason = business, reason
-    doc.pending_details = {
-        "subject": h.subject,
-        "summary": h.content,
-        "urgency": int(h.other_info.priority),
-        "due_date": h.due_date.isoformat() if h.due_date else None,
-    }
-    kind = {1: "recall_requested", 2: "update_requested", 3: "replace_requested"}[business]
-    record_event(
-        session, doc, kind, actor_id=None, note=reason, details={"business_type": business}
-    )
-
-
-def _replacement(session: Session, package: DocumentPackage, doc: Document) -> None:
-    infos = package.trace_header_list.business.replacement_info_list
-    replaced = infos[0].document_id if infos else None
-    old = session.scalar(
-        select(Document).where(
-            Document.agency_id == doc.agency_id,
-            Document.direction == "incoming",
-            Document.exchange_id == replaced,
-            Document.issuer_code == doc.issuer_code,
-        )
-    )
-    doc.replaces_id = old.id if old is not None else None
-    _pending(session, package, doc, 3)
