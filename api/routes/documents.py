@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from api.deps import CurrentUser, ObjectStoreDep, Page, SessionDep
 from api.errors import error_responses
@@ -114,8 +114,8 @@ def index(
     q: Annotated[str | None, Query(max_length=200, description="in subject or number")] = None,
     issuer: Annotated[str | None, Query(max_length=35)] = None,
     duplicates: bool | None = None,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    to: AwareDatetime | None = None,
 ) -> PageOut[DocumentOut]:
     """Documents of my agency's subtree or shared with it, that my clearance covers."""
     flt = DocumentFilter(direction, status, year, q, issuer, from_, to, duplicates)
