@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     link_ttl_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
     fixity_interval_hours: float = Field(default=24, ge=0)
     sweep_grace_hours: float = Field(default=24, ge=SWEEP_GRACE_MIN_HOURS, le=SWEEP_GRACE_MAX_HOURS)
+    purge_grace_seconds: float = Field(
+        default=600,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="A purge deletes a file's bytes at once only if nothing wrote them for this "
+        "long (an upload of the same content writes them before its row commits)",
+    )
     tsa_url: str | None = Field(
         default=None, description="RFC 3161 time-stamping service for B-T and higher signatures"
     )

@@ -504,12 +504,16 @@ class PurgeView:
     detail: str
 
 
-def purge_file(session: Session, file_id: str, principal: Principal) -> Purged:
+def purge_file(
+    session: Session, file_id: str, principal: Principal, *, grace: timedelta
+) -> Purged:
     """Admin only: mark a soft-deleted file purged; its object is left for `release_purged`.
 
     The bytes may only go once this row change has committed (a failed commit must leave
-    them), so the caller commits, then calls `release_purged`. Raises PermissionDeniedError,
-    ConflictError (not soft-deleted first, or under retention: code `retained`).
+    them), so the caller commits, then calls `release_purged`; they go at once only if
+    nothing wrote or touched them within `grace` (the sweep's: an upload of the same content
+    writes the object before its row commits). Raises PermissionDeniedError, ConflictError
+    (not soft-deleted first, or under retention: code `retained`).
     """
     if not principal.is_admin:
         raise PermissionDeniedError("Chỉ quản trị viên được xoá hẳn / only admins may purge")
@@ -527,20 +531,16 @@ def purge_file(session: Session, file_id: str, principal: Principal) -> Purged:
         )
     row.purged_at = now
     audit.record(session, principal.user_id, "purge", "file", file_id)
-    return Purged(file_id, row.key, row.archived, now - _CLOCK_SLACK)
+    return Purged(file_id, row.key, row.archived, now - grace)
 
-
-# Object times are coarse (a file system's clock lags by a tick, S3 keeps whole seconds): a
-# write just after the purge began must not look older than it.
-_CLOCK_SLACK = timedelta(seconds=1)
 _RELEASED = {
     "removed": "Đã xoá dữ liệu tệp / the file's bytes were deleted",
     "shared": "Dữ liệu còn được tệp khác dùng nên được giữ / the bytes stay: another file "
     "has the same content",
-    "left_to_sweep": "Dữ liệu vừa được ghi lại lúc xoá nên chưa xoá được ngay; `lienthong "
-    "storage sweep` sẽ xoá sau / the bytes were written or touched just before or while the "
-    "purge ran, so an upload of the same content may still commit them: `lienthong storage "
-    "sweep` removes them once no file uses them",
+    "left_to_sweep": "Dữ liệu vừa được ghi lại gần đây (trong LIENTHONG_PURGE_GRACE_SECONDS) nên "
+    "chưa xoá được ngay; `lienthong storage sweep` sẽ xoá sau / the bytes were written or "
+    "touched recently (within LIENTHONG_PURGE_GRACE_SECONDS), so an upload of the same content "
+    "may still commit them: `lienthong storage sweep` removes them once no file uses them",
     "retained": "Kho từ chối xoá (đang lưu giữ WORM) / the store refuses to delete the bytes: "
     "they are under retention",
 }

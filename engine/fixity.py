@@ -15,7 +15,7 @@ from engine import audit
 from engine.errors import InvalidInputError
 from storage.db import reading
 from storage.errors import StorageError
-from storage.models import StoredFile, utcnow
+from storage.models import ExchangeEvidence, ExternalSigning, StoredFile, utcnow
 from storage.objects import ObjectMissingError, ObjectStore, RetainedObjectError
 
 __all__ = [
@@ -119,6 +119,19 @@ def check_store(
     return report
 
 
+# Objects in the main area that rows other than files point at: the raw packages kept as
+# exchange evidence, and the PDFs prepared for an external signature.
+_OTHER_REFERENCES = (
+    (select(ExchangeEvidence.object_key), ExchangeEvidence.object_key),
+    (select(ExternalSigning.prepared_key), ExternalSigning.prepared_key),
+)
+# Every key a committed row still needs; the sweep keeps them all.
+_REFERENCES = (
+    select(StoredFile.key).where(StoredFile.purged_at.is_(None)),
+    *(query.where(column.is_not(None)) for query, column in _OTHER_REFERENCES),
+)
+
+
 def sweep(
     factory: sessionmaker[Session],
     store: ObjectStore,
@@ -147,8 +160,8 @@ def sweep(
         )
     cutoff = (now or utcnow()) - grace
     candidates = [info for info in store.list_objects() if info.modified <= cutoff]
-    with factory.begin() as s:
-        referenced = set(s.scalars(select(StoredFile.key).where(StoredFile.purged_at.is_(None))))
+    with reading(factory) as s:
+        referenced = {key for query in _REFERENCES for key in s.scalars(query)}
     removed = []
     for info in candidates:
         if info.key in referenced:
@@ -185,7 +198,11 @@ def release_object(
             )
             .limit(1)
         )
-    if shared is not None:
+        kept = not archive and any(
+            s.scalar(query.where(column == key).limit(1)) is not None
+            for query, column in _OTHER_REFERENCES
+        )
+    if shared is not None or kept:
         return "shared"
     if not archive:
         # The store's own check-and-delete: an upload that touches the object meanwhile wins.

@@ -210,6 +210,7 @@ def files_api(
         data_dir=tmp_path / "data",
         database_url=db_url,
         demo=True,
+        purge_grace_seconds=1,  # the purge tests let an object age longer (`_let_age`)
         **store_settings,  # type: ignore[arg-type]
     )
     state = build_state(settings)

@@ -7,7 +7,7 @@ import hmac
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -292,7 +292,8 @@ def purge(file_id: str, request: Request, session: SessionDep, user: Admin) -> P
     """Admin: remove a soft-deleted file for good, unless its retention forbids it; the
     answer says whether its bytes went, stay shared, or are left to `storage sweep`."""
     state = _state(request)
-    purged = purge_file(session, file_id, user)
+    grace = timedelta(seconds=state.settings.purge_grace_seconds)
+    purged = purge_file(session, file_id, user, grace=grace)
     # The bytes may go only once the row change is durable: a failed commit keeps both.
     session.commit()
     return release_purged(state.sessions, state.objects, purged)

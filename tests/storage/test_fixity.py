@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +24,14 @@ from engine.auth import principal_for
 from engine.files import FileView, soft_delete, spool, store_file
 from engine.fixity import check_store, migrate_store, sweep
 from engine.principal import Principal
-from storage.models import AuditEvent, StoredFile, User, utcnow
+from storage.models import (
+    AuditEvent,
+    ExchangeEvidence,
+    ExternalSigning,
+    StoredFile,
+    User,
+    utcnow,
+)
 from storage.objects import LocalObjectStore, ObjectStore, RetainedObjectError, key_for
 from storage.s3 import S3ObjectStore
 from tests.conftest import REPO, S3Buckets
@@ -197,6 +205,36 @@ def test_sweep_removes_an_orphan_only_once_it_is_older_than_the_grace(
     [event] = _audits(sessions, "sweep")
     assert event.details == {"removed": [orphan]}
     assert sweep(sessions, object_store, grace=GRACE, now=later) == []
+
+
+def test_sweep_keeps_evidence_packages_and_prepared_signatures(
+    sessions: sessionmaker[Session], object_store: ObjectStore, tmp_path: Path
+) -> None:
+    # The raw packages of the exchange evidence log and the PDFs prepared for an external
+    # signature are not files, but rows still need their bytes.
+    package = _put_orphan(object_store, b"<edXMLEnvelope>goi tin da nhan</edXMLEnvelope>")
+    prepared = _put_orphan(object_store, b"%PDF-1.7 cho chu ky ngoai")
+    orphan = _put_orphan(object_store, b"khong ai tham chieu nua")
+    source = _upload(sessions, object_store, tmp_path, b"%PDF-1.4 ban goc", "goc.pdf")
+    with sessions.begin() as s:
+        me = _me(s)
+        s.add(
+            ExchangeEvidence(
+                direction="received", kind="package", sha256="0" * 64, size=1,
+                object_key=package, result="accepted",
+            )
+        )  # fmt: skip
+        s.add(
+            ExternalSigning(
+                id=str(uuid.uuid4()), file_id=source.id, user_id=me.user_id,
+                prepared_key=prepared, document_digest=b"d", region_start=0, region_end=1,
+                signed_attrs=b"a", field_name="Sig1", certificates_pem="", expires_at=utcnow(),
+            )
+        )  # fmt: skip
+    later = utcnow() + 2 * GRACE
+    assert sweep(sessions, object_store, grace=GRACE, now=later) == [orphan]
+    assert _read(object_store, package).startswith(b"<edXMLEnvelope>")
+    assert _read(object_store, prepared).startswith(b"%PDF-1.7")
 
 
 def test_sweep_dry_run_lists_the_orphans_and_deletes_nothing(
