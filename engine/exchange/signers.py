@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ _NOT_THIS_KEY = frozenset({"xmldsig_bad_signature", "xmldsig_certificate_not_val
 # How `signing.xmldsig.sign_package` opens the Signature it puts last in edXMLHeader.
 _OUR_SIGNATURE = f'<Signature xmlns="{DSIG}">'.encode()
 _CERTIFICATE = f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate"
+_METHOD = f"{{{DSIG}}}SignedInfo/{{{DSIG}}}SignatureMethod"
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,10 @@ def verify_signer(data: bytes, sender: Sender) -> Signer:
 
 def _without_certificate(data: bytes, sender: Sender) -> x509.Certificate:
     failed: list[XmlSignatureError] = []
-    for cert in sender.candidates:
+    # signxml refuses a key of the other kind as a malformed signature, which would end the
+    # search: try only the certificates whose key fits the signature method.
+    method = _signature_method(data)
+    for cert in [c for c in sender.candidates if _fits(c, method)] or sender.candidates:
         try:
             return verify_package(data, expected=cert).certificate
         except XmlSignatureError as e:
@@ -146,7 +151,24 @@ def signer_of(xml: bytes, node: NodeIdentity) -> Signer | None:
     return Signer("node" if sha256 == fingerprint(node.certificate) else "agency", sha256)
 
 
-def _signing_certificate(xml: bytes) -> bytes | None:
+def _fits(cert: x509.Certificate, method: str | None) -> bool:
+    key = cert.public_key()
+    if method is None:
+        return True
+    if "ecdsa" in method:
+        return isinstance(key, ec.EllipticCurvePublicKey)
+    if "rsa" in method:
+        return isinstance(key, rsa.RSAPublicKey)
+    return True
+
+
+def _signature_method(xml: bytes) -> str | None:
+    signature = _our_signature(xml)
+    found = signature.find(_METHOD) if signature is not None else None
+    return found.get("Algorithm") if found is not None else None
+
+
+def _our_signature(xml: bytes) -> etree._Element | None:
     # Our Signature is the package's last element of its kind: parse just it rather than
     # the whole package (attachments included) once more; anything else, the whole package.
     start = xml.rfind(_OUR_SIGNATURE)
@@ -154,10 +176,19 @@ def _signing_certificate(xml: bytes) -> bytes | None:
     try:
         if end >= 0:
             part = xml[start : end + len(b"</Signature>")]
-            signature = etree.fromstring(part, parser(len(part)))
-        else:
-            (signature,) = find_signatures(parse_untrusted(xml))
-        first = signature.find(_CERTIFICATE)
-        return base64.b64decode("".join((first.text or "").split())) if first is not None else None
+            return etree.fromstring(part, parser(len(part)))
+        (signature,) = find_signatures(parse_untrusted(xml))
+        return signature
     except (etree.XMLSyntaxError, XmlSignatureError, ValueError):
+        return None
+
+
+def _signing_certificate(xml: bytes) -> bytes | None:
+    signature = _our_signature(xml)
+    first = signature.find(_CERTIFICATE) if signature is not None else None
+    if first is None:
+        return None
+    try:
+        return base64.b64decode("".join((first.text or "").split()))
+    except ValueError:
         return None

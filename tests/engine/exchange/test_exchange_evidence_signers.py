@@ -70,3 +70,12 @@ def test_a_legacy_package_changed_after_signing_is_refused_as_changed(
     with pytest.raises(XmlSignatureError) as e:
         verify_signer(data.replace(b"TEST-LT", b"TEST-LX"), sender)
     assert e.value.code == "xmldsig_digest_mismatch"
+
+
+def test_a_legacy_package_is_checked_with_the_candidate_whose_key_fits(pki: TestPki) -> None:
+    # The peer node signs with an EC key, the agency with its RSA seal: an RSA signature
+    # must be tried against the agency's certificate, not stop at the node's EC one.
+    ec_node = TestPki.generate("ecdsa").seal.cert
+    sender = Sender(SENDER, ec_node, pki.seal.cert, "node-h96")
+    data = _signed(_seal(pki), keyinfo=False)
+    assert verify_signer(data, sender) == Signer("agency", _fingerprint(pki.seal.cert))
