@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import ArgumentError
 
 from api.deps import AppState
 from api.errors import install_error_handlers
@@ -61,12 +62,26 @@ def build_store(settings: Settings, kind: str | None = None) -> ObjectStore:
 
 def build_state(settings: Settings) -> AppState:
     """Connect the adapters the settings describe."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SettingsError(
+            f"LIENTHONG_DATA_DIR: không tạo được thư mục {settings.data_dir} / cannot create the "
+            f"folder {settings.data_dir} ({e.strerror or type(e).__name__})"
+        ) from e
     try:
         configure_office_hours(OfficeHours(tuple(settings.parsed_office_hours())))
     except CalendarError as e:
         raise SettingsError(f"LIENTHONG_OFFICE_HOURS: {e}") from e
-    engine = make_engine(settings.db_url)
+    try:
+        engine = make_engine(settings.db_url)
+    except (ArgumentError, ValueError) as e:
+        # Never echo the URL: it may hold a password.
+        raise SettingsError(
+            "LIENTHONG_DATABASE_URL: không đọc được địa chỉ cơ sở dữ liệu / the database URL "
+            f"cannot be read ({type(e).__name__}); expected e.g. "
+            "postgresql+psycopg://user:password@host:5432/db"
+        ) from None
     state = AppState(
         settings=settings,
         engine=engine,

@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg.errors import NumericValueOutOfRange
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -97,7 +97,8 @@ def _classify(exc: BaseException) -> Trouble | None:
         return "busy"
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return "unavailable"
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    # A driver error, or one raised while binding a parameter (a date past year 9999 in UTC).
+    orig = exc.orig if isinstance(exc, StatementError) else exc
     if isinstance(orig, OverflowError | NumericValueOutOfRange):
         return "out_of_range"
     if isinstance(orig, psycopg.OperationalError):
@@ -146,7 +147,7 @@ def _out_of_range(request: Request) -> JSONResponse:
         {"field": name, "message": f"quá lớn, tối đa {limit} / too large, at most {limit}"}
         for name, _ in query
     ]
-    names = ", ".join(name for name, _ in query) or "một số / a number"
+    names = ", ".join(name for name, _ in query) or "một số hoặc ngày / a number or a date"
     return _body(
         422,
         "value_out_of_range",

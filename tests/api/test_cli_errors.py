@@ -105,6 +105,11 @@ def _refused(run: Run, *names: str) -> str:
 
 # name: (arguments, environment, words the sentence must hold)
 CASES: dict[str, tuple[tuple[str, ...], dict[str, str], tuple[str, ...]]] = {
+    "database_url_unreadable": (
+        ("dossier", "list", "--as", "tiepnhan"),
+        {"LIENTHONG_DATABASE_URL": f"postgresql+psycopg://u:{S3_SECRET_KEY}@127.0.0.1:port/db"},
+        ("LIENTHONG_DATABASE_URL", "cannot be read"),
+    ),
     "upload_limit_zero": (
         ("calendar", "holidays", "2025"),
         {"LIENTHONG_MAX_UPLOAD_MB": "0"},
@@ -199,21 +204,50 @@ def test_bad_setting_or_option_exits_with_one_sentence_naming_it(
 # -- the last resort: an error nothing expected -----------------------------------------
 
 
-def test_unexpected_error_is_one_sentence_naming_its_type(tmp_path: Path) -> None:
+def _broken(message: str) -> tuple[str, ...]:
+    """A `lienthong` whose holiday listing breaks from within (a bug) with `message`."""
+    code = (
+        "import sys, api.cli, engine.workdays\n"
+        "def boom(*args, **kwargs):\n"
+        f"    raise RuntimeError({message!r})\n"
+        "engine.workdays.list_holidays = boom\n"
+        "api.cli.main()\n"
+    )
+    return (sys.executable, "-c", code)
+
+
+def test_a_data_dir_that_is_a_file_is_one_sentence_naming_the_setting(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "data"
     not_a_dir.write_text("a file where the data directory should be")
-    sentence = _refused(_run(not_a_dir, "calendar", "holidays", "2025"), "FileExistsError")
-    assert "unexpected error (FileExistsError)" in sentence
+    sentence = _refused(
+        _run(not_a_dir, "dossier", "list", "--as", "tiepnhan"), "LIENTHONG_DATA_DIR"
+    )
+    assert "cannot create the folder" in sentence
+
+
+def test_unexpected_error_is_one_sentence_naming_its_type(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "log").write_text("a file where the log folder should be")
+    run = _run(data_dir, "calendar", "holidays", "2025", command=_broken("boom"))
+    sentence = _refused(run, "unexpected error (RuntimeError)")
     assert "LIENTHONG_DEBUG=1" in sentence  # the log could not be written: say how to see more
 
 
 def test_unexpected_error_with_debug_prints_the_traceback_without_locals(tmp_path: Path) -> None:
-    not_a_dir = tmp_path / "data"
-    not_a_dir.write_text("")
-    run = _run(not_a_dir, "calendar", "holidays", "2025", env={"LIENTHONG_DEBUG": "1"})
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    run = _run(
+        data_dir,
+        "calendar",
+        "holidays",
+        "2025",
+        command=_broken("boom"),
+        env={"LIENTHONG_DEBUG": "1"},
+    )
     assert run.returncode == 1
     assert run.stderr.startswith("error: ")
-    assert "Traceback" in run.stderr and "FileExistsError" in run.stderr
+    assert "Traceback" in run.stderr and "RuntimeError: boom" in run.stderr
     assert SECRET_KEY not in run.stderr and S3_SECRET_KEY not in run.stderr
 
 
@@ -221,16 +255,9 @@ def test_unexpected_error_writes_its_traceback_to_the_log_not_the_terminal(
     tmp_path: Path,
 ) -> None:
     # A command that breaks from within (a bug) and whose message holds a secret.
-    broken = (
-        "import sys, api.cli, engine.workdays\n"
-        "def boom(*args, **kwargs):\n"
-        f"    raise RuntimeError('leaked {SECRET_KEY}')\n"
-        "engine.workdays.list_holidays = boom\n"
-        "api.cli.main()\n"
-    )
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    run = _run(data_dir, "calendar", "holidays", "2025", command=(sys.executable, "-c", broken))
+    run = _run(data_dir, "calendar", "holidays", "2025", command=_broken(f"leaked {SECRET_KEY}"))
     log = data_dir / "log" / "errors.log"
     sentence = _refused(run, "unexpected error (RuntimeError)", str(log))
     assert "leaked" not in sentence

@@ -45,8 +45,8 @@ def served(db_url: str, tmp_path: Path) -> Iterator[Node]:
     )
     node.data_dir.mkdir()
     node.cli("demo")
-    node.start()
     try:
+        node.start()  # inside: a start that times out still stops what it started
         yield node
     finally:
         node.stop()
