@@ -831,9 +831,16 @@ What limits it, read from the profile and the code:
 
 Options: `--rounds` (3; `--quick` 2), `--packages` per endpoint cell and round (60; 20),
 `--clients 1,4`, `--burst` (60; 20), `--paced` (20; 10), `--pace` (2/s), `--size` attachment
-bytes (100000), `--worker-interval` (0.05), `--profile` packages (30; 10), `--no-profile`,
-`--no-write`. Writes `bench/results/exchange.json` (machine, load average, parameters, every
-round with every latency, summary, profile, idle CPU, goals).
+bytes (100000), `--worker-interval` (0.05), `--processes` API processes per node
+(`LIENTHONG_PROCESSES`, 1; CPU is then counted over each node's process tree), `--profile`
+packages (30; 10), `--no-profile`, `--no-write`. Writes `bench/results/exchange.json` (machine,
+load average, parameters, every round with every latency, summary, profile, idle CPU, goals).
+
+With two API processes per node (`--processes 2`, a separate full run on the same quiet
+machine half an hour after the table below, not written to the results): endpoint/1 40.3/s,
+endpoint/4 44.8/s (33.6–45.1), outbox/burst 33.4/s (30.1–38.8), paced p99 118 ms. B's process
+no longer bounds endpoint/4 by itself; end to end, A's and B's CPU per package (about 17 + 29
+ms on two shared cores) is the limit.
 
 ### Latest run
 """
