@@ -34,6 +34,27 @@ __all__ = [
 LIENTHONG = str(Path(sys.executable).with_name("lienthong"))
 
 
+@dataclass(frozen=True)
+class Run:
+    """One finished run of the `lienthong` command line."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """stdout and stderr with the console's line wrapping undone."""
+        return " ".join((self.stdout + " " + self.stderr).split())
+
+    @property
+    def error_text(self) -> str:
+        """stderr with the console's line wrapping undone."""
+        return " ".join(self.stderr.split())
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

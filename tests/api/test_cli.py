@@ -8,7 +8,6 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import pytest
 from engine import demo
 from engine.procedures import load_catalogue
 from tests.conftest import WORKFLOWS
+from tests.nodes import LIENTHONG, Run
 
-LIENTHONG = shutil.which("lienthong", path=str(Path(sys.executable).parent))
 TIMEOUT = 120  # seconds for an ordinary command; generous for a loaded CI machine
 SERVE_TIMEOUT = 30  # `serve` must refuse at once: a server that starts instead fails here
 DB_FILE = "lienthong.db"
@@ -29,19 +28,6 @@ SHIPPED_PROCESSES = {
     "document_outgoing",
     "document_incoming",
 }
-
-
-@dataclass(frozen=True)
-class Run:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def error_text(self) -> str:
-        """stderr with the console's line wrapping undone."""
-        return " ".join(self.stderr.split())
 
 
 def _env(data_dir: Path, *, demo_mode: bool) -> dict[str, str]:
@@ -59,7 +45,6 @@ def _env(data_dir: Path, *, demo_mode: bool) -> dict[str, str]:
 
 
 def _start(data_dir: Path, *args: str, demo_mode: bool = True) -> subprocess.Popen[str]:
-    assert LIENTHONG, f"no `lienthong` console script next to {sys.executable}"
     data_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [LIENTHONG, *args],

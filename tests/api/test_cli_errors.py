@@ -12,33 +12,18 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import S3Buckets
+from tests.nodes import LIENTHONG, Run
 
-LIENTHONG = shutil.which("lienthong", path=str(Path(sys.executable).parent))
 TIMEOUT = 120  # seconds for one command on a loaded CI machine
 SERVE_TIMEOUT = 30  # `serve` must refuse at once: a server that starts instead fails here
 SECRET_KEY = "app-" + secrets.token_hex(12)
 S3_SECRET_KEY = "s3-" + secrets.token_hex(12)
 LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \S+ (INFO|WARNING) ")
-
-
-@dataclass(frozen=True)
-class Run:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def text(self) -> str:
-        """stdout and stderr with the console's line wrapping undone."""
-        return " ".join((self.stdout + " " + self.stderr).split())
 
 
 def _env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -68,7 +53,6 @@ def _run(
     timeout: float = TIMEOUT,
     command: tuple[str, ...] | None = None,
 ) -> Run:
-    assert LIENTHONG, f"no `lienthong` console script next to {sys.executable}"
     started = time.monotonic()
     try:
         proc = subprocess.run(

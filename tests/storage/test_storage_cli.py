@@ -9,7 +9,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,18 +27,10 @@ from storage.db import make_engine, make_sessionmaker
 from storage.models import User
 from storage.objects import LocalObjectStore, key_for
 from tests.conftest import S3Buckets
+from tests.nodes import LIENTHONG, Run
 
-LIENTHONG = shutil.which("lienthong", path=str(Path(sys.executable).parent))
 TIMEOUT = 120  # seconds for one command on a loaded CI machine
 DB_FILE = "lienthong.db"
-
-
-@dataclass(frozen=True)
-class Run:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def _env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -55,7 +46,6 @@ def _env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _run(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Run:
-    assert LIENTHONG, f"no `lienthong` console script next to {sys.executable}"
     proc = subprocess.run(
         [LIENTHONG, *args],
         cwd=data_dir,
