@@ -173,7 +173,7 @@ def serve(
 
     from api.app import create_app
     from api.exchange_client import outbox_for
-    from api.worker import run_exchange, run_fixity, run_worker, upgrader_for
+    from api.worker import run_worker, start_side_loops, upgrader_for
     from engine.demo import users_with_demo_password
     from engine.setup import install_shipped
 
@@ -201,18 +201,7 @@ def serve(
             name="lienthong-worker",
             daemon=True,
         ).start()
-        threading.Thread(
-            target=run_fixity,
-            args=(state.sessions, state.objects, state.settings.fixity_interval_hours * 3600, stop),
-            name="lienthong-fixity",
-            daemon=True,
-        ).start()
-        threading.Thread(
-            target=run_exchange,
-            args=(outbox_for(state), state.settings.exchange_interval, stop),
-            name="lienthong-exchange",
-            daemon=True,
-        ).start()
+        start_side_loops(state, outbox_for(state), stop)
     count = processes or state.settings.processes
     bind_host, bind_port = host or state.settings.host, port or state.settings.port
     try:
@@ -248,7 +237,7 @@ def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] 
     """Run the timer worker and the exchange outbox alone (several may run against one
     PostgreSQL)."""
     from api.exchange_client import outbox_for
-    from api.worker import run_exchange, run_fixity, run_worker, upgrader_for
+    from api.worker import run_worker, start_side_loops, upgrader_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with _errors():
@@ -256,23 +245,7 @@ def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] 
         outbox = outbox_for(state)
         stop = threading.Event()
         if not once:
-            threading.Thread(
-                target=run_exchange,
-                args=(outbox, state.settings.exchange_interval, stop),
-                name="lienthong-exchange",
-                daemon=True,
-            ).start()
-            threading.Thread(
-                target=run_fixity,
-                args=(
-                    state.sessions,
-                    state.objects,
-                    state.settings.fixity_interval_hours * 3600,
-                    stop,
-                ),
-                name="lienthong-fixity",
-                daemon=True,
-            ).start()
+            start_side_loops(state, outbox, stop)
         fired = run_worker(
             state.sessions,
             state.settings.worker_interval,

@@ -20,7 +20,7 @@ from engine.signature_upgrades import Upgrader
 from storage.errors import StorageError
 from storage.objects import ObjectStore
 
-__all__ = ["run_exchange", "run_fixity", "run_worker", "upgrader_for"]
+__all__ = ["run_exchange", "run_fixity", "run_worker", "start_side_loops", "upgrader_for"]
 
 log = logging.getLogger("lienthong.worker")
 
@@ -123,6 +123,20 @@ def run_exchange(outbox: Outbox, interval: float, stop: threading.Event) -> None
     while not stop.is_set():
         _deliver(outbox)
         stop.wait(interval)
+
+
+def start_side_loops(state: AppState, outbox: Outbox, stop: threading.Event) -> None:
+    """Start the exchange and fixity loops on daemon threads, until `stop` is set."""
+    settings = state.settings
+    for name, target, args in (
+        ("lienthong-exchange", run_exchange, (outbox, settings.exchange_interval, stop)),
+        (
+            "lienthong-fixity",
+            run_fixity,
+            (state.sessions, state.objects, settings.fixity_interval_hours * 3600, stop),
+        ),
+    ):
+        threading.Thread(target=target, args=args, name=name, daemon=True).start()
 
 
 def upgrader_for(state: AppState) -> Upgrader:
