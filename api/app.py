@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,7 +34,8 @@ from engine.calendar import CalendarError, OfficeHours
 from engine.exchange.identity import load_identity
 from engine.signing_service import configure_signing
 from engine.workdays import configure_office_hours
-from storage.db import make_engine, make_sessionmaker
+from storage.db import REQUEST_CONNECTIONS, make_engine, make_sessionmaker
+from storage.doorbell import Doorbell
 from storage.objects import LocalObjectStore, ObjectStore
 from storage.s3 import S3ObjectStore
 
@@ -85,7 +87,7 @@ def build_state(settings: Settings) -> AppState:
     state = AppState(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=make_sessionmaker(engine, Doorbell(settings.db_url)),
         objects=build_store(settings),
         node=load_identity(
             settings.node_name,
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         app.state.lienthong = state or build_state(settings or Settings())
         app.state.lienthong.settings.check()
         app.state.lienthong.objects.ping()  # says exactly what is wrong: unreachable, key, bucket
+        app.state.connection_slots = asyncio.Semaphore(REQUEST_CONNECTIONS)
         yield
         if own:
             app.state.lienthong.engine.dispose()

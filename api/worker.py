@@ -17,6 +17,7 @@ from engine.exchange.outbox import Outbox
 from engine.fixity import check_store
 from engine.runtime.timers import fire_due_timers
 from engine.signature_upgrades import Upgrader
+from storage.doorbell import Doorbell, Listener
 from storage.errors import StorageError
 from storage.objects import ObjectStore
 
@@ -45,19 +46,20 @@ def _fixity(sessions: sessionmaker[Session], store: ObjectStore) -> None:
     )
 
 
-def _round(job: Callable[[], int], what: str) -> None:
+def _round(job: Callable[[], int], what: str) -> int:
     # A failing round must not stop the worker: each entry records its own failure.
     try:
         done = job()
     except Exception:
         log.exception("%s round failed unexpectedly", what)
-        return
+        return 0
     if done:
         log.info("%s: %d attempt(s)", what, done)
+    return done
 
 
-def _deliver(outbox: Outbox) -> None:
-    _round(outbox.run_once, "exchange")
+def _deliver(outbox: Outbox) -> int:
+    return _round(outbox.run_once, "exchange")
 
 
 def run_worker(
@@ -114,22 +116,37 @@ def run_fixity(
         _fixity(sessions, store)
 
 
-def run_exchange(outbox: Outbox, interval: float, stop: threading.Event) -> None:
-    """Deliver due packages and statuses every `interval` seconds until `stop` is set.
+def run_exchange(
+    outbox: Outbox, interval: float, stop: threading.Event, bell: Listener | None = None
+) -> None:
+    """Deliver due packages and statuses until `stop` is set: at once when `bell` rings (a
+    commit queued something), otherwise every `interval` seconds.
 
-    Its own loop, apart from the timers, so a document reaches another node within about
-    a second without firing timers that often.
+    Its own loop, apart from the timers. A round that attempted anything is followed by
+    another at once: a batch is capped, and more may be due behind it.
     """
-    while not stop.is_set():
-        _deliver(outbox)
-        stop.wait(interval)
+    try:
+        while not stop.is_set():
+            if _deliver(outbox):
+                continue
+            if bell is None:
+                stop.wait(interval)
+            else:
+                bell.wait(interval, stop)
+    finally:
+        if bell is not None:
+            bell.close()
 
 
 def start_side_loops(state: AppState, outbox: Outbox, stop: threading.Event) -> None:
     """Start the exchange and fixity loops on daemon threads, until `stop` is set."""
     settings = state.settings
     for name, target, args in (
-        ("lienthong-exchange", run_exchange, (outbox, settings.exchange_interval, stop)),
+        (
+            "lienthong-exchange",
+            run_exchange,
+            (outbox, settings.exchange_interval, stop, _listen(state)),
+        ),
         (
             "lienthong-fixity",
             run_fixity,
@@ -137,6 +154,11 @@ def start_side_loops(state: AppState, outbox: Outbox, stop: threading.Event) -> 
         ),
     ):
         threading.Thread(target=target, args=args, name=name, daemon=True).start()
+
+
+def _listen(state: AppState) -> Listener | None:
+    bell: Doorbell | None = state.sessions.kw.get("info", {}).get("doorbell")
+    return bell.listen() if bell is not None else None
 
 
 def upgrader_for(state: AppState) -> Upgrader:

@@ -8,4 +8,5 @@ would silently skip, say, the status owed to another node.
 from engine import documents as _documents  # noqa: F401
 from engine import dossiers as _dossiers  # noqa: F401
 from engine import signing_service as _signing_service  # noqa: F401
+from engine.exchange import bell as _bell  # noqa: F401
 from engine.exchange import statuses as _statuses  # noqa: F401

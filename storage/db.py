@@ -10,9 +10,18 @@ from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.doorbell import Doorbell
 from storage.errors import DatabaseUnavailableError
 
-__all__ = ["any_row", "is_sqlite", "make_engine", "make_sessionmaker", "ping", "reading"]
+__all__ = [
+    "REQUEST_CONNECTIONS",
+    "any_row",
+    "is_sqlite",
+    "make_engine",
+    "make_sessionmaker",
+    "ping",
+    "reading",
+]
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -20,9 +29,19 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# Connections per process: requests get at most REQUEST_CONNECTIONS of them at once (the API
+# makes the rest wait before they take a thread), the worker's loops share what is left.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+REQUEST_CONNECTIONS = 10
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     parsed = make_url(url)
+    if not (parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")):
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     if parsed.get_backend_name() == "sqlite":
         # One writer at a time in SQLite: wait for the lock rather than fail at once.
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
@@ -77,9 +96,11 @@ def any_row(sessions: sessionmaker[Session], query: Select[Any]) -> bool:
         return conn.execute(query.limit(1)).first() is not None
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """A session factory; units of work open it with `.begin()`."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, doorbell: Doorbell | None = None) -> sessionmaker[Session]:
+    """A session factory; units of work open it with `.begin()`. With a doorbell, a commit
+    that queued work for another node rings it (the hooks are the exchange outbox's)."""
+    info = {} if doorbell is None else {"doorbell": doorbell}
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 def ping(engine: Engine) -> None:
