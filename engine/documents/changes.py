@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -67,12 +67,13 @@ def _received_by(session: Session, doc: Document, business: int) -> list[dict[st
             "replacement instead",
             code="change_already_sent",
         )
+    # Still pending counts: the outbox sends the change only after the document itself.
     rows = session.scalars(
         select(Delivery).where(
             Delivery.document_id == doc.id,
             Delivery.business_type == 0,
-            Delivery.state == "sent",
-            Delivery.status_code != "02",
+            Delivery.state.in_(("sent", "pending")),
+            or_(Delivery.status_code.is_(None), Delivery.status_code != "02"),
         )
     ).all()
     return [{"code": d.recipient_code, "name": d.recipient_name} for d in rows]

@@ -160,6 +160,11 @@ class Outbox:
         def deliver(group: tuple[tuple[int, int, int | None], list[int]]) -> bool:
             (doc_id, business, peer_id), members = group
             try:
+                members, waiting = self._after_original(doc_id, business, members)
+                if waiting:
+                    self._fail(Delivery, waiting, _WAITING)
+                if not members:
+                    return not waiting
                 self._renew(Delivery, members)
                 self._deliver(doc_id, business, members, peers.get(peer_id) if peer_id else None)
             except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry and retried
@@ -220,6 +225,34 @@ class Outbox:
             t.start()
         for t in threads:
             t.join()
+
+    def _after_original(
+        self, doc_id: int, business: int, members: list[int]
+    ) -> tuple[list[int], list[int]]:
+        """A recall or an update goes to a recipient only once the document itself has
+        reached it: returns the entries to send now and those that must wait. One whose
+        document was refused or could not be delivered is closed as undeliverable."""
+        if business not in (1, 2):
+            return members, []
+        go, waiting = [], []
+        with self.sessions.begin() as session:
+            originals = {
+                d.recipient_code: d
+                for d in session.scalars(
+                    select(Delivery).where(
+                        Delivery.document_id == doc_id, Delivery.business_type == 0
+                    )
+                )
+            }
+            for d in session.scalars(select(Delivery).where(Delivery.id.in_(members))):
+                original = originals.get(d.recipient_code)
+                if original is not None and original.state == "pending":
+                    waiting.append(d.id)
+                elif original is None or original.state != "sent" or original.status_code == "02":
+                    d.state, d.last_error = "undeliverable", _NO_ORIGINAL
+                else:
+                    go.append(d.id)
+        return go, waiting
 
     def _package(self, doc_id: int, business: int, members: list[int]) -> tuple[bytes, str]:
         with reading(self.sessions) as session:
@@ -418,6 +451,10 @@ def _add_status(
     d.status_code = latest_status(d.status_code, code)
 
 
+_NO_ORIGINAL = (
+    "Văn bản gốc không đến được cơ quan này nên không gửi yêu cầu / the document itself never "
+    "reached this recipient, so the request is not sent"
+)
 _WAITING = (
     "Chờ gói tin trước đó của văn bản này được gửi / waiting for an earlier package of this "
     "document to be delivered"

@@ -80,6 +80,42 @@ def test_a_node_that_is_down_at_send_time_gets_the_package_when_it_returns(
     assert len(b.get("vanthu", "/api/v1/documents?direction=incoming")["items"]) == 1
 
 
+def test_a_recall_made_while_the_receiver_is_down_follows_the_document_there(
+    nodes: tuple[Node, Node],
+) -> None:
+    # The letter to node B is still queued when it is recalled: B must get the letter and
+    # then the recall, never the letter alone (it would stay live there for good).
+    a, b = nodes
+    pki = TestPki.generate("rsa")
+    far, near = "000.01.20.H98", "000.01.20.H99"
+    b.stop()
+    did = send_document(a, pki, [{"code": far, "name": "Xã B"}, {"code": near, "name": "Xã A"}])
+
+    def deliveries() -> dict[tuple[int, str], dict]:
+        rows = a.get("vanthu.so", f"/api/v1/documents/{did}/deliveries")
+        return {(d["business_type"], d["recipient_code"]): d for d in rows}
+
+    wait_for(
+        lambda: deliveries()[(0, far)]["attempts"] >= 1
+        and deliveries()[(0, near)]["status_code"] == "01",
+        "the letter refused by the network to B and delivered to A's commune",
+    )
+    a.post("vanthu.so", f"/api/v1/documents/{did}/recall", json={"reason": "Ban hành nhầm"})
+    assert {k for k in deliveries() if k[0] == 1} == {(1, far), (1, near)}
+    b.start()
+
+    def on_b() -> dict:
+        (doc,) = b.get("vanthu", "/api/v1/documents?direction=incoming")["items"]
+        return dict(doc)
+
+    wait_for(lambda: deliveries()[(1, far)]["status_code"] == "01", "the recall on node B", 90)
+    assert deliveries()[(0, far)]["status_code"] == "01"
+    assert on_b()["pending_change"] == 1
+    b.post("vanthu", f"/api/v1/documents/{on_b()['id']}/answer", json={"accept": True})
+    wait_for(lambda: deliveries()[(1, far)]["status_code"] == "15", "15 from node B")
+    assert on_b()["status"] == "recalled"
+
+
 def test_recall_is_accepted_on_one_node_and_refused_on_the_other(
     nodes: tuple[Node, Node],
 ) -> None:
