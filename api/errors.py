@@ -51,7 +51,7 @@ _SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error", "readon
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 _DB_ERRORS = (SQLAlchemyError, psycopg.Error, sqlite3.Error, OverflowError)
 
-Trouble = Literal["out_of_range", "unavailable", "busy"]
+Trouble = Literal["out_of_range", "nul_character", "unavailable", "busy"]
 
 
 def _body(
@@ -101,6 +101,8 @@ def _classify(exc: BaseException) -> Trouble | None:
     orig = exc.orig if isinstance(exc, StatementError) else exc
     if isinstance(orig, OverflowError | NumericValueOutOfRange):
         return "out_of_range"
+    if isinstance(orig, psycopg.DataError) and "NUL" in str(orig):
+        return "nul_character"  # PostgreSQL text cannot hold \x00 (a query parameter, say)
     if isinstance(orig, psycopg.OperationalError):
         state = orig.sqlstate or ""  # no SQLSTATE: the client lost or never had the server
         if not state or state.startswith(("08", "53", "57P")):
@@ -154,6 +156,9 @@ def _out_of_range(request: Request) -> JSONResponse:
         f"Giá trị vượt quá giới hạn / Value out of range: {names} (tối đa / at most {limit})",
         fields,
     )
+
+
+NUL_MESSAGE = "Văn bản chứa ký tự NUL (\\x00) / the text contains a NUL character (\\x00)"
 
 
 def _database_down(status: Trouble) -> JSONResponse:
@@ -210,6 +215,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if trouble == "out_of_range":
             log.info("number out of range in %s %s: %s", request.method, request.url.path, exc)
             return _out_of_range(request)
+        if trouble == "nul_character":
+            return _body(422, "invalid_character", NUL_MESSAGE)
         log.warning("database %s: %s", trouble, exc)
         return _database_down(trouble)
 

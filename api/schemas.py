@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from api.errors import NUL_MESSAGE
 from engine.dossiers.reception import Applicant, Reception
 
 __all__ = ["ApplicantIn", "Input", "Output", "PageOut", "ReceptionIn"]
@@ -18,6 +19,25 @@ class Input(BaseModel):
     """Base of request bodies: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL cannot store \x00 in text, SQLite can: refuse it alike on both. After
+        # validation, so a nested body is a model by now and names its own field.
+        if _holds_nul(value):
+            raise ValueError(NUL_MESSAGE)
+        return value
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 class ApplicantIn(Input):
@@ -36,7 +56,7 @@ class ReceptionIn(Input):
     procedure_code: str = Field(min_length=1, max_length=50)
     applicant: ApplicantIn
     channel: Literal["counter", "online", "post"]
-    complete: bool
+    complete: StrictBool
     missing_documents: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
         default_factory=list, max_length=100
     )

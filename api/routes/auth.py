@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
@@ -29,7 +29,7 @@ class TokenOut(BaseModel):
 class ApiTokenIn(Input):
     name: str = Field(min_length=1, max_length=255)
     username: str | None = Field(default=None, description="Admins may issue for another user")
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: StrictInt | None = Field(default=None, ge=1, le=3650)
 
 
 @router.post("/token", response_model=TokenOut, responses=error_responses(401, 422))

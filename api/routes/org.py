@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from api.deps import CurrentUser, Page, SessionDep, require_roles
 from api.errors import error_responses
@@ -52,7 +52,7 @@ class UserIn(Input):
     agency_code: str
     roles: list[str] = Field(min_length=1)
     password: str = Field(min_length=8, max_length=256)
-    clearance: int = Field(default=0, ge=0, le=3)
+    clearance: StrictInt = Field(default=0, ge=0, le=3)
     position: str | None = Field(default=None, max_length=255)
 
 
