@@ -26,7 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import LienthongError
+from engine.errors import LienthongError, RateLimitedError
 from signing.errors import SigningError
 from storage.errors import DatabaseUnavailableError, StorageError
 
@@ -184,7 +184,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LienthongError)
     async def _domain(_: Request, exc: LienthongError) -> JSONResponse:
-        return _body(exc.http_status, exc.code, exc.message, exc.details)
+        retry = exc.retry_after if isinstance(exc, RateLimitedError) else None
+        return _body(exc.http_status, exc.code, exc.message, exc.details, retry_after=retry)
 
     @app.exception_handler(StorageError)
     async def _storage(_: Request, exc: StorageError) -> JSONResponse:
@@ -233,6 +234,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer when the body cannot be decoded at all (nested too deep, say).
+            return _body(
+                400,
+                "malformed_body",
+                "Không đọc được nội dung yêu cầu (JSON lồng quá sâu hoặc hỏng) / the request body "
+                "cannot be read (JSON nested too deep, or broken)",
+            )
         code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}.get(
             exc.status_code, "http_error"
         )

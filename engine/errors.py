@@ -106,6 +106,10 @@ class RateLimitedError(EngineError):
     http_status = 429
     default_code = "rate_limited"
 
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class IntegrityError(EngineError):
     """What the store returned does not match the recorded SHA-256 or size."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import threading
 import time
 from dataclasses import asdict
@@ -270,23 +272,53 @@ def notifications(session: SessionDep, user: CurrentUser, page: Page) -> PageOut
 class _Bucket:
     """A small token bucket per client address, for the unauthenticated lookup."""
 
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
+    def __init__(self, rate: float, burst: int, capacity: int = 10_000) -> None:
+        self.rate, self.burst, self.capacity = rate, burst, capacity
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, who: str) -> bool:
+    def take(self, who: str) -> float:
+        """Take a token for `who`; 0 when granted, else the seconds until the next one."""
         now = time.monotonic()
         with self._lock:
             tokens, last = self._state.get(who, (float(self.burst), now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if len(self._state) > 10_000:
-                self._state.clear()
+            if who not in self._state and len(self._state) >= self.capacity:
+                self._forget(now)
             if tokens < 1:
                 self._state[who] = (tokens, now)
-                return False
+                return (1 - tokens) / self.rate
             self._state[who] = (tokens - 1, now)
-            return True
+            return 0.0
+
+    def _forget(self, now: float) -> None:
+        # The fullest buckets go first (a full one carries nothing worth keeping), the
+        # emptiest last. Never all at once: that would hand every address a full bucket,
+        # a throttled one too, to whoever filled the table.
+        def tokens(key: str) -> float:
+            left, last = self._state[key]
+            return left + (now - last) * self.rate
+
+        full = [k for k in self._state if tokens(k) >= self.burst]
+        if len(full) < len(self._state) // 10:
+            full = sorted(self._state, key=tokens, reverse=True)[: len(self._state) // 10 or 1]
+        for key in full:
+            del self._state[key]
+
+
+def _client_key(request: Request) -> str:
+    # An IPv6 client usually holds a whole /64: counting its addresses one by one would let
+    # it step around the limit.
+    host = request.client.host if request.client else "?"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{host}/64", strict=False))
+    return str(address)
 
 
 _bucket_lock = threading.Lock()
@@ -311,9 +343,11 @@ def _lookup_bucket(request: Request) -> _Bucket:
 )
 def public(code: str, request: Request, session: SessionDep) -> PublicOut:
     """Citizen lookup by code: status and dates only. No login; rate-limited per address."""
-    if not _lookup_bucket(request).take(request.client.host if request.client else "?"):
+    wait = _lookup_bucket(request).take(_client_key(request))
+    if wait:
         raise RateLimitedError(
             "Tra cứu quá nhanh, hãy thử lại sau ít giây / too many lookups from your address; "
-            "retry in a few seconds"
+            "retry in a few seconds",
+            retry_after=math.ceil(wait),
         )
     return public_dossier(session, code)

@@ -422,10 +422,38 @@ def test_public_lookup_allows_a_burst_of_30_then_429_for_that_address_only(api: 
     assert r.status_code == 429, r.text
     assert r.json()["error"] == "rate_limited"
     assert "too many lookups" in r.json()["detail"] and "thử lại" in r.json()["detail"]
+    # The citizen is told when to come back, and is served again then.
+    assert 1 <= int(r.headers["Retry-After"]) <= 2
+    time.sleep(int(r.headers["Retry-After"]))
+    assert citizen.get(url).status_code == 200
     neighbour = TestClient(api.client.app, client=("198.51.100.7", 50000))
     assert neighbour.get(url).status_code == 200
     # Officials are not rate-limited by a citizen's lookups.
     assert api.client.get(f"/api/v1/dossiers/{code}", headers=api.login("tiepnhan")).is_success
+
+
+def test_public_lookup_counts_an_ipv6_client_by_its_64_network(api: Api) -> None:
+    url = "/api/v1/public/dossiers/000.01.20.H99-991231-9999"
+    first = TestClient(api.client.app, client=("2001:db8:1:2::1", 50000))
+    _until_refused(lambda: first.get(url), burst=30)
+    # Another address of the same /64 shares the bucket; the next /64 does not.
+    same = TestClient(api.client.app, client=("2001:db8:1:2:ffff::9", 50000))
+    assert same.get(url).status_code == 429
+    other = TestClient(api.client.app, client=("2001:db8:1:3::1", 50000))
+    assert other.get(url).status_code == 404
+
+
+def test_a_full_address_table_never_resets_a_throttled_address(api: Api) -> None:
+    from api.routes.dossiers import _Bucket
+
+    bucket = _Bucket(rate=1.0, burst=3, capacity=50)
+    while not bucket.take("203.0.113.9"):
+        pass
+    # Addresses that come and go fill the table many times over...
+    for n in range(500):
+        bucket.take(f"198.51.100.{n % 250}-{n}")
+    # ...and the address that used up its bucket is still held back.
+    assert bucket.take("203.0.113.9") > 0
 
 
 def test_public_lookup_burst_is_a_setting(

@@ -94,3 +94,15 @@ def test_clearance_must_be_a_json_integer(api: Api, value: Any) -> None:
     )
     _refused(api, r, "clearance")
     assert _row_counts(api) == before
+
+
+def test_json_nested_too_deep_is_a_bilingual_400(api: Api) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+    r = api.client.post(
+        "/api/v1/dossiers",
+        content=body,
+        headers=api.login("tiepnhan") | {"Content-Type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "malformed_body"
+    assert "Không đọc được" in r.json()["detail"] and "cannot be read" in r.json()["detail"]
