@@ -30,8 +30,17 @@ def validate_command(
         Path | None,
         typer.Option(help="Sender's certificate (PEM or DER): the signature must be by it"),
     ] = None,
+    unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--unsigned", help="Check the structure only: a package without a signature passes"
+        ),
+    ] = False,
 ) -> None:
-    """Check a package: exit 0 valid, 1 invalid, 2 unreadable (missing, not XML, hostile)."""
+    """Check a package: exit 0 valid, 1 invalid, 2 unreadable (missing, not XML, hostile).
+
+    The signature must be there and hold: against --cert when given, else against the
+    certificate the package carries (proving it unchanged, not who signed it)."""
     from engine.exchange.validation import UNREADABLE, validate
     from signing.trust import load_certificates
 
@@ -47,7 +56,7 @@ def validate_command(
             raise _unreadable(
                 f"{cert}: không đọc được chứng thư / cannot read the certificate ({e})", as_json
             ) from None
-    issues = validate(data, certificate=certificate)
+    issues = validate(data, certificate=certificate, signed=not unsigned)
     if as_json:
         body = {"valid": not issues, "errors": [i.as_dict() for i in issues]}
         typer.echo(json.dumps(body, ensure_ascii=False, indent=2))

@@ -49,7 +49,14 @@ from signing.xmlsafe import (
     parser,
 )
 
-__all__ = ["DSIG", "MAX_XML_BYTES", "XmlSignature", "sign_package", "verify_package"]
+__all__ = [
+    "DSIG",
+    "MAX_XML_BYTES",
+    "XmlSignature",
+    "sign_package",
+    "verify_integrity",
+    "verify_package",
+]
 
 _C14N = CanonicalizationMethod.CANONICAL_XML_1_0
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
@@ -443,3 +450,19 @@ def verify_package(
         legacy_sha1=method.endswith("sha1") or digest.endswith("sha1"),
         namespace_repaired=repaired,
     )
+
+
+def verify_integrity(xml: bytes, *, max_bytes: int = MAX_XML_BYTES) -> XmlSignature:
+    """Verify a package's one signature against the certificate it carries, with no
+    certificate of our own to pin or trust: it proves the package is unchanged since that
+    key signed it, not who holds the key. Raises XmlSignatureError as `verify_package`
+    (xmldsig_missing when unsigned, xmldsig_no_certificate when it carries none)."""
+    sig, _ = _the_signature(parse_untrusted(xml, max_bytes))
+    embedded = _embedded(sig)
+    if not embedded:
+        raise error(
+            "Chữ ký không kèm chứng thư (X509Certificate); hãy chỉ ra chứng thư của cơ quan gửi",
+            "The signature carries no X509Certificate; give the sender's certificate to check it",
+            "xmldsig_no_certificate",
+        )
+    return verify_package(xml, expected=_leaf(embedded), max_bytes=max_bytes)

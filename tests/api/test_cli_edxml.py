@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -50,12 +51,35 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_valid_package_exits_0_with_an_empty_error_list(files: dict[str, Path]) -> None:
-    assert _validate(files["valid"]) == (0, {"valid": True, "errors": []})
-    assert _validate(DOCUMENT_SAMPLE) == (0, {"valid": True, "errors": []})
+    # Signed: checked against the certificate it carries, with no --cert needed.
+    assert _validate(files["signed"]) == (0, {"valid": True, "errors": []})
+    assert _validate(files["valid"], "--unsigned") == (0, {"valid": True, "errors": []})
+    assert _validate(DOCUMENT_SAMPLE, "--unsigned") == (0, {"valid": True, "errors": []})
+
+
+def test_an_unsigned_package_is_invalid_unless_asked_for_the_structure_only(
+    files: dict[str, Path],
+) -> None:
+    code, body = _validate(files["valid"])
+    assert code == 1 and [(e["code"], e["path"]) for e in body["errors"]] == [
+        ("S.Signature", "Signature")
+    ]
+    assert "chưa được ký" in body["errors"][0]["message"]
+
+
+def test_a_package_changed_after_signing_is_invalid_without_cert(files: dict[str, Path]) -> None:
+    root = etree.fromstring(files["signed"].read_bytes())
+    (subject,) = root.xpath("//*[local-name()='Subject']")
+    subject.text = "Nội dung đã bị sửa sau khi ký"
+    changed = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    path = files["signed"].with_name("changed")
+    path.write_bytes(changed)
+    code, body = _validate(path)
+    assert code == 1 and [e["code"] for e in body["errors"]] == ["S.Signature"]
 
 
 def test_invalid_package_exits_1_and_lists_every_error(files: dict[str, Path]) -> None:
-    code, body = _validate(files["invalid"])
+    code, body = _validate(files["invalid"], "--unsigned")
     assert code == 1 and body["valid"] is False
     assert {(e["code"], e["path"]) for e in body["errors"]} == {
         ("R.MessageHeader.Subject", "MessageHeader/Subject"),
@@ -91,9 +115,9 @@ def test_an_unreadable_certificate_exits_2(files: dict[str, Path]) -> None:
 
 
 def test_human_output_names_each_problem(files: dict[str, Path]) -> None:
-    ok = runner.invoke(app, ["edxml", "validate", str(files["valid"])])
+    ok = runner.invoke(app, ["edxml", "validate", str(files["signed"])])
     assert ok.exit_code == 0 and "hợp lệ / valid" in ok.stdout
-    bad = runner.invoke(app, ["edxml", "validate", str(files["invalid"])])
+    bad = runner.invoke(app, ["edxml", "validate", str(files["invalid"]), "--unsigned"])
     assert bad.exit_code == 1
     assert "R.MessageHeader.To.OrganId MessageHeader/To[2]/OrganId" in bad.stdout
 
