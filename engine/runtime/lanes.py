@@ -7,7 +7,9 @@ human label and in brackets — `Chuyên viên thụ lý [specialist@competent]`
 - `parent`: that agency's parent;
 - `competent`: the agency whose code is in the instance data `competent_agency`
   (falls back to the case agency when absent);
-- `kind:<kind>`: the nearest agency of that kind (itself, then each ancestor's subtree);
+- `kind:<kind>`: the agency of that kind nearest the competent agency (itself, then each
+  ancestor's subtree): a liaison step belongs near the agency that decides the case, not near
+  the desk that received it (non-boundary reception);
 - `code:<agency code>`: an explicit agency.
 """
 
@@ -65,6 +67,11 @@ def _bad_lane(lane: str, why: str) -> WorkflowError:
     )
 
 
+def _competent(session: Session, case_agency: Agency, data: dict[str, Any]) -> Agency:
+    code = data.get("competent_agency")
+    return get_agency(session, str(code)) if code else case_agency
+
+
 def resolve_lane(
     session: Session, lane: str, case_agency: Agency, data: dict[str, Any]
 ) -> tuple[str, Agency]:
@@ -78,10 +85,9 @@ def resolve_lane(
             parents = ancestors(session, case_agency)
             agency = parents[0] if parents else None
         elif ref.ref == "competent":
-            code = data.get("competent_agency")
-            agency = get_agency(session, str(code)) if code else case_agency
+            agency = _competent(session, case_agency, data)
         elif ref.ref == "kind":
-            agency = nearest_of_kind(session, case_agency, ref.arg or "")
+            agency = nearest_of_kind(session, _competent(session, case_agency, data), ref.arg or "")
         else:
             agency = get_agency(session, ref.arg or "")
     except NotFoundError:
