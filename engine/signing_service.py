@@ -9,7 +9,8 @@ Processes call it, for example, to seal the result a one-stop dossier returns:
       </spiffworkflow:parameters>
     </spiffworkflow:serviceTaskOperator>
 
-It signs with the seal key of the agency the case belongs to and returns the new
+It signs with the seal key of the agency that decides the case (the data's
+`competent_agency`, else the agency the case belongs to) and returns the new
 version's id (None when the case has no file to sign).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.agencies import get_agency
 from engine.errors import InvalidInputError, WorkflowError
 from engine.runtime.scripts import ServiceCall
 from engine.runtime.services import DEFAULT_SERVICES, StepContext
@@ -55,8 +57,9 @@ def _of_the_case(row: StoredFile | None, business_key: str | None) -> bool:
 def sign(
     call: ServiceCall, file_id: Any = None, text: Any = None, required: Any = True
 ) -> str | None:
-    """Seal `file_id` — a file of this case — with the case agency's key (text stamp); the
-    new version's id. Without a seal key: an incident, or, when not `required`, the file
+    """Seal `file_id` — a file of this case — with the key of the agency that decides the
+    case (`competent_agency` in the data, else the case's agency; text stamp); the new
+    version's id. Without a seal key: an incident, or, when not `required`, the file
     stays as it is."""
     if not file_id:
         return None
@@ -74,11 +77,15 @@ def sign(
             "this case",
             details=[{"field": "file_id", "message": "not a file of this case"}],
         )
-    if not required and agency_seal_key(ctx.session, instance.agency_id) is None:
+    # The agency that decides the case seals its result: with non-boundary reception it is
+    # not the desk that received the dossier (the instance's agency).
+    competent = call.data.get("competent_agency")
+    agency_id = get_agency(ctx.session, str(competent)).id if competent else instance.agency_id
+    if not required and agency_seal_key(ctx.session, agency_id) is None:
         return str(file_id)
     adapters = _configured[0]
     label = str(text or "").strip() or "Ký số của cơ quan"
     view = seal_stored_file(
-        ctx.session, adapters.store, adapters.config, instance.agency_id, str(file_id), label
+        ctx.session, adapters.store, adapters.config, agency_id, str(file_id), label
     )
     return view.id

@@ -69,6 +69,29 @@ def test_a_process_seals_the_result_file_with_the_agency_key(api: Api) -> None:
     assert pdf.count(b"/ByteRange") == 1
 
 
+def test_the_competent_agency_seals_when_another_desk_received_the_case(api: Api) -> None:
+    # Non-boundary reception: the department decides, so its key seals, not the desk's.
+    department = "000.00.10.H99"
+    pki = TestPki.generate("rsa")
+    r = api.client.post(
+        "/api/v1/admin/signing-keys",
+        data={"agency_code": department, "password": PASSWORD},
+        files={"file": ("seal.p12", pki.pkcs12(pki.seal, PASSWORD), "application/x-pkcs12")},
+        headers=api.login("admin"),
+    )
+    assert r.status_code == 201, r.text
+    code, file_id = _dossier_file(api)
+    data = {"result_file_id": file_id, "result_number": "12", "competent_agency": department}
+    row = _start(api, data, code)
+    assert row.status == "completed", row.incident  # the commune itself has no seal key
+    signed = api.client.get(f"/api/v1/files/{file_id}/versions", headers=api.login("vanthu"))
+    pdf = api.client.get(
+        f"/api/v1/files/{signed.json()[-1]['id']}", headers=api.login("vanthu")
+    ).content
+    assert pdf.count(b"/ByteRange") == 1
+    assert pki.seal.der.hex().encode() in pdf.lower()  # the department's certificate signed
+
+
 def test_without_a_seal_key_the_step_stops_with_an_incident_naming_it(api: Api) -> None:
     code, file_id = _dossier_file(api)
     row = _start(api, {"result_file_id": file_id, "result_number": "12"}, code)
