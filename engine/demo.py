@@ -56,7 +56,8 @@ USERS: list[tuple[str, str, str, list[str], Clearance]] = [
     ("chuyenvien", "Trần Văn Chuyên", COMMUNE1_CODE, ["specialist"], Clearance.NONE),
     ("lanhdao", "Lê Văn Lãnh", COMMUNE1_CODE, ["leader"], Clearance.MAT),
     ("vanthu", "Phạm Thị Văn Thư", COMMUNE1_CODE, ["clerk"], Clearance.MAT),
-    ("chuyenvien.so", "Hoàng Minh Chuyên", DEPARTMENT_CODE, ["specialist"], Clearance.NONE),
+    # Cleared for Mật: a secret outgoing document starts as a specialist's draft.
+    ("chuyenvien.so", "Hoàng Minh Chuyên", DEPARTMENT_CODE, ["specialist"], Clearance.MAT),
     ("lanhdao.so", "Đỗ Quang Lãnh", DEPARTMENT_CODE, ["leader"], Clearance.TOI_MAT),
     ("vanthu.so", "Vũ Thị Thư", DEPARTMENT_CODE, ["clerk"], Clearance.MAT),
     ("congan", "Bùi Văn An", "000.00.40.H99", ["specialist"], Clearance.NONE),

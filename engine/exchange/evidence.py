@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.errors import LienthongError, PermissionDeniedError
@@ -97,12 +97,23 @@ def list_evidence(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[EvidenceView], int]:
-    """The log, newest first (admins and clerks), optionally for one DocumentId."""
+    """The log, newest first, optionally for one DocumentId: an admin sees the node's whole
+    log, a clerk what concerns the clerk's agency (as sender or recipient, or a status
+    about one of its documents, whose DocumentId starts with its code)."""
     if not principal.has_role("admin", "clerk"):
         raise PermissionDeniedError(
             "Cần vai trò văn thư hoặc quản trị / clerk or admin role required", code="role_required"
         )
     where = [ExchangeEvidence.exchange_id == exchange_id] if exchange_id else []
+    if not principal.is_admin:
+        code = principal.agency_code
+        where.append(
+            or_(
+                ExchangeEvidence.sender_code == code,
+                ExchangeEvidence.recipient_code == code,
+                ExchangeEvidence.exchange_id.startswith(f"{code},", autoescape=True),
+            )
+        )
     total = session.scalar(select(func.count(ExchangeEvidence.id)).where(*where)) or 0
     rows = session.scalars(
         select(ExchangeEvidence)

@@ -246,6 +246,26 @@ def test_evidence_log_lists_every_package_and_status_with_its_hash(api: Api, pki
     assert all(len(e["sha256"]) == 64 and e["size"] > 0 for e in rows)
     denied = api.client.get("/api/v1/exchange/evidence", headers=api.login("chuyenvien"))
     assert denied.status_code == 403
+    # A clerk sees what concerns the clerk's own agency; an admin sees the node's whole log.
+    made = api.client.post(
+        "/api/v1/users",
+        json={
+            "username": "vanthu.xa2",
+            "full_name": "Văn thư xã 2",
+            "agency_code": "000.02.20.H99",
+            "roles": ["clerk"],
+            "password": "mat-khau-dai",
+        },
+        headers=api.login("admin"),
+    )
+    assert made.status_code == 201, made.text
+    for user, expected in (("vanthu.xa2", 0), ("vanthu", len(rows)), ("admin", len(rows))):
+        seen_by = api.client.get(
+            "/api/v1/exchange/evidence",
+            params={"exchange_id": exchange_id},
+            headers=api.login(user, "demo" if user != "vanthu.xa2" else "mat-khau-dai"),
+        ).json()
+        assert seen_by["total"] == expected, (user, seen_by)
 
 
 def test_the_same_package_delivered_four_times_at_once_is_one_document(
