@@ -23,6 +23,10 @@ __all__ = ["dossier_app"]
 dossier_app = typer.Typer(help="One-stop dossiers / hồ sơ một cửa", no_args_is_help=True)
 AsUser = Annotated[str, typer.Option("--as", help="Official's username")]
 _PERIOD = "a date YYYY-MM-DD (its 00:00 in Vietnam) or an ISO 8601 instant with its offset"
+# The bounds of `GET /api/v1/dossiers`: a page of at most 200; OFFSET takes 64 bits on SQLite
+# and PostgreSQL, and the API answers 422 past them.
+_MAX_LIMIT = 200
+_MAX_OFFSET = 2**63 - 1
 From = Annotated[str | None, typer.Option("--from", help=f"Received at or after: {_PERIOD}")]
 To = Annotated[str | None, typer.Option("--to", help=f"Received before (exclusive): {_PERIOD}")]
 
@@ -173,8 +177,8 @@ def list_cmd(
     ] = None,
     received_from: From = None,
     received_to: To = None,
-    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=_MAX_LIMIT)] = 50,
+    offset: Annotated[int, typer.Option(min=0, max=_MAX_OFFSET)] = 0,
 ) -> None:
     """Dossiers the official may read (see `engine.dossiers.access`), newest first, filtered
     as `GET /api/v1/dossiers`."""

@@ -17,6 +17,8 @@ from storage.models import Agency, Dossier, utcnow
 __all__ = ["stop"]
 
 _OPEN = (Status.NEW, Status.ACCEPTED, Status.PROCESSING, Status.SUPPLEMENT, Status.FINANCIAL)
+# What each kind of stop is called in the messages: Vietnamese, English.
+_ACTS = {"withdraw": ("rút hồ sơ", "withdrawn"), "suspend": ("dừng xử lý", "suspended")}
 
 
 def stop(session: Session, principal: Principal, code: str, *, kind: str, reason: str) -> Dossier:
@@ -39,8 +41,10 @@ def stop(session: Session, principal: Principal, code: str, *, kind: str, reason
             f"Cần vai trò {needed} / the {needed} role is needed", code="role_required"
         )
     if d.status not in _OPEN:
+        vi, en = _ACTS[kind]
         raise ConflictError(
-            f"Hồ sơ {code} đã kết thúc; không thể {kind} / dossier {code} is already closed",
+            f"Hồ sơ {code} đã kết thúc; không thể {vi} / dossier {code} is already closed and "
+            f"cannot be {en}",
             code="dossier_closed",
         )
     status = Status.WITHDRAWN if kind == "withdraw" else Status.SUSPENDED

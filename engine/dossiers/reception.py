@@ -17,6 +17,7 @@ from engine.catalogue import get_procedure
 from engine.dossiers.codes import format_code, next_sequence
 from engine.dossiers.statuses import CHANNELS, Status
 from engine.errors import InvalidInputError, PermissionDeniedError
+from engine.lunar import MAX_YEAR, MIN_YEAR
 from engine.principal import Principal
 from engine.runtime.instances import start_instance
 from engine.workdays import calendar_for
@@ -26,6 +27,9 @@ __all__ = ["Applicant", "Reception", "receive", "record_event", "start_processin
 
 # A received_at this far ahead of the clock is a typo, not a paper dossier entered late.
 _CLOCK_SKEW = timedelta(minutes=5)
+# The working-day calendar (its lunar holidays) covers these years only, in Vietnam time.
+_FIRST_DAY = datetime(MIN_YEAR, 1, 1, tzinfo=VN_TZ)
+_PAST_LAST_DAY = datetime(MAX_YEAR + 1, 1, 1, tzinfo=VN_TZ)
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,26 @@ def _check_applicant(a: Applicant) -> None:
         )
 
 
+def _check_complete(reception: Reception) -> None:
+    # A desk official who lists missing items or a refusal reason meant "incomplete":
+    # accepting the dossier anyway would start the clock and still print a supplement slip
+    # (form 02), and a refusal would silently override "complete".
+    given = {
+        "missing_documents": reception.missing_documents,
+        "refusal_reason": reception.refusal_reason,
+    }
+    fields = [name for name, value in given.items() if value]
+    if reception.complete and fields:
+        names = ", ".join(fields)
+        raise InvalidInputError(
+            "Hồ sơ đã đầy đủ thì không có giấy tờ còn thiếu hay lý do từ chối: gửi "
+            f"complete=false để yêu cầu bổ sung hoặc từ chối, hoặc bỏ {names} / a complete "
+            "dossier has no missing documents and no refusal reason: send complete=false to "
+            f"ask for the documents or to refuse it, or leave {names} out",
+            details=[{"field": f, "message": "only with complete=false"} for f in fields],
+        )
+
+
 def _check(reception: Reception, now: datetime) -> datetime:
     _check_applicant(reception.applicant)
     if reception.channel not in CHANNELS:
@@ -171,15 +195,7 @@ def _check(reception: Reception, now: datetime) -> datetime:
             f"{sorted(CHANNELS)}",
             details=[{"field": "channel", "message": f"one of {sorted(CHANNELS)}"}],
         )
-    if reception.complete and reception.missing_documents:
-        # A desk official who lists missing items meant "incomplete": accepting the dossier
-        # anyway would start the clock and still print a supplement slip (form 02).
-        raise InvalidInputError(
-            "Hồ sơ đã đầy đủ thì không có giấy tờ còn thiếu: gửi complete=false để yêu cầu bổ "
-            "sung, hoặc bỏ missing_documents / a complete dossier has no missing documents: "
-            "send complete=false to ask for them, or leave missing_documents out",
-            details=[{"field": "missing_documents", "message": "only with complete=false"}],
-        )
+    _check_complete(reception)
     if not reception.complete and not reception.refusal_reason and not reception.missing_documents:
         raise InvalidInputError(
             "Hồ sơ chưa đầy đủ phải liệt kê giấy tờ còn thiếu / an incomplete dossier must list "
@@ -197,6 +213,14 @@ def _check(reception: Reception, now: datetime) -> datetime:
             "Thời điểm tiếp nhận không được ở tương lai / received_at cannot be in the future",
             details=[{"field": "received_at", "message": "in the future"}],
         )
+    if not _FIRST_DAY <= received_at < _PAST_LAST_DAY:
+        raise InvalidInputError(
+            f"Thời điểm tiếp nhận phải trong các năm {MIN_YEAR}–{MAX_YEAR} (giờ Việt Nam), phạm "
+            "vi của lịch ngày làm việc; hãy kiểm tra lại received_at / received_at must fall in "
+            f"the years {MIN_YEAR}–{MAX_YEAR} (Vietnam time) that the working-day calendar "
+            "covers: check its year",
+            details=[{"field": "received_at", "message": f"in the years {MIN_YEAR}–{MAX_YEAR}"}],
+        )
     return received_at
 
 
@@ -205,7 +229,8 @@ def receive(session: Session, principal: Principal, reception: Reception) -> Dos
 
     Complete → accepted, due date from the legal time, processing starts; incomplete →
     supplement requested, the clock waits; refusal reason → refused. Raises NotFoundError
-    (procedure, competent agency), InvalidInputError (channel, missing list, received_at,
+    (procedure, competent agency), InvalidInputError (channel, missing list or refusal
+    reason against `complete`, received_at in the future or outside the calendar's years,
     competent agency outside the province or of the wrong kind), PermissionDeniedError.
     """
     if not principal.has_role("reception"):

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
@@ -52,6 +53,14 @@ def _fonts() -> tuple[str, str]:
         if regular.exists() and bold.exists():
             pdfmetrics.registerFont(TTFont("VN-Serif", str(regular)))
             pdfmetrics.registerFont(TTFont("VN-Serif-Bold", str(bold)))
+            # So a template's <b>…</b> picks the bold face (there is no italic one).
+            pdfmetrics.registerFontFamily(
+                "VN-Serif",
+                normal="VN-Serif",
+                bold="VN-Serif-Bold",
+                italic="VN-Serif",
+                boldItalic="VN-Serif-Bold",
+            )
             return "VN-Serif", "VN-Serif-Bold"
     raise FontMissingError(
         "Thiếu phông chữ tiếng Việt (fonts-liberation2 hoặc fonts-dejavu-core) / no Vietnamese "
@@ -83,15 +92,23 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
+def _para(style: ParagraphStyle, template: LiteralString, *values: object) -> Paragraph:
+    """A paragraph of `template`, markup we wrote, with each `{}` filled by a value as plain
+    text. Reportlab parses a paragraph as markup: an applicant's "Trần <Thị> B" would lose a
+    word and an `<img src=…>` would read a local file or fetch a URL, so every value is
+    escaped here and no slip builds a Paragraph any other way."""
+    return Paragraph(template.format(*(escape(str(v)) for v in values)), style)
+
+
 def _header(d: SlipData, kind: str, st: dict[str, ParagraphStyle]) -> list[Any]:
     number, title = SLIP_KINDS[kind]
     left = [
-        Paragraph(d["agency_name"].upper(), st["top"]),
-        Paragraph("BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ", st["top"]),
+        _para(st["top"], "{}", d["agency_name"].upper()),
+        _para(st["top"], "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ"),
     ]
     right = [
-        Paragraph("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", st["top"]),
-        Paragraph("Độc lập - Tự do - Hạnh phúc", st["top"]),
+        _para(st["top"], "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"),
+        _para(st["top"], "Độc lập - Tự do - Hạnh phúc"),
     ]
     table = Table([[left, right]], colWidths=[52 * mm, 76 * mm])
     # No cell padding: the national motto must fit on one line of the A5 header.
@@ -107,68 +124,63 @@ def _header(d: SlipData, kind: str, st: dict[str, ParagraphStyle]) -> list[Any]:
     return [
         table,
         Spacer(1, 4 * mm),
-        Paragraph(f"Mẫu số {number}", st["small"]),
-        Paragraph(title, st["title"]),
-        Paragraph(f"Mã hồ sơ: {d['code']}", st["center"]),
+        _para(st["small"], "Mẫu số {}", number),
+        _para(st["title"], "{}", title),
+        _para(st["center"], "Mã hồ sơ: {}", d["code"]),
         Spacer(1, 3 * mm),
     ]
 
 
-def _lines(d: SlipData, kind: str) -> list[str]:
+def _lines(d: SlipData, kind: str, style: ParagraphStyle) -> list[Paragraph]:
+    def line(template: LiteralString, *values: object) -> Paragraph:
+        return _para(style, template, *values)
+
     a = d["applicant"]
     common = [
-        f"Tiếp nhận hồ sơ của: {a.get('full_name', '')}",
-        f"Số định danh cá nhân: {a.get('id_number', '')} — Điện thoại: {a.get('phone', '')}",
-        f"Nội dung yêu cầu giải quyết: {d['procedure_name']} (mã {d['procedure_code']})",
+        line("Tiếp nhận hồ sơ của: {}", a.get("full_name", "")),
+        line(
+            "Số định danh cá nhân: {} — Điện thoại: {}", a.get("id_number", ""), a.get("phone", "")
+        ),
+        line("Nội dung yêu cầu giải quyết: {} (mã {})", d["procedure_name"], d["procedure_code"]),
     ]
     if kind == "receipt":
         return common + [
-            f"Thời gian nhận hồ sơ: {_vn(d['received_at'])}",
-            f"Thời gian trả kết quả giải quyết hồ sơ: {_vn(d['due_at'])}",
-            f"Vào Sổ theo dõi hồ sơ, quyển số: {d['received_at'].astimezone(VN_TZ):%Y}",
+            line("Thời gian nhận hồ sơ: {}", _vn(d["received_at"])),
+            line("Thời gian trả kết quả giải quyết hồ sơ: {}", _vn(d["due_at"])),
+            line("Vào Sổ theo dõi hồ sơ, quyển số: {}", f"{d['received_at'].astimezone(VN_TZ):%Y}"),
         ]
     if kind == "supplement":
-        items = [f"{i}. {m}" for i, m in enumerate(d["missing_documents"], 1)]
+        items = [line("{}. {}", i, m) for i, m in enumerate(d["missing_documents"], 1)]
         return common + [
-            "Hồ sơ cần bổ sung, hoàn thiện những nội dung sau:",
+            line("Hồ sơ cần bổ sung, hoàn thiện những nội dung sau:"),
             *items,
-            "Trong quá trình hoàn thiện hồ sơ, nếu có vướng mắc, xin liên hệ bộ phận một cửa.",
+            line(
+                "Trong quá trình hoàn thiện hồ sơ, nếu có vướng mắc, xin liên hệ bộ phận một cửa."
+            ),
         ]
     if kind == "refusal":
         return common + [
-            f"Lý do từ chối: {d['refusal_reason']}",
-            "Xin thông báo để ông/bà được biết.",
+            line("Lý do từ chối: {}", d["refusal_reason"]),
+            line("Xin thông báo để ông/bà được biết."),
         ]
     if kind == "apology":
         return common + [
-            f"Thời gian hẹn trả kết quả: {_vn(d['due_at'])}",
-            f"Lý do chậm trả kết quả: {d['apology_reason']}",
-            f"Thời gian hẹn trả lại kết quả: {_vn(d['new_due_at'])}",
-            "Cơ quan giải quyết xin lỗi ông/bà vì sự chậm trễ này.",
+            line("Thời gian hẹn trả kết quả: {}", _vn(d["due_at"])),
+            line("Lý do chậm trả kết quả: {}", d["apology_reason"]),
+            line("Thời gian hẹn trả lại kết quả: {}", _vn(d["new_due_at"])),
+            line("Cơ quan giải quyết xin lỗi ông/bà vì sự chậm trễ này."),
         ]
     return common + [
-        f"Thời gian nhận hồ sơ: {_vn(d['received_at'])}",
-        f"Hẹn trả kết quả: {_vn(d['due_at'])}",
+        line("Thời gian nhận hồ sơ: {}", _vn(d["received_at"])),
+        line("Hẹn trả kết quả: {}", _vn(d["due_at"])),
     ]
 
 
 def _control_table(rows: Sequence[dict[str, Any]], st: dict[str, ParagraphStyle]) -> Table:
     head = ["Bước", "Người thực hiện", "Bắt đầu", "Hoàn thành", "Cho phép", "Thực tế"]
-    data: list[list[Any]] = [[Paragraph(h, st["small"]) for h in head]]
-    for r in rows:
-        data.append(
-            [
-                Paragraph(str(c), st["small"])
-                for c in (
-                    r["step"],
-                    r["by"],
-                    r["started"],
-                    r["finished"],
-                    r["allowed"],
-                    r["used"],
-                )
-            ]
-        )
+    columns = ("step", "by", "started", "finished", "allowed", "used")
+    data: list[list[Any]] = [[_para(st["small"], "{}", h) for h in head]]
+    data += [[_para(st["small"], "{}", r[c]) for c in columns] for r in rows]
     table = Table(
         data, colWidths=[26 * mm, 26 * mm, 22 * mm, 22 * mm, 16 * mm, 16 * mm], repeatRows=1
     )
@@ -184,13 +196,13 @@ def render_slip(kind: str, data: SlipData) -> bytes:
     """Render one of the five slips as PDF bytes; raises FontMissingError without a font."""
     st = _styles()
     story: list[Any] = _header(data, kind, st)
-    story += [Paragraph(line, st["body"]) for line in _lines(data, kind)]
+    story += _lines(data, kind, st["body"])
     if kind == "control":
         story += [Spacer(1, 3 * mm), _control_table(data["rows"], st)]
     story += [
         Spacer(1, 6 * mm),
-        Paragraph("NGƯỜI TIẾP NHẬN", st["head"]),
-        Paragraph(data.get("official", ""), st["center"]),
+        _para(st["head"], "NGƯỜI TIẾP NHẬN"),
+        _para(st["center"], "{}", data.get("official", "")),
     ]
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
