@@ -176,6 +176,14 @@ def _check_complete(reception: Reception) -> None:
         "refusal_reason": reception.refusal_reason,
     }
     fields = [name for name, value in given.items() if value]
+    if not reception.complete and len(fields) == 2:
+        # Refused or asked to complete, not both: form 02 for a refused dossier misleads.
+        raise InvalidInputError(
+            "Hồ sơ bị từ chối thì không yêu cầu bổ sung: gửi refusal_reason để từ chối, hoặc "
+            "missing_documents để yêu cầu bổ sung / a refused dossier is not asked for more "
+            "documents: send refusal_reason to refuse it, or missing_documents to ask for them",
+            details=[{"field": f, "message": "not both"} for f in fields],
+        )
     if reception.complete and fields:
         names = ", ".join(fields)
         raise InvalidInputError(

@@ -134,6 +134,10 @@ def test_complete_dossier_with_a_refusal_reason_is_a_422_naming_the_fields(api: 
     r = _post(api, missing_documents=["Tờ khai"])
     _refused(r, ["missing_documents"], "complete=false", "missing_documents")
     assert _total(api) == 0
+    # Refused and asked for more documents at once: one or the other.
+    r = _post(api, complete=False, refusal_reason=reason, missing_documents=["Tờ khai"])
+    _refused(r, ["missing_documents", "refusal_reason"], "refusal_reason", "missing_documents")
+    assert _total(api) == 0
     # With complete=false the same reason is the refusal the official meant.
     refused = _post(api, complete=False, refusal_reason=reason)
     assert refused.status_code == 201 and refused.json()["status"] == 3, refused.text
