@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from engine.calendar import VN_TZ
 from engine.dossiers.reception import record_event
@@ -47,6 +47,8 @@ RETURN_METHODS: Final[dict[str, str]] = {
     "online": "Trực tuyến",
 }
 RETURN_FORM: Final = "return_result.schema.json"
+# session.info key: instances whose deadline passed in this unit of work, apology not yet made.
+_PENDING_APOLOGIES: Final = "lienthong.pending_apologies"
 
 
 def _on_task_completed(
@@ -192,6 +194,32 @@ def dossier_deadline(call: ServiceCall) -> dict[str, Any]:
 
 
 def _on_deadline(session: Session, instance_id: int, due_at: str | None) -> None:
+    # The timer fires while the engine runs, before this step's tasks are written: at reception
+    # of a dossier entered after its deadline (backdated), the process has no task rows yet;
+    # when a completion wakes a late timer, the rows still show the step just done. So the
+    # apology, which names the waiting steps and tells their holders, is made when the unit of
+    # work commits and the tasks table shows where the dossier really waits.
+    pending: list[int] = session.info.setdefault(_PENDING_APOLOGIES, [])
+    if instance_id not in pending:
+        pending.append(instance_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _apologise_pending(session: Session) -> None:
+    for instance_id in session.info.pop(_PENDING_APOLOGIES, ()):
+        _apologise(session, instance_id)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _discard_pending(session: Session, transaction: SessionTransaction) -> None:
+    # Rolled back or closed without committing: the timer's firing was undone with it.
+    if transaction.parent is None:
+        session.info.pop(_PENDING_APOLOGIES, None)
+
+
+def _apologise(session: Session, instance_id: int) -> None:
+    """Form 04 for an overdue dossier: a new appointment, the reason (the steps it waits at),
+    and a notification to whoever holds them and to the official who received it."""
     dossier = _dossier_of(session, instance_id)
     if dossier is None or dossier.status not in (Status.ACCEPTED, Status.PROCESSING):
         return
