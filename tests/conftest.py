@@ -24,11 +24,13 @@ from api.app import build_state, build_store, create_app
 from api.deps import AppState
 from api.settings import Settings
 from engine.setup import install_shipped
+from engine.signing_secrets import forget_loaded_keys
 from engine.workdays import forget_calendars
 from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.objects import ObjectStore
+from tests.pki import TestPki
 from tests.s3server import S3Server, S3ServerError, find_weed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -217,3 +219,17 @@ def files_api(
     with TestClient(create_app(state=state), raise_server_exceptions=False) as client:
         yield Api(client, state)
     state.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def pki() -> TestPki:
+    """A fresh RSA test PKI per module (tests/signing parametrizes its own by key kind)."""
+    return TestPki.generate("rsa")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache() -> Iterator[None]:
+    """Loaded seal keys are cached per process by row id: none may leak across databases."""
+    forget_loaded_keys()
+    yield
+    forget_loaded_keys()

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,7 +22,6 @@ from api.routes.exchange import agency_keys
 from engine.exchange.identity import NodeIdentity, load_identity
 from engine.exchange.outbox import Outbox
 from engine.exchange.peers import add_peer
-from engine.signing_secrets import forget_loaded_keys
 from signing.keys import SigningKey, load_pkcs12
 from signing.xmldsig import DSIG, sign_package
 from tests.api.test_documents_api import COMMUNE, _do, _doc
@@ -35,19 +33,6 @@ from tests.pki import PASSWORD, TestPki
 
 DEPARTMENT = "000.00.10.H99"  # Sở Tư pháp: sends the demo's outgoing documents
 FOREIGN = "000.00.10.H96"  # an agency of the peer node this test adds
-
-
-@pytest.fixture(scope="module")
-def pki() -> TestPki:
-    return TestPki.generate("rsa")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_key_cache() -> Iterator[None]:
-    """Loaded seal keys are cached per process (by row id): none across databases."""
-    forget_loaded_keys()
-    yield
-    forget_loaded_keys()
 
 
 def _fingerprint(cert: x509.Certificate) -> str:

@@ -61,11 +61,6 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node
         yield a, b, c
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPki:
-    return TestPki.generate("rsa")
-
-
 # --- helpers ----------------------------------------------------------------------------
 
 

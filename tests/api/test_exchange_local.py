@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from engine.exchange.outbox import Outbox
@@ -23,11 +22,6 @@ from tests.api.test_documents_api import (
 )
 from tests.conftest import Api
 from tests.pki import TestPki
-
-
-@pytest.fixture(scope="module")
-def pki() -> TestPki:
-    return TestPki.generate("rsa")
 
 
 def _no_http(url: str, data: bytes) -> bytes:

@@ -7,7 +7,6 @@ import datetime as dt
 import subprocess
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from fastapi.testclient import TestClient
@@ -17,11 +16,6 @@ from api.settings import Settings
 from tests.conftest import Api
 from tests.pki import TestPki
 from tests.signing.pdfs import make_pdf
-
-
-@pytest.fixture(scope="module")
-def pki() -> TestPki:
-    return TestPki.generate("rsa")
 
 
 def _pem(pki: TestPki, who: str = "official") -> str:

@@ -31,19 +31,6 @@ TOKEN_LABEL, TOKEN_PIN, SO_PIN = "lienthong-api", "246810", "135791"
 COMMUNE1 = "000.01.20.H99"  # lanhdao (leader) and vanthu (clerk) work there
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPki:
-    return TestPki.generate("rsa")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_key_cache() -> Iterator[None]:
-    """Loaded keys are cached per process: start and end each test with none."""
-    forget_loaded_keys()
-    yield
-    forget_loaded_keys()
-
-
 def _p12(pki: TestPki, who: str = "official", password: str = PASSWORD) -> bytes:
     return pki.pkcs12(getattr(pki, who), password)
 

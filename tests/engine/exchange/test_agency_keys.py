@@ -24,11 +24,6 @@ from tests.signing.conftest import TokenKey, softhsm_module, softhsm_token
 CODE, OTHER = "000.00.10.H99", "000.01.20.H99"
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPki:
-    return TestPki.generate("rsa")
-
-
 @pytest.fixture
 def node(tmp_path: Path) -> NodeIdentity:
     return load_identity("node-a", None, None, tmp_path / "node.p12")

@@ -22,11 +22,6 @@ from tests.pki import PASSWORD, TestPki
 SENDER, COMMUNE = "000.00.10.H96", "000.01.20.H99"
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPki:
-    return TestPki.generate("rsa")
-
-
 @pytest.fixture
 def node(tmp_path: Path) -> NodeIdentity:
     return load_identity("node-h96", None, None, tmp_path / "node.p12")

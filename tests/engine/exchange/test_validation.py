@@ -27,11 +27,6 @@ def _codes(issues: list[ValidationIssue]) -> dict[str, str]:
     return {i.path: i.code for i in issues}
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPki:
-    return TestPki.generate("rsa")
-
-
 def test_samples_and_built_packages_are_valid() -> None:
     assert validate(DOCUMENT_SAMPLE.read_bytes()) == []
     assert validate(STATUS_SAMPLE.read_bytes()) == []
