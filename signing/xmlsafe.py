@@ -1,7 +1,8 @@
 """Untrusted XML for signatures: hardened parsing and a canonicalisation that is right.
 
 Parsing has the defences of `engine.exchange.xmlsafe` (which signing may not import): no
-DTD, no entity expansion, no network, a size limit. Comments and processing
+DTD, no entity expansion, no network, a size and an element-count limit (counted in the
+bytes before libxml2 builds a tree; see there why). Comments and processing
 instructions are kept, because canonicalisation may cover them. Past libxml2's 10 MB
 text-node limit `huge_tree` is turned on, safe only because entities never expand.
 
@@ -26,6 +27,7 @@ __all__ = [
     "DSIG",
     "EDXML",
     "MAX_XML_BYTES",
+    "MAX_XML_ELEMENTS",
     "Verifier",
     "c14n",
     "error",
@@ -40,6 +42,7 @@ __all__ = [
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 EDXML = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 MAX_XML_BYTES = 50 * 1024 * 1024
+MAX_XML_ELEMENTS = 100_000  # `engine.exchange.xmlsafe.MAX_ELEMENTS`
 _LIBXML_TEXT_LIMIT = 10_000_000
 
 
@@ -61,7 +64,7 @@ def parser(size: int) -> etree.XMLParser:
 
 def parse_untrusted(xml: bytes, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     """Parse untrusted bytes. Raises XmlSignatureError (code xml_too_large,
-    xml_forbidden_dtd or xml_malformed)."""
+    xml_forbidden_dtd, xml_too_many_elements or xml_malformed)."""
     if len(xml) > max_bytes:
         raise error(
             f"Gói tin lớn hơn giới hạn {max_bytes:,} byte",
@@ -75,6 +78,15 @@ def parse_untrusted(xml: bytes, max_bytes: int = MAX_XML_BYTES) -> etree._Elemen
     )
     if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
         raise forbidden
+    # Each element has a `<` not followed by `/`; end tags are subtracted only when needed.
+    opening = xml.count(b"<")
+    if opening > MAX_XML_ELEMENTS and opening - xml.count(b"</") > MAX_XML_ELEMENTS:
+        raise error(
+            f"Gói tin có hơn {MAX_XML_ELEMENTS:,} phần tử XML; hãy kiểm tra phần mềm gửi",
+            f"The package has more than {MAX_XML_ELEMENTS:,} XML elements; "
+            "check the sending software",
+            "xml_too_many_elements",
+        )
     try:
         root = etree.fromstring(xml, parser=parser(len(xml)))
     except etree.XMLSyntaxError as e:

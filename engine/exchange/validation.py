@@ -29,12 +29,15 @@ from signing.xmldsig import verify_integrity, verify_package
 
 __all__ = ["UNREADABLE", "ValidationIssue", "validate"]
 
-UNREADABLE = frozenset({"X.TooLarge", "X.Malformed", "X.Doctype", "X.TooDeep"})
+UNREADABLE = frozenset(
+    {"X.TooLarge", "X.Malformed", "X.Doctype", "X.TooDeep", "X.TooManyElements"}
+)
 _X_CODES = {
     "xml_too_large": "X.TooLarge",
     "xml_malformed": "X.Malformed",
     "xml_forbidden_dtd": "X.Doctype",
     "xml_too_deep": "X.TooDeep",
+    "xml_too_many_elements": "X.TooManyElements",
 }
 _LABELS = {
     "MessageHeader.From": ("Cơ quan gửi", "Sender (From)"),
