@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -113,6 +114,34 @@ def _on_task_completed(
                 )
             ),
         },
+    )
+
+
+def _on_advanced(session: Session, loaded: LoadedInstance) -> None:
+    # Processing is over once only the return is left: the liaison process has no
+    # issue_result step, its last parallel step may end either branch, so it is read here,
+    # after the engine ran. Timeliness counts to this moment, not to when the citizen
+    # collects the result.
+    if not loaded.row.business_key:
+        return
+    dossier = session.scalar(select(Dossier).where(Dossier.instance_id == loaded.row.id))
+    if dossier is None or dossier.status != Status.PROCESSING:
+        return
+    ready = {
+        t.task_spec.name
+        for t in loaded.workflow.get_tasks(state=TaskState.READY)
+        if t.task_spec.manual
+    }
+    if ready != {"return_result"}:
+        return
+    dossier.finished_at = utcnow()
+    record_event(
+        session,
+        dossier,
+        "processed",
+        actor_id=None,
+        status=Status.FINISHED,
+        note="Đã xử lý xong, chờ trả kết quả / processed, the result waits to be returned",
     )
 
 
@@ -296,4 +325,5 @@ def _responsible(session: Session, instance_id: int) -> set[int]:
 
 
 hooks.task_completed.append(_on_task_completed)
+hooks.advanced.append(_on_advanced)
 hooks.deadline_passed.append(_on_deadline)

@@ -265,4 +265,6 @@ def complete_task(
             assign_to=clean.get("next_assignee"),
             services=services,
         )
+        for after in hooks.advanced:
+            after(session, loaded)
     return loaded

@@ -95,10 +95,16 @@ def test_liaison_birth_residence_insurance_crosses_three_agencies(api: Api) -> N
         api.client.get(f"/api/v1/dossiers/{code}", headers=api.login("congan")).status_code == 200
     )
     _do(api, "congan", "register_residence", code, {"residence_registered": True})
+    mid = api.client.get(f"/api/v1/dossiers/{code}", headers=api.login("tiepnhan")).json()
+    assert mid["status"] == 4 and mid["finished_at"] is None  # social insurance still works
     _do(api, "bhxh", "issue_insurance_card", code, {"card_number": "TE1010012345678"})
+    # Only the return is left: processed (9), and timeliness counts to now, not to the return.
+    done = api.client.get(f"/api/v1/dossiers/{code}", headers=api.login("tiepnhan")).json()
+    assert done["status"] == 9 and done["finished_at"] is not None
     _do(api, "tiepnhan", "return_result", code)
     got = api.client.get(f"/api/v1/dossiers/{code}", headers=api.login("tiepnhan")).json()
-    assert got["status"] == 10
+    assert got["status"] == 10 and got["finished_at"] == done["finished_at"]
+    assert [e["status"] for e in got["timeline"] if e["status"]] == [1, 2, 4, 9, 10]
     by = {e["details"].get("task"): e["by"] for e in got["timeline"] if e["kind"] == "handover"}
     assert by["register_residence"] == "congan" and by["issue_insurance_card"] == "bhxh"
 
