@@ -12,8 +12,8 @@ from engine.calendar import VN_TZ
 from engine.dossiers.access import readable_by
 from engine.dossiers.reading import dossier_for
 from engine.dossiers.slips import SLIP_KINDS, SlipData, render_slip
-from engine.dossiers.statuses import STATUS_NAMES
-from engine.dossiers.timeliness import timeliness_verdict
+from engine.dossiers.statuses import CHANNEL_NAMES, STATUS_NAMES
+from engine.dossiers.timeliness import VERDICT_NAMES, timeliness_verdict
 from engine.errors import ConflictError, InvalidInputError
 from engine.principal import Principal
 from engine.tables import table_csv, table_xlsx
@@ -104,7 +104,7 @@ REGISTER_COLUMNS = [
     "Ngày xử lý xong",
     "Ngày trả",
     "Trạng thái",
-    "Đúng hạn",
+    "Tiến độ",
 ]
 
 
@@ -135,13 +135,13 @@ def register_rows(
             d.code,
             d.procedure_name,
             str(d.applicant.get("full_name", "")),
-            d.channel,
+            CHANNEL_NAMES.get(d.channel, d.channel),
             _vn(d.received_at),
             _vn(d.due_at),
             _vn(d.finished_at),
             _vn(d.returned_at),
             STATUS_NAMES[d.status],
-            verdict,
+            VERDICT_NAMES.get(verdict, verdict),
         ]
         for i, (d, verdict) in enumerate(rows, 1)
     ]

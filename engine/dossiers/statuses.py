@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CHANNELS", "STATUS_NAMES", "Status"]
+__all__ = ["CHANNELS", "CHANNEL_NAMES", "STATUS_NAMES", "Status"]
 
 
 class Status:
@@ -35,3 +35,8 @@ STATUS_NAMES: Final[dict[int, str]] = {
 
 # Channel codes as the portal uses them: 1 counter, 2 online, 3 public postal service.
 CHANNELS: Final[dict[str, int]] = {"counter": 1, "online": 2, "post": 3}
+CHANNEL_NAMES: Final[dict[str, str]] = {
+    "counter": "Trực tiếp",
+    "online": "Trực tuyến",
+    "post": "Qua bưu chính công ích",
+}

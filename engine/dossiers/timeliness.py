@@ -28,9 +28,17 @@ from sqlalchemy.sql.functions import FunctionElement
 from engine.calendar import VN_TZ
 from storage.models import Dossier, DossierEvent, UTCDateTime, utcnow
 
-__all__ = ["VERDICTS", "clock_reading", "timeliness_of", "timeliness_verdict"]
+__all__ = ["VERDICTS", "VERDICT_NAMES", "clock_reading", "timeliness_of", "timeliness_verdict"]
 
 VERDICTS: Final = ("not_started", "in_time", "early", "on_time", "overdue")
+# As the reports (form 06) print them.
+VERDICT_NAMES: Final[dict[str, str]] = {
+    "not_started": "Chưa tính hạn",
+    "in_time": "Đang trong hạn",
+    "early": "Trước hạn",
+    "on_time": "Đúng hạn",
+    "overdue": "Quá hạn",
+}
 
 # Vietnam keeps UTC+7 all year (no DST), so a fixed shift gives its calendar day in SQL; a
 # named zone would apply the historical offsets (UTC+8 before 1975) the calendar does not.

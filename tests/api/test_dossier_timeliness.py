@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from engine.dossiers.timeliness import VERDICT_NAMES
 from engine.runtime.timers import fire_due_timers
 from storage.models import Dossier
 from tests.api.test_dossier_supplement import (
@@ -24,6 +25,9 @@ from tests.api.test_dossier_supplement import (
     _working,
 )
 from tests.conftest import Api
+
+# The register (form 06) prints each verdict by its Vietnamese name.
+VERDICT_CODES = {name: code for code, name in VERDICT_NAMES.items()}
 
 
 def _everywhere(api: Api, code: str) -> dict[str, str]:
@@ -61,7 +65,7 @@ def _everywhere(api: Api, code: str) -> dict[str, str]:
         "view": _view(api, code)["timeliness"],
         "list": "overdue" if code in listed["true"] else "not_overdue",
         "stats": next(verdict for verdict, n in counted.items() if n),
-        "register": next(r[-1] for r in rows[1:] if r[1] == code),
+        "register": VERDICT_CODES[next(r[-1] for r in rows[1:] if r[1] == code)],
     }
 
 

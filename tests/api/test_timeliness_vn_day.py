@@ -11,10 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from engine.calendar import VN_TZ
+from engine.dossiers.timeliness import VERDICT_NAMES
 from storage.models import Dossier
 from tests.api.test_dossier_supplement import _age, _ask, _receive, _to_appraisal, _view
 from tests.api.test_dossier_timeliness import _all, _everywhere
 from tests.conftest import Api
+
+# The register (form 06) prints each verdict by its Vietnamese name.
+VERDICT_CODES = {name: code for code, name in VERDICT_NAMES.items()}
 
 
 def _finished_at(api: Api, code: str, due: datetime, finished: datetime) -> None:
@@ -83,7 +87,7 @@ def _closed_verdicts(api: Api, code: str) -> dict[str, object]:
         "view": _view(api, code)["timeliness"],
         "listed_overdue": code in overdue,
         "stats_overdue": stats["finished_overdue"] + stats["open_overdue"],
-        "register": next(r[-1] for r in rows[1:] if r[1] == code),
+        "register": VERDICT_CODES[next(r[-1] for r in rows[1:] if r[1] == code)],
     }
 
 
