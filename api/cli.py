@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -65,6 +65,20 @@ log = logging.getLogger("lienthong.cli")
 def _fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(1)
+
+
+def _invalid(
+    e: ValidationError, options: Mapping[str, str], hints: Mapping[str, str] | None = None
+) -> typer.Exit:
+    """Exit 1 with one sentence naming each bad option (`options`: request field → CLI
+    option) and its field, as the API's 422 does; `hints` explain a field's pattern."""
+    problems = []
+    for error in e.errors()[:5]:
+        field = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
+        name = f"{options[field]} ({field})" if field in options else field
+        hint = (hints or {}).get(field) if error["type"] == "string_pattern_mismatch" else None
+        problems.append(f"{name}: {hint or error['msg']}")
+    return _fail("Dữ liệu không hợp lệ / invalid input: " + "; ".join(problems))
 
 
 @contextmanager

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 __all__ = ["document_app"]
 
 document_app = typer.Typer(help="Official documents / văn bản đi, đến", no_args_is_help=True)
 AsUser = Annotated[str, typer.Option("--as", help="Official's username")]
+# The CLI option of each field of `POST /api/v1/documents`, to name it in error sentences.
+_OPTIONS = {
+    "code_number": "--number",
+    "issued_date": "--issued",
+    "issuer.code": "--issuer-code",
+    "issuer.name": "--issuer-name",
+    "subject": "--subject",
+    "notation": "--notation",
+    "type_name": "--type",
+    "urgency": "--urgency",
+    "secrecy": "--secrecy",
+    "received_at": "--received-at",
+}
+# OFFSET takes 64 bits on SQLite and PostgreSQL.
+_MAX_OFFSET = 2**63 - 1
 
 
 @document_app.command("enter")
@@ -26,32 +42,40 @@ def enter(
     type_name: Annotated[str, typer.Option("--type", help="Tên loại")] = "Công văn",
     urgency: Annotated[int, typer.Option(min=0, max=4)] = 0,
     secrecy: Annotated[int, typer.Option(min=0, max=3)] = 0,
+    received_at: Annotated[
+        str | None,
+        typer.Option(help="When it arrived, ISO 8601 with offset (this year; default now)"),
+    ] = None,
 ) -> None:
-    """Register an incoming paper document (clerk): prints its arrival number, as JSON."""
-    from api.cli import _fail, _principal, _print_json, _unit_of_work
-    from engine.documents.drafting import DocumentInput, Party, create_document
+    """Register an incoming paper document (clerk): prints its arrival number, as JSON.
+    The input follows the rules of `POST /api/v1/documents`."""
+    from api.cli import _fail, _invalid, _principal, _print_json, _unit_of_work
+    from api.routes.documents import DocumentIn
+    from engine.documents.drafting import create_document
     from engine.documents.reading import document_view
 
     try:
         day = date.fromisoformat(issued)
     except ValueError:
         raise _fail(f"--issued '{issued}' không phải ngày YYYY-MM-DD / is not a date") from None
+    body: dict[str, Any] = {
+        "direction": "incoming",
+        "type_name": type_name,
+        "subject": subject,
+        "code_number": number,
+        "notation": notation,
+        "issued_date": day,
+        "issuer": {"code": issuer_code, "name": issuer_name},
+        "urgency": urgency,
+        "secrecy": secrecy,
+        "received_at": received_at,
+    }
+    try:
+        document = DocumentIn.model_validate(body).document()
+    except ValidationError as e:
+        raise _invalid(e, _OPTIONS) from None
     with _unit_of_work() as (_, session):
-        doc = create_document(
-            session,
-            _principal(session, as_user),
-            DocumentInput(
-                direction="incoming",
-                type_name=type_name,
-                subject=subject,
-                code_number=number,
-                notation=notation,
-                issued_date=day,
-                issuer=Party(issuer_code, issuer_name),
-                urgency=urgency,
-                secrecy=secrecy,
-            ),
-        )
+        doc = create_document(session, _principal(session, as_user), document)
         view = document_view(session, doc)
     _print_json(view)
 
@@ -63,7 +87,7 @@ def list_cmd(
     year: Annotated[int | None, typer.Option(min=1900, max=9999)] = None,
     q: Annotated[str | None, typer.Option(help="Words in the subject or number")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=_MAX_OFFSET)] = 0,
 ) -> None:
     """Documents the official may read, newest first."""
     from rich.table import Table
@@ -88,7 +112,7 @@ def list_cmd(
 
 @document_app.command("show")
 def show(document_id: int, as_user: AsUser) -> None:
-    """A document with its files and timeline, as JSON."""
+    """A document with its files and timeline, as JSON (an id no document has: not found)."""
     from api.cli import _principal, _print_json, _unit_of_work
     from engine.documents.reading import document_for, document_view
 
@@ -121,5 +145,11 @@ def register(
         if out_file.suffix == ".xlsx"
         else table_csv(columns, rows)
     )
-    out_file.write_bytes(data)
+    try:
+        out_file.write_bytes(data)
+    except OSError as e:
+        raise _fail(
+            f"Không ghi được {out_file} ({e.strerror or type(e).__name__}) / cannot write "
+            f"{out_file} ({e.strerror or type(e).__name__})"
+        ) from None
     out.print(f"{len(rows)} văn bản / documents → {out_file}")

@@ -57,17 +57,6 @@ class Channel(StrEnum):
     post = "post"
 
 
-def _invalid(e: ValidationError) -> str:
-    """One sentence naming each bad option and its schema field, as the API's 422 does."""
-    problems = []
-    for error in e.errors()[:5]:
-        field = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
-        name = f"{_OPTIONS[field]} ({field})" if field in _OPTIONS else field
-        hint = _PATTERN_HINTS.get(field) if error["type"] == "string_pattern_mismatch" else None
-        problems.append(f"{name}: {hint or error['msg']}")
-    return "Dữ liệu không hợp lệ / invalid input: " + "; ".join(problems)
-
-
 def _act_then_show(as_user: str, act: Callable[[Session, Principal], Dossier]) -> None:
     """Do `act` as the official in one transaction, then print the dossier it changed."""
     from api.cli import _principal, _print_json, _unit_of_work
@@ -131,7 +120,7 @@ def receive_cmd(
 ) -> None:
     """Receive a dossier at the official's desk, as `POST /api/v1/dossiers`; prints it as
     JSON. Without --missing or --refusal-reason it is complete and processing starts."""
-    from api.cli import _fail
+    from api.cli import _invalid
     from api.schemas import ReceptionIn
     from engine.dossiers.reception import receive
 
@@ -149,7 +138,7 @@ def receive_cmd(
     try:
         reception = ReceptionIn.model_validate(body).reception()
     except ValidationError as e:
-        raise _fail(_invalid(e)) from None
+        raise _invalid(e, _OPTIONS, _PATTERN_HINTS) from None
     _act_then_show(as_user, lambda session, me: receive(session, me, reception))
 
 

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from fastapi.testclient import TestClient
 from minio.commonconfig import ENABLED
 from minio.versioningconfig import VersioningConfig
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from api.app import build_state, build_store, create_app
+from api.cli import app
 from api.deps import AppState
 from api.settings import Settings
 from engine.setup import install_shipped
@@ -30,6 +33,7 @@ from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.objects import ObjectStore
+from tests.cli import Cli
 from tests.pki import TestPki
 from tests.s3server import S3Server, S3ServerError, find_weed
 
@@ -233,3 +237,19 @@ def _fresh_key_cache() -> Iterator[None]:
     forget_loaded_keys()
     yield
     forget_loaded_keys()
+
+
+@pytest.fixture
+def cli(api: Api, db_url: str, tmp_path: Path) -> Cli:
+    """`lienthong ARGS…` in-process, configured like an operator's shell for this database."""
+    runner = CliRunner()
+    env = {
+        "LIENTHONG_DATABASE_URL": db_url,
+        "LIENTHONG_DATA_DIR": str(tmp_path / "data"),
+        "LIENTHONG_DEMO": "1",
+    }
+
+    def run(*args: str) -> Result:
+        return runner.invoke(app, list(args), env=env)
+
+    return run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
@@ -74,8 +74,21 @@ class DocumentIn(Input):
     due_date: date | None = Field(default=None, description="Hạn trả lời / xử lý")
     copies: int | None = Field(default=None, ge=1, le=999)
     files: list[FileRefIn] = Field(default_factory=list, max_length=100)
-    received_at: datetime | None = Field(default=None, description="Incoming: arrival time")
+    received_at: AwareDatetime | None = Field(
+        default=None, description="Incoming: arrival time, with its offset; this year, not later"
+    )
     replaces: int | None = Field(default=None, description="Outgoing: the document it replaces")
+
+    def document(self) -> DocumentInput:
+        """The engine's value for `create_document` (the CLI's `document enter` uses it too)."""
+        data = self.model_dump(exclude={"issuer", "signer", "recipients", "files"})
+        return DocumentInput(
+            **data,
+            issuer=Party(**self.issuer.model_dump()) if self.issuer else None,
+            signer=Signer(**self.signer.model_dump()) if self.signer else None,
+            recipients=[Party(**r.model_dump()) for r in self.recipients],
+            files=[FileRef(**f.model_dump()) for f in self.files],
+        )
 
 
 DocumentOut = DocumentView
@@ -88,18 +101,7 @@ DeliveryOut = DeliveryView
 )
 def create(body: DocumentIn, session: SessionDep, user: CurrentUser) -> DocumentOut:
     """Draft an outgoing document, or enter (and register) an incoming paper document."""
-    data = body.model_dump(exclude={"issuer", "signer", "recipients", "files"})
-    doc = create_document(
-        session,
-        user,
-        DocumentInput(
-            **data,
-            issuer=Party(**body.issuer.model_dump()) if body.issuer else None,
-            signer=Signer(**body.signer.model_dump()) if body.signer else None,
-            recipients=[Party(**r.model_dump()) for r in body.recipients],
-            files=[FileRef(**f.model_dump()) for f in body.files],
-        ),
-    )
+    doc = create_document(session, user, body.document())
     return document_view(session, doc, detail=True)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine.calendar import VN_TZ
 from engine.documents.kinds import DocStatus
 from engine.documents.numbering import assign_number
 from engine.documents.timeline import record_event
@@ -34,6 +35,8 @@ __all__ = [
 
 OUTGOING_PROCESS = "document_outgoing"
 INCOMING_PROCESS = "document_incoming"
+# How far ahead of our clock an arrival time may be: the clerk's PC clock may run fast.
+_CLOCK_SKEW = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,59 @@ def _check(doc: DocumentInput, principal: Principal) -> None:
         raise _refuse("files", "Chỉ một tệp văn bản chính / only one main file")
 
 
+def _vn_date(moment: datetime) -> date:
+    try:
+        return moment.astimezone(VN_TZ).date()
+    except OverflowError:  # year 1 or 9999 near the edge: the date as written is close enough
+        return moment.date()
+
+
+def _arrival(doc: DocumentInput, now: datetime) -> datetime:
+    """When the incoming document arrived, checked against the register it goes into.
+
+    The arrival number is taken in the register of the current year (Decree 30 art. 15), so
+    the arrival must fall in that year and not in the future, and the issuer's date may not
+    come after it. Raises InvalidInputError naming the field.
+    """
+    arrival = doc.received_at or now
+    if arrival.utcoffset() is None:
+        raise _refuse(
+            "received_at",
+            "received_at: thời điểm đến cần múi giờ, vd. 2026-03-01T08:00+07:00 / received_at "
+            "needs its time zone offset, e.g. 2026-03-01T08:00+07:00",
+        )
+    if arrival > now + _CLOCK_SKEW:
+        raise _refuse(
+            "received_at",
+            f"received_at: thời điểm đến {arrival.isoformat()} ở tương lai / received_at "
+            f"{arrival.isoformat()} is in the future",
+        )
+    year = now.astimezone(VN_TZ).year
+    if arrival < datetime(year, 1, 1, tzinfo=VN_TZ):
+        earlier = _vn_date(arrival).year
+        raise _refuse(
+            "received_at",
+            f"received_at: văn bản đến năm {earlier} thuộc sổ văn bản đến năm {earlier}, không "
+            f"vào sổ năm {year} / received_at: a document received in {earlier} belongs to the "
+            f"{earlier} incoming register, not to the {year} one",
+        )
+    issued, today = doc.issued_date, now.astimezone(VN_TZ).date()
+    if issued is not None and issued > today:
+        raise _refuse(
+            "issued_date",
+            f"issued_date: ngày văn bản {issued.isoformat()} ở tương lai / issued_date "
+            f"{issued.isoformat()} is in the future",
+        )
+    if issued is not None and issued > _vn_date(arrival):
+        raise _refuse(
+            "issued_date",
+            f"issued_date: ngày văn bản {issued.isoformat()} sau ngày đến "
+            f"{_vn_date(arrival).isoformat()} / issued_date {issued.isoformat()} is after the "
+            f"arrival date {_vn_date(arrival).isoformat()}",
+        )
+    return arrival
+
+
 def _replaced(session: Session, principal: Principal, document_id: int | None) -> int | None:
     if document_id is None:
         return None
@@ -154,15 +210,25 @@ def _replaced(session: Session, principal: Principal, document_id: int | None) -
 def find_duplicate(
     session: Session, agency_id: int, issuer_code: str, code_number: str, notation: str | None
 ) -> Document | None:
-    """An incoming document the agency already has with the same issuer, number and notation."""
+    """An incoming document the agency already has with the same issuer, number and notation.
+
+    Clerks write the same number and notation differently ("012/ubnd-vp" for "12/UBND-VP"):
+    numbers compare without leading zeros, notations without case. The notation is
+    upper-cased here, not by the database, whose UPPER may know only ASCII ("đ").
+    """
+    same_notation = (
+        Document.notation.is_(None)
+        if notation is None
+        else func.upper(Document.notation) == notation.upper()
+    )
     return session.scalar(
         select(Document)
         .where(
             Document.agency_id == agency_id,
             Document.direction == "incoming",
             Document.issuer_code == issuer_code,
-            Document.code_number == code_number,
-            Document.notation == notation,
+            func.ltrim(Document.code_number, "0") == code_number.lstrip("0"),
+            same_notation,
         )
         .order_by(Document.id)
         .limit(1)
@@ -210,12 +276,14 @@ def create_document(session: Session, principal: Principal, doc: DocumentInput) 
 
     Outgoing: a draft in the drafter's hands. Incoming (a paper document the clerk enters):
     registered at once with the next arrival number, flagged when it duplicates one
-    already received. Raises PermissionDeniedError, InvalidInputError, NotFoundError (files).
+    already received; its arrival time must fall in the current year and not in the future.
+    Raises PermissionDeniedError, InvalidInputError, NotFoundError (files).
     """
     _check(doc, principal)
+    outgoing = doc.direction == "outgoing"
+    arrival = None if outgoing else _arrival(doc, utcnow())
     agency = session.get(Agency, principal.agency_id)
     assert agency is not None
-    outgoing = doc.direction == "outgoing"
     issuer = Party(agency.code, agency.name) if outgoing else doc.issuer
     assert issuer is not None
     row = Document(
@@ -243,7 +311,7 @@ def create_document(session: Session, principal: Principal, doc: DocumentInput) 
         secrecy=doc.secrecy,
         due_date=doc.due_date,
         copies=doc.copies,
-        arrival_at=None if outgoing else (doc.received_at or utcnow()),
+        arrival_at=arrival,
         created_by=principal.user_id,
         replaces_id=_replaced(session, principal, doc.replaces),
     )
@@ -259,9 +327,12 @@ def create_document(session: Session, principal: Principal, doc: DocumentInput) 
     return row
 
 
-def register_arrival(session: Session, row: Document, actor_id: int | None) -> None:
-    """Enter an incoming document in the register: the next arrival number of the year."""
-    assign_number(session, row)
+def register_arrival(
+    session: Session, row: Document, actor_id: int | None, *, at: datetime | None = None
+) -> None:
+    """Enter an incoming document in the register: the next arrival number of the year of
+    `at` (now by default)."""
+    assign_number(session, row, at)
     record_event(
         session,
         row,
@@ -291,7 +362,8 @@ def start_incoming(
             details={"duplicate_of": duplicate.id},
         )
     if registered:
-        register_arrival(session, row, actor_id)
+        # A paper document entered now is numbered in the register of its arrival's year.
+        register_arrival(session, row, actor_id, at=row.arrival_at)
     _start(session, row, INCOMING_PROCESS, actor_id, {"registered": registered})
 
 

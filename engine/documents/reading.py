@@ -34,6 +34,9 @@ __all__ = [
     "visible",
 ]
 
+# Ids are INTEGER on PostgreSQL: a larger one names no document (and would not bind).
+_MAX_ID = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class DocumentView:
@@ -110,7 +113,11 @@ def document_for(session: Session, principal: Principal, document_id: int) -> Do
     A document the principal may not see answers like one that does not exist, so its
     existence (and a secret subject) does not leak.
     """
-    row = session.scalar(select(Document).where(Document.id == document_id, visible(principal)))
+    row = (
+        session.scalar(select(Document).where(Document.id == document_id, visible(principal)))
+        if 0 < document_id <= _MAX_ID
+        else None
+    )
     if row is None:
         raise NotFoundError(
             f"Không có văn bản {document_id} / No document {document_id}",
@@ -121,7 +128,8 @@ def document_for(session: Session, principal: Principal, document_id: int) -> Do
 
 def may_read(session: Session, principal: Principal, document_id: str) -> bool:
     """True when the principal may read the document (the files of a document follow it)."""
-    if not document_id.isdigit():
+    digits = document_id.isascii() and document_id.isdigit() and len(document_id) <= 10
+    if not digits or not 0 < int(document_id) <= _MAX_ID:
         return False
     return bool(
         session.scalar(
@@ -240,6 +248,17 @@ def document_view(
     )
 
 
+def _matches(q: str) -> ColumnElement[bool]:
+    """The subject, or the number and notation as the issuer wrote them ("12/UBND-VP"),
+    contain `q` in any case; `%`, `_` and the escape character in `q` stand for themselves."""
+    # NULL when either part is missing: then the parts alone match.
+    code = Document.code_number + "/" + Document.notation
+    columns = (Document.subject, Document.code_number, Document.notation, code)
+    # q is lowered here: SQLite's LOWER knows only ASCII ("VĂN" would stay "vĂn").
+    needle = q.lower()
+    return or_(*(func.lower(c).contains(needle, autoescape=True) for c in columns))
+
+
 def _conditions(flt: DocumentFilter) -> list[ColumnElement[bool]]:
     if flt.direction not in (None, "incoming", "outgoing"):
         raise InvalidInputError(
@@ -261,10 +280,7 @@ def _conditions(flt: DocumentFilter) -> list[ColumnElement[bool]]:
     if flt.issuer:
         conds.append(Document.issuer_code == flt.issuer.strip().upper())
     if flt.q:
-        like = f"%{flt.q.lower()}%"
-        conds.append(
-            or_(func.lower(Document.subject).like(like), func.lower(Document.own_code).like(like))
-        )
+        conds.append(_matches(flt.q))
     if flt.date_from:
         conds.append(Document.created_at >= flt.date_from)
     if flt.date_to:

@@ -4,59 +4,20 @@ HTTP API and the same results, show, request-supplement and supplement."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import Result
-from typer.testing import CliRunner
 
-from api.cli import app
 from tests.api.test_dossier_return import ADDRESS, _complete_return, _receive_at_centre
 from tests.api.test_dossier_supplement import _kinds, _receive, _to_appraisal, _view
+from tests.cli import Cli, fails, ok
 from tests.conftest import Api
 
-Cli = Callable[..., Result]
 ITEMS = ["Bản sao Giấy khai sinh", "Giấy xác nhận cư trú"]
 CODE = re.compile(r"\b\d{3}\.\d{2}\.\d{2}\.H\d{2}-\d{6}-\d{4}\b")
 VN = timezone(timedelta(hours=7))
-
-
-@pytest.fixture
-def cli(api: Api, db_url: str, tmp_path: Path) -> Cli:
-    """`lienthong ARGS…` in-process, configured like an operator's shell for this database."""
-    runner = CliRunner()
-    env = {
-        "LIENTHONG_DATABASE_URL": db_url,
-        "LIENTHONG_DATA_DIR": str(tmp_path / "data"),
-        "LIENTHONG_DEMO": "1",
-    }
-
-    def run(*args: str) -> Result:
-        return runner.invoke(app, list(args), env=env)
-
-    return run
-
-
-def _ok(result: Result) -> Any:
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    return json.loads(result.stdout)
-
-
-def _fails(result: Result, *words: str, exit_code: int = 1) -> None:
-    """Refused with one sentence (Vietnamese / English), never a traceback."""
-    assert result.exit_code == exit_code, (result.stdout, result.stderr, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    text = " ".join(result.stderr.split())
-    assert "Traceback" not in result.output
-    if exit_code == 1:
-        assert text.startswith("error: ") and " / " in text, text
-    for w in words:
-        assert w in text, text
 
 
 def _ask(cli: Cli, code: str, *extra: str, user: str = "chuyenvien") -> Result:
@@ -68,14 +29,14 @@ def test_official_asks_for_a_supplement_and_the_desk_records_it(api: Api, cli: C
     code = _receive(api)["code"]
     _to_appraisal(api, code)
 
-    asked = _ok(_ask(cli, code, "--reason", "Thiếu giấy tờ chứng minh cư trú"))
+    asked = ok(_ask(cli, code, "--reason", "Thiếu giấy tờ chứng minh cư trú"))
     assert (asked["code"], asked["status"]) == (code, 5)
     assert asked["missing_documents"] == ITEMS and asked["supplement_requests"] == 1
     request = _kinds(asked, "supplement_requested")[-1]
     assert request["note"] == "Thiếu giấy tờ chứng minh cư trú" and request["by"] == "chuyenvien"
     assert _view(api, code)["status"] == 5  # committed, as the API sees it
 
-    resumed = _ok(cli("dossier", "supplement", code, "--note", "Đã nộp đủ", "--as", "tiepnhan"))
+    resumed = ok(cli("dossier", "supplement", code, "--note", "Đã nộp đủ", "--as", "tiepnhan"))
     assert resumed["status"] == 4 and resumed["timeliness"] == "in_time"
     done = _kinds(resumed, "supplemented")[-1]
     assert done["note"] == "Đã nộp đủ" and done["by"] == "tiepnhan"
@@ -89,29 +50,29 @@ def test_bad_supplement_commands_exit_with_a_sentence_and_change_nothing(
     code = _receive(api)["code"]
     _to_appraisal(api, code)
 
-    _fails(_ask(cli, "000.01.20.H99-990101-0001"), "No dossier 000.01.20.H99-990101-0001")
-    _fails(_ask(cli, code, user="nobody"), "no user nobody")
-    _fails(_ask(cli, code, user="lanhdao"), "only the official holding")  # no waiting step
-    _fails(
+    fails(_ask(cli, "000.01.20.H99-990101-0001"), "No dossier 000.01.20.H99-990101-0001")
+    fails(_ask(cli, code, user="nobody"), "no user nobody")
+    fails(_ask(cli, code, user="lanhdao"), "only the official holding")  # no waiting step
+    fails(
         cli("dossier", "request-supplement", code, "--item", "  ", "--as", "chuyenvien"),
         "list the missing documents",
     )
-    _fails(cli("dossier", "request-supplement", code, "--as", "chuyenvien"), exit_code=2)
-    _fails(cli("dossier", "supplement", code, "--as", "tiepnhan"), "not waiting for a supplement")
+    fails(cli("dossier", "request-supplement", code, "--as", "chuyenvien"), exit_code=2)
+    fails(cli("dossier", "supplement", code, "--as", "tiepnhan"), "not waiting for a supplement")
     view = _view(api, code)
     assert view["status"] == 4 and view["supplement_requests"] == 0
 
-    _ok(_ask(cli, code))
-    _fails(_ask(cli, code), "already waiting for a supplement")
-    _fails(cli("dossier", "supplement", code, "--as", "chuyenvien"), "only the receiving desk")
+    ok(_ask(cli, code))
+    fails(_ask(cli, code), "already waiting for a supplement")
+    fails(cli("dossier", "supplement", code, "--as", "chuyenvien"), "only the receiving desk")
     withdrawn = api.client.post(
         f"/api/v1/dossiers/{code}/withdraw",
         json={"reason": "Công dân rút hồ sơ"},
         headers=api.login("tiepnhan"),
     )
     assert withdrawn.status_code == 200, withdrawn.text
-    _fails(_ask(cli, code), "already closed")
-    _fails(cli("dossier", "supplement", code, "--as", "tiepnhan"), "not waiting for a supplement")
+    fails(_ask(cli, code), "already closed")
+    fails(cli("dossier", "supplement", code, "--as", "tiepnhan"), "not waiting for a supplement")
     view = _view(api, code)
     assert view["status"] == 7 and view["supplement_requests"] == 1
 
@@ -142,7 +103,7 @@ def _dossiers(api: Api, user: str, **params: str | int) -> dict[str, Any]:
 
 def test_receive_takes_everything_the_api_takes(api: Api, cli: Cli) -> None:
     yesterday = (datetime.now(VN) - timedelta(days=1)).replace(microsecond=0)
-    received = _ok(
+    received = ok(
         cli(
             *_receive_args(procedure="2.001610", **{"as": "tiepnhan.tt"}),
             *("--email", "buu@example.vn", "--address", ADDRESS, "--channel", "post"),
@@ -164,9 +125,9 @@ def test_receive_takes_everything_the_api_takes(api: Api, cli: Cli) -> None:
     r = api.client.get(f"/api/v1/dossiers/{code}", headers=api.login("lanhdao.so"))
     assert r.status_code == 200 and r.json()["applicant"]["email"] == "buu@example.vn"
 
-    refused = _ok(cli(*_receive_args(), "--refusal-reason", "Không thuộc thẩm quyền"))
+    refused = ok(cli(*_receive_args(), "--refusal-reason", "Không thuộc thẩm quyền"))
     assert (refused["status"], refused["refusal_reason"]) == (3, "Không thuộc thẩm quyền")
-    incomplete = _ok(cli(*_receive_args(), "--missing", "Tờ khai", "--missing", "Bản sao CCCD"))
+    incomplete = ok(cli(*_receive_args(), "--missing", "Tờ khai", "--missing", "Bản sao CCCD"))
     assert incomplete["status"] == 5
     assert incomplete["missing_documents"] == ["Tờ khai", "Bản sao CCCD"]
     assert _dossiers(api, "tiepnhan")["total"] == 2
@@ -174,27 +135,27 @@ def test_receive_takes_everything_the_api_takes(api: Api, cli: Cli) -> None:
 
 def test_bad_receive_options_exit_with_a_sentence_and_create_nothing(api: Api, cli: Cli) -> None:
     future = (datetime.now(VN) + timedelta(days=2)).isoformat()
-    _fails(cli(*_receive_args(), "--email", "not-an-email"), "--email", "an email address")
-    _fails(
+    fails(cli(*_receive_args(), "--email", "not-an-email"), "--email", "an email address")
+    fails(
         cli(*_receive_args(**{"id-number": "123"})),
         "--id-number (applicant.id_number): cần 12 chữ số CCCD hoặc 9 chữ số CMND / 9 or 12 digits",
     )
-    _fails(cli(*_receive_args(), "--address", "x" * 501), "--address (applicant.address)")
-    _fails(cli(*_receive_args(), "--missing", "  "), "--missing (missing_documents)")
-    _fails(cli(*_receive_args(), "--received-at", "hôm qua"), "--received-at (received_at)")
-    _fails(cli(*_receive_args(), "--received-at", "2026-03-01T08:00"), "needs a UTC offset")
-    _fails(cli(*_receive_args(), "--received-at", future), "cannot be in the future")
-    _fails(cli(*_receive_args(), "--channel", "fax"), "fax", exit_code=2)
-    _fails(cli(*_receive_args(procedure="9.999999")), "No procedure 9.999999")
-    _fails(
+    fails(cli(*_receive_args(), "--address", "x" * 501), "--address (applicant.address)")
+    fails(cli(*_receive_args(), "--missing", "  "), "--missing (missing_documents)")
+    fails(cli(*_receive_args(), "--received-at", "hôm qua"), "--received-at (received_at)")
+    fails(cli(*_receive_args(), "--received-at", "2026-03-01T08:00"), "needs a UTC offset")
+    fails(cli(*_receive_args(), "--received-at", future), "cannot be in the future")
+    fails(cli(*_receive_args(), "--channel", "fax"), "fax", exit_code=2)
+    fails(cli(*_receive_args(procedure="9.999999")), "No procedure 9.999999")
+    fails(
         cli(*_receive_args(), "--competent-agency", "000.00.99.H99"),
         "No agency with code 000.00.99.H99",
     )
-    _fails(
+    fails(
         cli(*_receive_args(procedure="1.001193"), "--competent-agency", "000.00.40.H99"),
         "cannot decide procedure 1.001193",
     )
-    _fails(cli(*_receive_args(**{"as": "chuyenvien"})), "reception role required")
+    fails(cli(*_receive_args(**{"as": "chuyenvien"})), "reception role required")
     assert _dossiers(api, "tiepnhan")["total"] == 0
 
 
@@ -240,7 +201,7 @@ def test_stats_for_a_period_match_the_api(api: Api, cli: Cli) -> None:
     _receive(api)
 
     def stats(*options: str, **params: str) -> dict[str, Any]:
-        got = _ok(cli("dossier", "stats", "--as", "lanhdao", *options))
+        got = ok(cli("dossier", "stats", "--as", "lanhdao", *options))
         r = api.client.get("/api/v1/stats/timeliness", params=params, headers=api.login("lanhdao"))
         assert r.status_code == 200 and got == r.json(), (got, r.text)
         result: dict[str, Any] = got
@@ -257,16 +218,16 @@ def test_stats_for_a_period_match_the_api(api: Api, cli: Cli) -> None:
 
 
 def test_bad_list_and_stats_options_exit_with_a_sentence(api: Api, cli: Cli) -> None:
-    _fails(cli("dossier", "list", "--as", "tiepnhan", "--from", "hôm qua"), "--from", "YYYY-MM-DD")
-    _fails(cli("dossier", "stats", "--as", "lanhdao", "--to", "2026-03-01T08:00"), "--to", "offset")
-    _fails(cli("dossier", "list", "--as", "tiepnhan", "--status", "11"), exit_code=2)
-    _fails(cli("dossier", "list", "--as", "tiepnhan", "--limit", "0"), exit_code=2)
-    _fails(cli("dossier", "list", "--as", "nobody"), "no user nobody")
-    _fails(
+    fails(cli("dossier", "list", "--as", "tiepnhan", "--from", "hôm qua"), "--from", "YYYY-MM-DD")
+    fails(cli("dossier", "stats", "--as", "lanhdao", "--to", "2026-03-01T08:00"), "--to", "offset")
+    fails(cli("dossier", "list", "--as", "tiepnhan", "--status", "11"), exit_code=2)
+    fails(cli("dossier", "list", "--as", "tiepnhan", "--limit", "0"), exit_code=2)
+    fails(cli("dossier", "list", "--as", "nobody"), "no user nobody")
+    fails(
         cli("dossier", "stats", "--as", "lanhdao", "--agency", "000.00.99.H99"),
         "No agency with code 000.00.99.H99",
     )
-    _fails(
+    fails(
         cli("dossier", "stats", "--as", "tiepnhan", "--agency", "000.00.10.H99"),
         "outside your agency's subtree",
     )
@@ -281,6 +242,6 @@ def test_show_tells_how_the_result_was_returned(api: Api, cli: Cli) -> None:
     code = _receive_at_centre(api)
     r = _complete_return(api, code, {"returned_by": "post", "postal_address": ADDRESS})
     assert r.status_code == 200, r.text
-    shown = _ok(cli("dossier", "show", code, "--as", "tiepnhan.tt"))
+    shown = ok(cli("dossier", "show", code, "--as", "tiepnhan.tt"))
     assert (shown["status"], shown["returned_by"], shown["postal_address"]) == (10, "post", ADDRESS)
     assert shown["returned_by_name"] == "Qua bưu chính công ích"

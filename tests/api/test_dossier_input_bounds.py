@@ -6,35 +6,16 @@ suspended."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
-from api.cli import app
-from tests.api.test_cli_dossiers import Cli, _fails, _receive_args
+from tests.api.test_cli_dossiers import _receive_args
+from tests.cli import Cli, fails
 from tests.conftest import Api
 
 APPLICANT = {"full_name": "Lê Văn Biên", "id_number": "001190012345", "phone": "0912345678"}
 INT64_MAX = 2**63 - 1
-
-
-@pytest.fixture
-def cli(api: Api, db_url: str, tmp_path: Path) -> Cli:
-    """`lienthong ARGS…` in-process against the test database (as in test_cli_dossiers)."""
-    runner = CliRunner()
-    env = {
-        "LIENTHONG_DATABASE_URL": db_url,
-        "LIENTHONG_DATA_DIR": str(tmp_path / "data"),
-        "LIENTHONG_DEMO": "1",
-    }
-
-    def run(*args: str) -> Result:
-        return runner.invoke(app, list(args), env=env)
-
-    return run
 
 
 def _post(api: Api, **over: Any) -> Any:
@@ -97,7 +78,7 @@ def test_cli_receive_before_the_calendar_years_exits_1_with_the_sentence(
     api: Api, cli: Cli
 ) -> None:
     result = cli(*_receive_args(), "--received-at", "1899-01-01T08:00:00+07:00")
-    _fails(result, "received_at", "1968", "Thời điểm tiếp nhận")
+    fails(result, "received_at", "1968", "Thời điểm tiếp nhận")
     assert "unexpected" not in result.stderr
     assert _total(api) == 0
 
@@ -107,12 +88,12 @@ def test_cli_list_offset_and_limit_have_the_api_bounds(api: Api, cli: Cli) -> No
     code = _post(api).json()["code"]
     for option, value in (("--offset", "99999999999999999999"), ("--offset", str(INT64_MAX + 1))):
         result = cli("dossier", "list", "--as", "tiepnhan", option, value)
-        _fails(result, option, exit_code=2)
+        fails(result, option, exit_code=2)
         assert "unexpected" not in result.output
         params = {option.removeprefix("--"): value}
         assert api.client.get("/api/v1/dossiers", params=params, headers=h).status_code == 422
     for option, value in (("--offset", "-1"), ("--limit", "0"), ("--limit", "201")):
-        _fails(cli("dossier", "list", "--as", "tiepnhan", option, value), option, exit_code=2)
+        fails(cli("dossier", "list", "--as", "tiepnhan", option, value), option, exit_code=2)
         params = {option.removeprefix("--"): value}
         assert api.client.get("/api/v1/dossiers", params=params, headers=h).status_code == 422
     # The largest offset both accept is an empty page, not an error.
