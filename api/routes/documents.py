@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, StrictBool, StrictInt
 
 from api.deps import CurrentUser, ObjectStoreDep, Page, SessionDep
 from api.errors import error_responses
@@ -63,21 +63,25 @@ class DocumentIn(Input):
     issuer: PartyIn | None = Field(default=None, description="Incoming: the issuing agency")
     place: str | None = Field(default=None, max_length=150)
     language: str = Field(default="Tiếng Việt", max_length=30)
-    pages: int | None = Field(default=None, ge=1, le=999)
+    pages: StrictInt | None = Field(default=None, ge=1, le=999)
     signer: SignerIn | None = None
     recipients: list[PartyIn] = Field(default_factory=list, max_length=500)
     to_places: list[Annotated[str, Field(min_length=1, max_length=150)]] = Field(
         default_factory=list, max_length=500
     )
-    urgency: int = Field(default=0, ge=0, le=4, description="0 thường … 3 hỏa tốc, 4 hẹn giờ")
-    secrecy: int = Field(default=0, ge=0, le=3, description="0, 1 Mật, 2 Tối mật, 3 Tuyệt mật")
+    urgency: StrictInt = Field(default=0, ge=0, le=4, description="0 thường … 3 hỏa tốc, 4 hẹn giờ")
+    secrecy: StrictInt = Field(
+        default=0, ge=0, le=3, description="0, 1 Mật, 2 Tối mật, 3 Tuyệt mật"
+    )
     due_date: date | None = Field(default=None, description="Hạn trả lời / xử lý")
-    copies: int | None = Field(default=None, ge=1, le=999)
+    copies: StrictInt | None = Field(default=None, ge=1, le=999)
     files: list[FileRefIn] = Field(default_factory=list, max_length=100)
     received_at: AwareDatetime | None = Field(
         default=None, description="Incoming: arrival time, with its offset; this year, not later"
     )
-    replaces: int | None = Field(default=None, description="Outgoing: the document it replaces")
+    replaces: StrictInt | None = Field(
+        default=None, description="Outgoing: the document it replaces"
+    )
 
     def document(self) -> DocumentInput:
         """The engine's value for `create_document` (the CLI's `document enter` uses it too)."""
@@ -208,11 +212,11 @@ class UpdateIn(ReasonIn):
     subject: str | None = Field(default=None, min_length=1, max_length=500)
     summary: str | None = Field(default=None, max_length=500)
     due_date: date | None = None
-    urgency: int | None = Field(default=None, ge=0, le=4)
+    urgency: StrictInt | None = Field(default=None, ge=0, le=4)
 
 
 class AnswerIn(Input):
-    accept: bool
+    accept: StrictBool
     reason: str | None = Field(default=None, max_length=500)
 
 

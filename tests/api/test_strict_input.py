@@ -106,3 +106,30 @@ def test_json_nested_too_deep_is_a_bilingual_400(api: Api) -> None:
     assert r.status_code == 400, r.text
     assert r.json()["error"] == "malformed_body"
     assert "Không đọc được" in r.json()["detail"] and "cannot be read" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("secrecy", True), ("urgency", "1"), ("pages", 2.0)])
+def test_document_numbers_must_be_json_integers(api: Api, field: str, value: Any) -> None:
+    headers = api.login("vanthu")
+    before = _row_counts(api)
+    body = {
+        "direction": "incoming",
+        "type_name": "Công văn",
+        "code_number": "12",
+        "notation": "UBND-VP",
+        "issued_date": "2026-01-05",
+        "issuer": {"code": "000.00.00.H99", "name": "UBND tỉnh"},
+        "subject": "Về việc thử",
+        field: value,
+    }
+    r = api.client.post("/api/v1/documents", json=body, headers=headers)
+    _refused(api, r, field)
+    assert _row_counts(api) == before
+
+
+def test_accepting_a_change_takes_only_a_json_boolean(api: Api) -> None:
+    # "yes" was read as true: accepting a recall cannot be undone.
+    r = api.client.post(
+        "/api/v1/documents/1/answer", json={"accept": "yes"}, headers=api.login("vanthu")
+    )
+    _refused(api, r, "accept")
