@@ -30,6 +30,21 @@ from tests.conftest import Api
 VERDICT_CODES = {name: code for code, name in VERDICT_NAMES.items()}
 
 
+def register_verdict(api: Api, headers: dict[str, str], code: str) -> str:
+    """The dossier's verdict as the register (form 06) of the last 90 days prints it."""
+    now = datetime.now(UTC)
+    register = api.client.get(
+        "/api/v1/dossier-register",
+        params={
+            "from": (now - timedelta(days=90)).isoformat(),
+            "to": (now + timedelta(days=1)).isoformat(),
+        },
+        headers=headers,
+    )
+    rows = list(csv.reader(io.StringIO(register.content.decode("utf-8-sig"))))
+    return VERDICT_CODES[next(r[-1] for r in rows[1:] if r[1] == code)]
+
+
 def _everywhere(api: Api, code: str) -> dict[str, str]:
     """How each place that shows timeliness judges the (only) dossier right now."""
     h = api.login("lanhdao")
@@ -51,21 +66,11 @@ def _everywhere(api: Api, code: str) -> dict[str, str]:
         "on_time": stats["on_time"],
         "overdue": stats["open_overdue"] + stats["finished_overdue"],
     }
-    now = datetime.now(UTC)
-    register = api.client.get(
-        "/api/v1/dossier-register",
-        params={
-            "from": (now - timedelta(days=90)).isoformat(),
-            "to": (now + timedelta(days=1)).isoformat(),
-        },
-        headers=h,
-    )
-    rows = list(csv.reader(io.StringIO(register.content.decode("utf-8-sig"))))
     return {
         "view": _view(api, code)["timeliness"],
         "list": "overdue" if code in listed["true"] else "not_overdue",
         "stats": next(verdict for verdict, n in counted.items() if n),
-        "register": VERDICT_CODES[next(r[-1] for r in rows[1:] if r[1] == code)],
+        "register": register_verdict(api, h, code),
     }
 
 

@@ -3,22 +3,16 @@ dossier ends: the view, the list filter, the statistics and the register (form 0
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from engine.calendar import VN_TZ
-from engine.dossiers.timeliness import VERDICT_NAMES
 from storage.models import Dossier
 from tests.api.test_dossier_supplement import _age, _ask, _receive, _to_appraisal, _view
-from tests.api.test_dossier_timeliness import _all, _everywhere
+from tests.api.test_dossier_timeliness import _all, _everywhere, register_verdict
 from tests.conftest import Api
-
-# The register (form 06) prints each verdict by its Vietnamese name.
-VERDICT_CODES = {name: code for code, name in VERDICT_NAMES.items()}
 
 
 def _finished_at(api: Api, code: str, due: datetime, finished: datetime) -> None:
@@ -73,21 +67,11 @@ def _closed_verdicts(api: Api, code: str) -> dict[str, object]:
         ).json()["items"]
     }
     stats = api.client.get("/api/v1/stats/timeliness", headers=h).json()
-    now = datetime.now(UTC)
-    register = api.client.get(
-        "/api/v1/dossier-register",
-        params={
-            "from": (now - timedelta(days=90)).isoformat(),
-            "to": (now + timedelta(days=1)).isoformat(),
-        },
-        headers=h,
-    )
-    rows = list(csv.reader(io.StringIO(register.content.decode("utf-8-sig"))))
     return {
         "view": _view(api, code)["timeliness"],
         "listed_overdue": code in overdue,
         "stats_overdue": stats["finished_overdue"] + stats["open_overdue"],
-        "register": VERDICT_CODES[next(r[-1] for r in rows[1:] if r[1] == code)],
+        "register": register_verdict(api, h, code),
     }
 
 
