@@ -21,6 +21,7 @@ from storage.objects import ObjectStore
 
 __all__ = [
     "AppState",
+    "ConnectionSlot",
     "CurrentUser",
     "ObjectStoreDep",
     "Page",
@@ -76,6 +77,8 @@ def _objects(request: Request) -> ObjectStore:
 # scope="function": the transaction commits before the response goes out, so a client never
 # sees a result that is not yet (or never) committed, and a failing commit is an error answer.
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
+# For routes that open their own units of work (several, or outside a transaction).
+ConnectionSlot = Annotated[None, Depends(_connection_slot, scope="function")]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ObjectStoreDep = Annotated[ObjectStore, Depends(_objects)]
 

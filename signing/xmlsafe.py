@@ -16,6 +16,7 @@ signxml cannot verify what the JDK signs), and comments kept despite
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from lxml import etree
@@ -31,6 +32,7 @@ __all__ = [
     "Verifier",
     "c14n",
     "error",
+    "hidden_markup_encoding",
     "find_signatures",
     "into_dsig_namespace",
     "isolate",
@@ -49,6 +51,29 @@ _LIBXML_TEXT_LIMIT = 10_000_000
 def error(vi: str, en: str, code: str) -> XmlSignatureError:
     """An XmlSignatureError with the usual "Vietnamese / English" message."""
     return XmlSignatureError(f"{vi} / {en}", code=code)
+
+
+_DECLARED = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"']"
+)
+
+
+def hidden_markup_encoding(xml: bytes) -> str | None:
+    """The encoding the XML declaration names when markup could hide from a byte scan in it
+    (UTF-7 writes `<` as `+ADw-`, EBCDIC as 0x4C; and encodings Python does not know), so
+    that the DOCTYPE and element-count checks would not see it; None otherwise."""
+    found = _DECLARED.match(xml[:256])
+    if found is None:
+        return None  # no declaration, or one in UTF-16/32, where `<` is still the byte 0x3C
+    name = found.group(1).decode("ascii")
+    ascii_bytes = bytes(range(128))
+    try:
+        # Every ASCII byte must read as itself: UTF-7's `+` starts an escape, EBCDIC moves
+        # everything, UTF-16 pairs bytes.
+        plain = ascii_bytes.decode(name) == ascii_bytes.decode("ascii")
+    except (LookupError, UnicodeError, ValueError):
+        plain = False
+    return None if plain else name
 
 
 def parser(size: int) -> etree.XMLParser:
@@ -76,6 +101,13 @@ def parse_untrusted(xml: bytes, max_bytes: int = MAX_XML_BYTES) -> etree._Elemen
         "The package must not contain a DOCTYPE or entity declarations",
         "xml_forbidden_dtd",
     )
+    encoding = hidden_markup_encoding(xml)
+    if encoding is not None:
+        raise error(
+            f"Gói tin khai báo bảng mã {encoding}, không được chấp nhận; edXML dùng UTF-8",
+            f"The package declares the encoding {encoding}, which is refused; edXML is UTF-8",
+            "xml_encoding_refused",
+        )
     if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
         raise forbidden
     # Each element has a `<` not followed by `/`; end tags are subtracted only when needed.

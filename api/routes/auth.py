@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field, StrictInt
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import ConnectionSlot, CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.schemas import Input
 from engine import audit
@@ -34,7 +34,10 @@ class ApiTokenIn(Input):
 
 @router.post("/token", response_model=TokenOut, responses=error_responses(401, 422))
 def login(
-    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], settings: SettingsDep
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    settings: SettingsDep,
+    _slot: ConnectionSlot,
 ) -> TokenOut:
     """Exchange username and password for a bearer token."""
     sessions = request.app.state.lienthong.sessions

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy import select
 
-from api.deps import AppState, CurrentUser, ObjectStoreDep, Page, SessionDep
+from api.deps import AppState, ConnectionSlot, CurrentUser, ObjectStoreDep, Page, SessionDep
 from api.errors import error_responses
 from api.schemas import PageOut
 from engine.exchange.agency_keys import AgencyKeys, agency_certificates, publish
@@ -58,6 +58,7 @@ def post_package(
     request: Request,
     store: ObjectStoreDep,
     package: Annotated[bytes, Body(media_type="application/xml")],
+    _slot: ConnectionSlot,
 ) -> Receipts:
     """Deliver a signed edXML document or status package to agencies of this node.
 

@@ -71,7 +71,7 @@ def _received_by(session: Session, doc: Document, business: int) -> list[dict[st
     rows = session.scalars(
         select(Delivery).where(
             Delivery.document_id == doc.id,
-            Delivery.business_type == 0,
+            Delivery.business_type.in_((0, 3)),  # the letter, or the replacement it is
             Delivery.state.in_(("sent", "pending")),
             or_(Delivery.status_code.is_(None), Delivery.status_code != "02"),
         )

@@ -146,8 +146,9 @@ def _vn_date(moment: datetime) -> date:
 def _arrival(doc: DocumentInput, now: datetime) -> datetime:
     """When the incoming document arrived, checked against the register it goes into.
 
-    The arrival number is taken in the register of the current year (Decree 30 art. 15), so
-    the arrival must fall in that year and not in the future, and the issuer's date may not
+    The arrival number is taken in the register of the arrival's year (Decree 30 art. 15):
+    this year's, or last year's for a paper letter of late December entered in January. An
+    arrival in the future or earlier than that is refused, and the issuer's date may not
     come after it. Raises InvalidInputError naming the field.
     """
     arrival = doc.received_at or now
@@ -164,13 +165,13 @@ def _arrival(doc: DocumentInput, now: datetime) -> datetime:
             f"{arrival.isoformat()} is in the future",
         )
     year = now.astimezone(VN_TZ).year
-    if arrival < datetime(year, 1, 1, tzinfo=VN_TZ):
+    if arrival < datetime(year - 1, 1, 1, tzinfo=VN_TZ):
         earlier = _vn_date(arrival).year
         raise _refuse(
             "received_at",
-            f"received_at: văn bản đến năm {earlier} thuộc sổ văn bản đến năm {earlier}, không "
-            f"vào sổ năm {year} / received_at: a document received in {earlier} belongs to the "
-            f"{earlier} incoming register, not to the {year} one",
+            f"received_at: văn bản đến năm {earlier}; chỉ vào sổ được văn bản đến năm {year} "
+            f"hoặc {year - 1} / received_at: a document received in {earlier}; only arrivals of "
+            f"{year} or {year - 1} can still be entered in their register",
         )
     issued, today = doc.issued_date, now.astimezone(VN_TZ).date()
     if issued is not None and issued > today:
@@ -213,13 +214,13 @@ def find_duplicate(
     """An incoming document the agency already has with the same issuer, number and notation.
 
     Clerks write the same number and notation differently ("012/ubnd-vp" for "12/UBND-VP"):
-    numbers compare without leading zeros, notations without case. The notation is
-    upper-cased here, not by the database, whose UPPER may know only ASCII ("đ").
+    numbers compare without leading zeros, notations without case. LOWER, not UPPER: on
+    SQLite only LOWER is replaced by a Unicode one (`storage.db`), so "qđ" meets "QĐ".
     """
     same_notation = (
         Document.notation.is_(None)
         if notation is None
-        else func.upper(Document.notation) == notation.upper()
+        else func.lower(Document.notation) == notation.lower()
     )
     return session.scalar(
         select(Document)

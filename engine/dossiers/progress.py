@@ -3,6 +3,7 @@ the deadline watch of its process asks here whether the dossier is overdue."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -50,6 +51,8 @@ RETURN_METHODS: Final[dict[str, str]] = {
 RETURN_FORM: Final = "return_result.schema.json"
 # session.info key: instances whose deadline passed in this unit of work, apology not yet made.
 _PENDING_APOLOGIES: Final = "lienthong.pending_apologies"
+
+log = logging.getLogger("lienthong.dossiers")
 
 
 def _on_task_completed(
@@ -235,8 +238,16 @@ def _on_deadline(session: Session, instance_id: int, due_at: str | None) -> None
 
 @event.listens_for(Session, "before_commit")
 def _apologise_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: later steps of this unit of work may still write task rows
     for instance_id in session.info.pop(_PENDING_APOLOGIES, ()):
-        _apologise(session, instance_id)
+        # A failing apology must not undo the unit of work that found the deadline passed
+        # (nor stop the worker's timer round): it is logged, the rest commits.
+        try:
+            with session.begin_nested():
+                _apologise(session, instance_id)
+        except Exception:
+            log.exception("form 04 for instance %s could not be made", instance_id)
 
 
 @event.listens_for(Session, "after_transaction_end")

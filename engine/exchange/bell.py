@@ -38,10 +38,12 @@ def _note_due(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _ring(session: Session) -> None:
-    if session.info.pop("ring", False):
+    # A released savepoint commits nothing yet: ring when the real transaction commits.
+    if not session.in_nested_transaction() and session.info.pop("ring", False):
         session.info["doorbell"].ring()
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    session.info.pop("ring", None)
+    if not session.in_nested_transaction():
+        session.info.pop("ring", None)

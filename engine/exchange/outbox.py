@@ -161,8 +161,6 @@ class Outbox:
             (doc_id, business, peer_id), members = group
             try:
                 members, waiting = self._after_original(doc_id, business, members)
-                if waiting:
-                    self._fail(Delivery, waiting, _WAITING)
                 if not members:
                     return not waiting
                 self._renew(Delivery, members)
@@ -229,9 +227,10 @@ class Outbox:
     def _after_original(
         self, doc_id: int, business: int, members: list[int]
     ) -> tuple[list[int], list[int]]:
-        """A recall or an update goes to a recipient only once the document itself has
-        reached it: returns the entries to send now and those that must wait. One whose
-        document was refused or could not be delivered is closed as undeliverable."""
+        """A recall or an update goes to a recipient only once the document itself (or the
+        replacement it is) has reached it: returns the entries to send now and those that
+        wait, due again just after the letter's next attempt (no attempt counted, so changes
+        keep their order). One whose letter was refused or undeliverable is closed."""
         if business not in (1, 2):
             return members, []
         go, waiting = [], []
@@ -240,13 +239,16 @@ class Outbox:
                 d.recipient_code: d
                 for d in session.scalars(
                     select(Delivery).where(
-                        Delivery.document_id == doc_id, Delivery.business_type == 0
+                        Delivery.document_id == doc_id, Delivery.business_type.in_((0, 3))
                     )
                 )
             }
             for d in session.scalars(select(Delivery).where(Delivery.id.in_(members))):
                 original = originals.get(d.recipient_code)
                 if original is not None and original.state == "pending":
+                    after = max(original.next_attempt_at or utcnow(), utcnow())
+                    d.next_attempt_at = after + timedelta(seconds=1)
+                    d.attempts, d.last_error = max(d.attempts - 1, 0), _WAITING
                     waiting.append(d.id)
                 elif original is None or original.state != "sent" or original.status_code == "02":
                     d.state, d.last_error = "undeliverable", _NO_ORIGINAL
@@ -418,7 +420,7 @@ class Outbox:
             route = self._route(session, row.sender_code)
             if isinstance(route, str):
                 raise ValueError(route)
-            exchange_id, sender_code = doc.exchange_id, row.sender_code
+            exchange_id, sender_code, ours = doc.exchange_id, row.sender_code, agency.code
             target = (route.name, route.url) if route is not None else None
         if target is None:
             receive_logged(
@@ -437,6 +439,7 @@ class Outbox:
                 data=xml,
                 result="delivered",
                 exchange_id=exchange_id,
+                sender=ours,
                 recipient=sender_code,
                 peer=target[0] if target else self.node.name,
                 status_code=row.status_code,

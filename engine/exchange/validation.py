@@ -30,7 +30,7 @@ from signing.xmldsig import verify_integrity, verify_package
 __all__ = ["UNREADABLE", "ValidationIssue", "validate"]
 
 UNREADABLE = frozenset(
-    {"X.TooLarge", "X.Malformed", "X.Doctype", "X.TooDeep", "X.TooManyElements"}
+    {"X.TooLarge", "X.Malformed", "X.Doctype", "X.TooDeep", "X.TooManyElements", "X.Encoding"}
 )
 _X_CODES = {
     "xml_too_large": "X.TooLarge",
@@ -38,6 +38,7 @@ _X_CODES = {
     "xml_forbidden_dtd": "X.Doctype",
     "xml_too_deep": "X.TooDeep",
     "xml_too_many_elements": "X.TooManyElements",
+    "xml_encoding_refused": "X.Encoding",
 }
 _LABELS = {
     "MessageHeader.From": ("Cơ quan gửi", "Sender (From)"),

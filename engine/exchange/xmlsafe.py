@@ -22,6 +22,7 @@ from __future__ import annotations
 from lxml import etree
 
 from engine.errors import PackageInvalid, PackageTooLarge
+from signing.xmlsafe import hidden_markup_encoding
 
 __all__ = ["MAX_DEPTH", "MAX_ELEMENTS", "MAX_PACKAGE_BYTES", "parse_xml"]
 
@@ -84,7 +85,8 @@ def parse_xml(
 ) -> etree._Element:
     """Parse untrusted XML bytes into their root element.
 
-    Raises PackageTooLarge past `max_bytes`; PackageInvalid (code `xml_forbidden_dtd`,
+    Raises PackageTooLarge past `max_bytes`; PackageInvalid (code `xml_encoding_refused`,
+    `xml_forbidden_dtd`,
     `xml_too_many_elements`, `xml_malformed` or `xml_too_deep`) for a DOCTYPE, more than
     `max_elements` elements, bytes that are not XML, or nesting deeper than `max_depth`.
     """
@@ -93,6 +95,13 @@ def parse_xml(
             f"Gói tin lớn hơn giới hạn {max_bytes:,} byte / "
             f"The package is larger than the {max_bytes:,}-byte limit",
             code="xml_too_large",
+        )
+    encoding = hidden_markup_encoding(data)
+    if encoding is not None:
+        raise PackageInvalid(
+            f"Gói tin khai báo bảng mã {encoding}, không được chấp nhận; edXML dùng UTF-8 / "
+            f"The package declares the encoding {encoding}, which is refused; edXML is UTF-8",
+            code="xml_encoding_refused",
         )
     if any(marker in data for marker in _FORBIDDEN):
         raise _forbidden_dtd()

@@ -91,14 +91,18 @@ def test_received_at_in_the_future_is_refused_past_a_little_clock_skew(api: Api)
 def test_a_document_received_in_an_earlier_year_belongs_to_that_years_register(
     api: Api, clock: datetime
 ) -> None:
+    # Two years back is too late for any register still open.
     _refused(
         api,
         "received_at",
-        "2025",
-        "belongs to the 2025 incoming register",
-        received_at="2025-12-31T10:00:00+07:00",
-        issued_date="2025-12-30",
+        "2024",
+        "only arrivals of 2026 or 2025",
+        received_at="2024-12-31T10:00:00+07:00",
+        issued_date="2024-12-30",
     )
+    # A paper letter of 31 December entered in January: last year's register, its next number.
+    late = _entered(api, received_at="2025-12-31T10:00:00+07:00", issued_date="2025-12-30")
+    assert (late["year"], late["arrival_number"]) == (2025, "01")
     # 23:30 on 31 December in UTC is already 1 January in Vietnam: this year's register.
     doc = _entered(api, received_at="2025-12-31T17:30:00Z", issued_date="2025-12-30")
     assert (doc["year"], doc["arrival_number"]) == (2026, "01")
@@ -138,7 +142,7 @@ def test_the_engine_refuses_bad_arrivals_for_every_caller(
     )
     bad = [
         ("received_at", replace(paper, received_at=datetime(2026, 1, 1, 8))),  # naive
-        ("received_at", replace(paper, received_at=datetime(2025, 12, 31, 10, tzinfo=VN_TZ))),
+        ("received_at", replace(paper, received_at=datetime(2024, 12, 31, 10, tzinfo=VN_TZ))),
         ("received_at", replace(paper, received_at=clock + timedelta(minutes=3))),
         ("issued_date", replace(paper, issued_date=date(2026, 1, 3))),
     ]

@@ -220,6 +220,15 @@ def test_update_refused_leaves_the_copy_as_it_was_and_replacement_accepted_close
         "01",
         "15",
     ]
+    # The replacement can itself be recalled: the recall goes where the replacement went.
+    r = api.client.post(
+        f"/api/v1/documents/{new['id']}/recall",
+        json={"reason": "Thay thế nhầm"},
+        headers=api.login("vanthu.so"),
+    )
+    assert r.status_code == 200, r.text
+    outbox.run_once()
+    assert _doc(api, "vanthu", replacement["id"])["pending_change"] == 1
 
 
 def test_evidence_log_lists_every_package_and_status_with_its_hash(api: Api, pki: TestPki) -> None:
@@ -253,6 +262,17 @@ def test_evidence_log_lists_every_package_and_status_with_its_hash(api: Api, pki
         headers=api.login("admin"),
     )
     assert made.status_code == 201, made.text
+    # The statuses the receiving agency sends back later (03 registered) are its clerk's too.
+    copy = _incoming_of(api, exchange_id)
+    _do(api, "vanthu", "register", copy["id"], {"decision": "register"})
+    _outbox(api).run_once()
+    mine = api.client.get(
+        "/api/v1/exchange/evidence",
+        params={"exchange_id": exchange_id},
+        headers=api.login("vanthu"),
+    ).json()["items"]
+    assert ("sent", "status", "03") in {(e["direction"], e["kind"], e["status_code"]) for e in mine}
+    rows = mine
     for user, expected in (("vanthu.xa2", 0), ("vanthu", len(rows)), ("admin", len(rows))):
         seen_by = api.client.get(
             "/api/v1/exchange/evidence",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
+from engine.calendar import VN_TZ
 from tests.conftest import Api
 
 ISSUER = "Tác giả (cơ quan ban hành)"  # the incoming register's column
@@ -55,7 +56,7 @@ def test_an_issuer_named_like_a_formula_is_text_in_the_incoming_register(api: Ap
     h = api.login("vanthu")
     r = api.client.post("/api/v1/documents", json=body, headers=h)
     assert r.status_code == 201, r.text
-    url = f"/api/v1/documents/registers/incoming?year={datetime.now(UTC).year}"
+    url = f"/api/v1/documents/registers/incoming?year={datetime.now(VN_TZ).year}"
 
     ws = _sheet(api.client.get(url + "&format=xlsx", headers=h).content)
     assert _cells(ws, ISSUER) == [(HYPERLINK, "s")]

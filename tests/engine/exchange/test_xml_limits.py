@@ -88,3 +88,22 @@ def test_the_signature_parser_refuses_the_same() -> None:
     assert len(parse_untrusted(OPEN + b"<a>x</a>" * (MAX_ELEMENTS - 1) + CLOSE)) == (
         MAX_ELEMENTS - 1
     )
+
+
+def test_an_encoding_that_hides_markup_from_the_byte_checks_is_refused() -> None:
+    # In UTF-7 `<` is `+ADw-`: 200,000 elements with a single 0x3C byte, and a DOCTYPE the
+    # byte scan cannot see. Both parsers refuse the declared encoding before libxml2 runs.
+    body = "<r>" + "<a/>" * 200_000 + "</r>"
+    hidden = b"<?xml version='1.0' encoding='UTF-7'?>" + body.replace("<", "+ADw-").replace(
+        ">", "+AD4-"
+    ).encode("ascii")
+    assert hidden.count(b"<") == 1
+    assert _refused(hidden)[0].code == "xml_encoding_refused"
+    with pytest.raises(XmlSignatureError) as e:
+        parse_untrusted(hidden)
+    assert e.value.code == "xml_encoding_refused"
+    [issue] = validate(hidden)
+    assert issue.code == "X.Encoding" and "UTF-7" in issue.message
+    # Encodings that keep ASCII's bytes are read as before.
+    latin = b"<?xml version='1.0' encoding='ISO-8859-1'?>" + flat(3)
+    assert parse_xml(latin) is not None
