@@ -30,6 +30,19 @@ def _start(api: Api, data: dict, business_key: str | None = None) -> WorkflowIns
         return loaded.row
 
 
+def _seal_key(api: Api, agency: str) -> TestPki:
+    """Register a fresh seal key for `agency` (as the admin); its PKI."""
+    pki = TestPki.generate("rsa")
+    r = api.client.post(
+        "/api/v1/admin/signing-keys",
+        data={"agency_code": agency, "password": PASSWORD},
+        files={"file": ("seal.p12", pki.pkcs12(pki.seal, PASSWORD), "application/x-pkcs12")},
+        headers=api.login("admin"),
+    )
+    assert r.status_code == 201, r.text
+    return pki
+
+
 def _dossier_file(api: Api) -> tuple[str, str]:
     from tests.api.test_dossiers_api import _receive
 
@@ -44,14 +57,7 @@ def _dossier_file(api: Api) -> tuple[str, str]:
 
 
 def test_a_process_seals_the_result_file_with_the_agency_key(api: Api) -> None:
-    pki = TestPki.generate("rsa")
-    r = api.client.post(
-        "/api/v1/admin/signing-keys",
-        data={"agency_code": COMMUNE, "password": PASSWORD},
-        files={"file": ("seal.p12", pki.pkcs12(pki.seal, PASSWORD), "application/x-pkcs12")},
-        headers=api.login("admin"),
-    )
-    assert r.status_code == 201, r.text
+    _seal_key(api, COMMUNE)
     code, file_id = _dossier_file(api)
     # A file of another case is refused: the process seals only its own.
     _, other = _dossier_file(api)
@@ -72,14 +78,7 @@ def test_a_process_seals_the_result_file_with_the_agency_key(api: Api) -> None:
 def test_the_competent_agency_seals_when_another_desk_received_the_case(api: Api) -> None:
     # Non-boundary reception: the department decides, so its key seals, not the desk's.
     department = "000.00.10.H99"
-    pki = TestPki.generate("rsa")
-    r = api.client.post(
-        "/api/v1/admin/signing-keys",
-        data={"agency_code": department, "password": PASSWORD},
-        files={"file": ("seal.p12", pki.pkcs12(pki.seal, PASSWORD), "application/x-pkcs12")},
-        headers=api.login("admin"),
-    )
-    assert r.status_code == 201, r.text
+    pki = _seal_key(api, department)
     code, file_id = _dossier_file(api)
     data = {"result_file_id": file_id, "result_number": "12", "competent_agency": department}
     row = _start(api, data, code)
@@ -104,14 +103,7 @@ def test_without_a_seal_key_the_step_stops_with_an_incident_naming_it(api: Api) 
 def test_the_one_stop_result_file_is_sealed_before_it_is_returned(api: Api) -> None:
     from tests.api.test_dossiers_api import _do, _receive
 
-    pki = TestPki.generate("rsa")
-    r = api.client.post(
-        "/api/v1/admin/signing-keys",
-        data={"agency_code": COMMUNE, "password": PASSWORD},
-        files={"file": ("seal.p12", pki.pkcs12(pki.seal, PASSWORD), "application/x-pkcs12")},
-        headers=api.login("admin"),
-    )
-    assert r.status_code == 201, r.text
+    _seal_key(api, COMMUNE)
     code = _receive(api)["code"]
     _do(api, "tiepnhan", "receive", code)
     _do(api, "lanhdao", "assign", code, {"next_assignee": "chuyenvien"})
