@@ -160,9 +160,11 @@ class Outbox:
         def deliver(group: tuple[tuple[int, int, int | None], list[int]]) -> bool:
             (doc_id, business, peer_id), members = group
             try:
-                members, waiting = self._after_original(doc_id, business, members)
+                members, _ = self._after_original(doc_id, business, members)
                 if not members:
-                    return not waiting
+                    # Waiting (or closed) is not a failure: a change queued behind this one
+                    # waits for the same letter in its own turn, keeping its own due time.
+                    return True
                 self._renew(Delivery, members)
                 self._deliver(doc_id, business, members, peers.get(peer_id) if peer_id else None)
             except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry and retried
