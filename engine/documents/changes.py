@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -21,13 +21,12 @@ from engine.documents.kinds import DocStatus
 from engine.documents.reading import document_for
 from engine.documents.timeline import record_event
 from engine.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from engine.exchange.change_requests import CHANGE_NAMES, queue_answer
 from engine.principal import Principal
 from engine.runtime.cancel import cancel_instance
-from storage.models import Delivery, Document, StatusOutbox, utcnow
+from storage.models import Delivery, Document, utcnow
 
 __all__ = ["CHANGE_NAMES", "DocumentUpdate", "answer_change", "recall", "send_update"]
-
-CHANGE_NAMES: Final[dict[int, str]] = {1: "thu hồi", 2: "cập nhật", 3: "thay thế"}
 
 
 @dataclass(frozen=True)
@@ -196,15 +195,6 @@ def answer_change(
         details={"business_type": business},
     )
     doc.pending_change, doc.pending_reason, doc.pending_details = None, None, None
-    session.add(
-        StatusOutbox(
-            document_id=doc.id,
-            sender_code=doc.issuer_code,
-            status_code=code,
-            description=f"{CHANGE_NAMES[business]}: {text}",
-            staff=principal.full_name,
-            next_attempt_at=utcnow(),
-        )
-    )
+    queue_answer(session, doc, business, accept, text, principal.full_name)
     audit.record(session, principal.user_id, "answer_change", "document", doc.id, {"status": code})
     return doc

@@ -4,15 +4,20 @@ types 1, 2 and 3): kept pending on the document until its clerk answers them wit
 
 from __future__ import annotations
 
+from typing import Final
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.documents.timeline import record_event
 from engine.errors import ExchangeError
 from engine.exchange.model import DocumentPackage
-from storage.models import Agency, Document
+from storage.models import Agency, Document, StatusOutbox, utcnow
 
-__all__ = ["change_request", "replacement"]
+__all__ = ["CHANGE_NAMES", "change_request", "queue_answer", "replacement"]
+
+CHANGE_NAMES: Final[dict[int, str]] = {1: "thu hồi", 2: "cập nhật", 3: "thay thế"}
+_CHANGE_NAMES_EN: Final[dict[int, str]] = {1: "recall", 2: "update", 3: "replacement"}
 
 
 def change_request(
@@ -59,10 +64,46 @@ def replacement(session: Session, package: DocumentPackage, doc: Document) -> No
     _pending(session, package, doc, 3)
 
 
+def queue_answer(
+    session: Session, doc: Document, business: int, accept: bool, text: str, staff: str | None
+) -> None:
+    """Queue status 15 (accepted) or 16 (refused) for the request of type `business` the
+    sender made about `doc`; the outbox sends it back in order with the document's other
+    statuses."""
+    session.add(
+        StatusOutbox(
+            document_id=doc.id,
+            sender_code=doc.issuer_code,
+            status_code="15" if accept else "16",
+            description=f"{CHANGE_NAMES[business]}: {text}",
+            staff=staff,
+            next_attempt_at=utcnow(),
+        )
+    )
+
+
 def _pending(session: Session, package: DocumentPackage, doc: Document, business: int) -> None:
     # The receiving clerk answers it: 15 accepts, 16 refuses (engine.documents.changes).
     h = package.message_header
     reason = package.trace_header_list.business.business_doc_reason
+    earlier = doc.pending_change
+    if earlier is not None:
+        # Status packages do not say which request they answer, so each request gets its
+        # own answer, in order: the one a later request makes moot is answered 16 now,
+        # before the clerk answers the later one.
+        text = (
+            f"không áp dụng vì bên gửi đã gửi yêu cầu {CHANGE_NAMES[business]} sau đó / "
+            f"superseded by the sender's later {_CHANGE_NAMES_EN[business]}"
+        )
+        record_event(
+            session,
+            doc,
+            "change_superseded",
+            actor_id=None,
+            note=text,
+            details={"business_type": earlier, "by": business},
+        )
+        queue_answer(session, doc, earlier, accept=False, text=text, staff=None)
     doc.pending_change, doc.pending_reason = business, reason
     doc.pending_details = {
         "subject": h.subject,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.documents.deliveries import latest_status
@@ -14,10 +14,11 @@ __all__ = ["answered_delivery", "record_delivery_status"]
 
 def answered_delivery(session: Session, status: StatusPackage) -> Delivery | None:
     """The delivery a status package answers, or None: our latest delivery of the document
-    it names to the agency sending it; for 15/16 a recall, update or replacement, else the
-    document itself (or its replacement)."""
+    it names to the agency sending it (or of its replacement); for 15/16 the oldest recall,
+    update or replacement sent there and not yet answered (the receiver answers them in
+    order), else the latest of those."""
     change = status.status_code.value in ("15", "16")
-    return session.scalar(
+    ours = (
         select(Delivery)
         .join(Document, Document.id == Delivery.document_id)
         .where(
@@ -25,9 +26,19 @@ def answered_delivery(session: Session, status: StatusPackage) -> Delivery | Non
             Delivery.recipient_code == status.from_.organ_id,
             (Delivery.business_type != 0) if change else Delivery.business_type.in_((0, 3)),
         )
-        .order_by(Delivery.id.desc())
-        .limit(1)
     )
+    if change:
+        unanswered = session.scalar(
+            ours.where(
+                Delivery.state == "sent",
+                or_(Delivery.status_code.is_(None), Delivery.status_code.not_in(("15", "16"))),
+            )
+            .order_by(Delivery.id)
+            .limit(1)
+        )
+        if unanswered is not None:
+            return unanswered
+    return session.scalar(ours.order_by(Delivery.id.desc()).limit(1))
 
 
 def record_delivery_status(session: Session, delivery: Delivery, status: StatusPackage) -> None:

@@ -231,6 +231,43 @@ def test_update_refused_leaves_the_copy_as_it_was_and_replacement_accepted_close
     assert _doc(api, "vanthu", replacement["id"])["pending_change"] == 1
 
 
+def test_an_update_still_unanswered_when_a_recall_follows_is_answered_16_and_each_gets_its_own(
+    api: Api, pki: TestPki
+) -> None:
+    did = _dispatched(api, pki)
+    outbox = _outbox(api)
+    outbox.run_once()
+    copy = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
+    h = api.login("vanthu.so")
+    r = api.client.post(
+        f"/api/v1/documents/{did}/update",
+        json={"subject": "Trích yếu đã sửa", "reason": "Sửa trích yếu"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    outbox.run_once()
+    assert _doc(api, "vanthu", copy["id"])["pending_change"] == 2
+    r = api.client.post(f"/api/v1/documents/{did}/recall", json={"reason": "Hủy"}, headers=h)
+    assert r.status_code == 200, r.text
+    outbox.run_once()
+    # The recall is what waits now; the update it made moot went back refused, with why.
+    pending = _doc(api, "vanthu", copy["id"])
+    assert (pending["pending_change"], pending["pending_reason"]) == (1, "Hủy")
+    assert "change_superseded" in [e["kind"] for e in pending["timeline"]]
+    update = [d for d in _deliveries(api, did) if d["business_type"] == 2]
+    assert [x["code"] for x in update[0]["history"]] == ["01", "16"]
+    assert "superseded" in update[0]["history"][-1]["description"]
+    recall = [d for d in _deliveries(api, did) if d["business_type"] == 1]
+    assert [x["code"] for x in recall[0]["history"]] == ["01"]
+    r = api.client.post(
+        f"/api/v1/documents/{copy['id']}/answer", json={"accept": True}, headers=api.login("vanthu")
+    )
+    assert r.status_code == 200 and r.json()["status"] == "recalled"
+    outbox.run_once()
+    by_type = {d["business_type"]: [x["code"] for x in d["history"]] for d in _deliveries(api, did)}
+    assert by_type[1] == ["01", "15"] and by_type[2] == ["01", "16"]
+
+
 def test_evidence_log_lists_every_package_and_status_with_its_hash(api: Api, pki: TestPki) -> None:
     did = _dispatched(api, pki)
     _outbox(api).run_once()
