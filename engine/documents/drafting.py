@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -228,7 +228,9 @@ def find_duplicate(
             Document.agency_id == agency_id,
             Document.direction == "incoming",
             Document.issuer_code == issuer_code,
-            func.ltrim(Document.code_number, "0") == code_number.lstrip("0"),
+            # A literal '0', not a bound one: only then is it ix_documents_duplicates'
+            # expression, which the planners match.
+            func.ltrim(Document.code_number, literal_column("'0'")) == code_number.lstrip("0"),
             same_notation,
         )
         .order_by(Document.id)

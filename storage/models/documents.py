@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
@@ -26,7 +37,15 @@ class Document(Base):
         UniqueConstraint("agency_id", "register", "year", "number"),
         UniqueConstraint("agency_id", "year", "own_code"),
         Index("ix_documents_agency_direction", "agency_id", "direction", "created_at"),
-        Index("ix_documents_issuer_code", "issuer_code", "code_number", "notation"),
+        # Duplicate detection (engine.documents.drafting.find_duplicate) compares numbers
+        # without leading zeros: the index holds that expression, so the check stays a
+        # seek however many letters one issuer has sent.
+        Index(
+            "ix_documents_duplicates",
+            "agency_id",
+            "issuer_code",
+            func.ltrim(text("code_number"), text("'0'")),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
