@@ -85,7 +85,7 @@ class Document(Base):
     )
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
     instance_id: Mapped[int | None] = mapped_column(
-        ForeignKey("workflow_instances.id", ondelete="SET NULL")
+        ForeignKey("workflow_instances.id", ondelete="SET NULL"), index=True
     )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -39,7 +39,7 @@ class Dossier(Base):
     apology_reason: Mapped[str | None] = mapped_column(Text)
     new_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     instance_id: Mapped[int | None] = mapped_column(
-        ForeignKey("workflow_instances.id", ondelete="SET NULL")
+        ForeignKey("workflow_instances.id", ondelete="SET NULL"), index=True
     )
     received_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

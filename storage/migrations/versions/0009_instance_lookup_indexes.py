@@ -1,0 +1,27 @@
+"""dossiers and documents: index instance_id (every workflow step looks its case up by it)
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-06 11:00:00.000000
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Without them each completed task scanned the whole dossiers table (twice), and
+    # deleting an instance scanned both tables for the ON DELETE SET NULL.
+    op.create_index("ix_dossiers_instance_id", "dossiers", ["instance_id"], unique=False)
+    op.create_index("ix_documents_instance_id", "documents", ["instance_id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_documents_instance_id", table_name="documents")
+    op.drop_index("ix_dossiers_instance_id", table_name="dossiers")
