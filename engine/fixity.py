@@ -16,7 +16,7 @@ from engine.errors import InvalidInputError
 from storage.db import reading
 from storage.errors import StorageError
 from storage.models import ExchangeEvidence, ExternalSigning, StoredFile, utcnow
-from storage.objects import ObjectMissingError, ObjectStore, RetainedObjectError
+from storage.objects import ObjectMissingError, ObjectStore, RetainedObjectError, content_sha256
 
 __all__ = [
     "SWEEP_GRACE_MAX_HOURS",
@@ -57,12 +57,38 @@ class MigrateReport:
     failed: list[str] = field(default_factory=list)
 
 
-def _referenced(factory: sessionmaker[Session]) -> list[tuple[str, bool, int, str]]:
-    return [(key, archived, size, sha) for key, archived, size, sha, _ in _objects(factory)]
+# Objects in the main area that rows other than files point at: the raw packages kept as
+# exchange evidence, and the PDFs prepared for an external signature.
+_OTHER_REFERENCES = (
+    (select(ExchangeEvidence.object_key), ExchangeEvidence.object_key),
+    (select(ExternalSigning.prepared_key), ExternalSigning.prepared_key),
+)
+# Every key a committed row still needs; the sweep keeps them all.
+_REFERENCES = (
+    select(StoredFile.key).where(StoredFile.purged_at.is_(None)),
+    *(query.where(column.is_not(None)) for query, column in _OTHER_REFERENCES),
+)
 
 
-def _objects(factory: sessionmaker[Session]) -> list[tuple[str, bool, int, str, datetime | None]]:
-    # One entry per stored object, with the longest retention any of its rows asks for.
+@dataclass(frozen=True)
+class _Stored:
+    """One object a row needs, with what its bytes must be (None: not known)."""
+
+    key: str
+    archived: bool
+    size: int | None
+    sha256: str | None
+    retain_until: datetime | None = None
+
+    def matches(self, got: tuple[int, str]) -> bool:
+        """True when the measured (size, SHA-256) is what the rows expect."""
+        return self.size in (None, got[0]) and self.sha256 in (None, got[1])
+
+
+def _objects(factory: sessionmaker[Session]) -> list[_Stored]:
+    """Every object a row references: files (with the longest retention any of their rows
+    asks for), then the main-area keys of `_OTHER_REFERENCES`, checked against the SHA-256
+    their content address names."""
     with factory.begin() as s:
         rows = s.execute(
             select(
@@ -74,9 +100,16 @@ def _objects(factory: sessionmaker[Session]) -> list[tuple[str, bool, int, str, 
             )
             .where(StoredFile.purged_at.is_(None))
             .group_by(StoredFile.key, StoredFile.archived, StoredFile.size, StoredFile.sha256)
-            .order_by(StoredFile.key)
         ).all()
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        others = {
+            key
+            for query, column in _OTHER_REFERENCES
+            for key in s.scalars(query.where(column.is_not(None)))
+        }
+    found = [_Stored(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    files = {(o.key, o.archived) for o in found}
+    found += [_Stored(k, False, None, content_sha256(k)) for k in others if (k, False) not in files]
+    return sorted(found, key=lambda o: (o.key, o.archived))
 
 
 def _digest(store: ObjectStore, key: str, archived: bool) -> tuple[int, str]:
@@ -91,20 +124,21 @@ def _digest(store: ObjectStore, key: str, archived: bool) -> tuple[int, str]:
 def check_store(
     factory: sessionmaker[Session], store: ObjectStore, progress: Progress | None = None
 ) -> CheckReport:
-    """Re-hash every referenced object; missing and corrupt ones are reported and audited."""
-    objects = _referenced(factory)
+    """Re-hash every object a row references (files, exchange evidence, prepared signatures);
+    missing and corrupt ones are reported and audited."""
+    objects = _objects(factory)
     report = CheckReport()
-    for i, (key, archived, size, sha) in enumerate(objects, 1):
+    for i, obj in enumerate(objects, 1):
         report.checked += 1
         try:
-            got = _digest(store, key, archived)
+            got = _digest(store, obj.key, obj.archived)
         except ObjectMissingError:
-            report.missing.append(key)
+            report.missing.append(obj.key)
         else:
-            if got == (size, sha):
+            if obj.matches(got):
                 report.ok += 1
             else:
-                report.corrupt.append(key)
+                report.corrupt.append(obj.key)
         if progress:
             progress(i, len(objects))
     now = utcnow()
@@ -117,19 +151,6 @@ def check_store(
             if row.key not in bad:
                 row.verified_at = now
     return report
-
-
-# Objects in the main area that rows other than files point at: the raw packages kept as
-# exchange evidence, and the PDFs prepared for an external signature.
-_OTHER_REFERENCES = (
-    (select(ExchangeEvidence.object_key), ExchangeEvidence.object_key),
-    (select(ExternalSigning.prepared_key), ExternalSigning.prepared_key),
-)
-# Every key a committed row still needs; the sweep keeps them all.
-_REFERENCES = (
-    select(StoredFile.key).where(StoredFile.purged_at.is_(None)),
-    *(query.where(column.is_not(None)) for query, column in _OTHER_REFERENCES),
-)
 
 
 def sweep(
@@ -226,28 +247,32 @@ def migrate_store(
     target: ObjectStore,
     progress: Progress | None = None,
 ) -> MigrateReport:
-    """Copy every referenced object to `target` and verify it there; safe to run again."""
+    """Copy every object a row references to `target` and verify it there; safe to run again."""
     objects = _objects(factory)
     report = MigrateReport(total=len(objects))
-    for i, (key, archived, size, sha, retain_until) in enumerate(objects, 1):
+    for i, obj in enumerate(objects, 1):
         try:
-            if _present(target, key, archived, size, sha):
+            if _present(target, obj):
                 report.already_there += 1
             else:
-                _copy(source, target, key, archived, size, retain_until)
-                if _digest(target, key, archived) != (size, sha):
-                    raise StorageError(f"{key}: copy does not verify")
+                _copy(source, target, obj)
+                if not obj.matches(_digest(target, obj.key, obj.archived)):
+                    raise StorageError("copy does not verify")
                 report.copied += 1
         except StorageError as e:
-            report.failed.append(f"{key}: {e.message}")
+            report.failed.append(f"{obj.key}: {e.message}")
         if progress:
             progress(i, len(objects))
     return report
 
 
-def _present(store: ObjectStore, key: str, archived: bool, size: int, sha: str) -> bool:
-    info = store.stat(key, archive=archived)
-    return info is not None and info.size == size and _digest(store, key, archived) == (size, sha)
+def _present(store: ObjectStore, obj: _Stored) -> bool:
+    info = store.stat(obj.key, archive=obj.archived)
+    return (
+        info is not None
+        and obj.size in (None, info.size)
+        and obj.matches(_digest(store, obj.key, obj.archived))
+    )
 
 
 class _ChunkReader:
@@ -269,14 +294,22 @@ class _ChunkReader:
         return out
 
 
-def _copy(
-    source: ObjectStore,
-    target: ObjectStore,
-    key: str,
-    archived: bool,
-    size: int,
-    retain_until: datetime | None,
-) -> None:
-    reader = _ChunkReader(source.open(key, archive=archived))
+def _copy(source: ObjectStore, target: ObjectStore, obj: _Stored) -> None:
+    size = obj.size
+    if size is None:  # a reference without a files row: the source says how big it is
+        info = source.stat(obj.key, archive=obj.archived)
+        if info is None:
+            raise ObjectMissingError(
+                f"Thiếu đối tượng {obj.key} trong kho / object {obj.key} is missing from the store"
+            )
+        size = info.size
+    reader = _ChunkReader(source.open(obj.key, archive=obj.archived))
     # `replace`: a copy already there failed verification, so it is rewritten, not trusted.
-    target.put(key, reader, size, archive=archived, retain_until=retain_until, replace=not archived)  # type: ignore[arg-type]
+    target.put(
+        obj.key,
+        reader,  # type: ignore[arg-type]
+        size,
+        archive=obj.archived,
+        retain_until=obj.retain_until,
+        replace=not obj.archived,
+    )

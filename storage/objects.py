@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,12 +27,14 @@ __all__ = [
     "ObjectMissingError",
     "ObjectStore",
     "RetainedObjectError",
+    "content_sha256",
     "key_for",
 ]
 
 # Read size of both stores: a download's chunks each pass the SHA-256 check and, when streamed,
 # a thread hop in the web server; 1 MB chunks took 50 MB downloads from S3 from 180 to 147 ms.
 CHUNK = 1024 * 1024
+_CONTENT_KEY = re.compile(r"sha256/([0-9a-f]{2})/(\1[0-9a-f]{62})")
 
 
 class ObjectMissingError(StorageError):
@@ -49,6 +52,12 @@ def key_for(sha256: str) -> str:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError("not a lowercase hex SHA-256")
     return f"sha256/{sha256[:2]}/{sha256}"
+
+
+def content_sha256(key: str) -> str | None:
+    """The SHA-256 a content address names (`sha256/ab/<hex>`), or None for any other key."""
+    match = _CONTENT_KEY.fullmatch(key)
+    return match.group(2) if match else None
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from storage.models import (
 from storage.objects import LocalObjectStore, ObjectStore, RetainedObjectError, key_for
 from storage.s3 import S3ObjectStore
 from tests.conftest import REPO, S3Buckets
+from tests.storage.conftest import Tamper
 
 LIMIT = 1 << 20
 GRACE = timedelta(hours=1)
@@ -78,34 +77,6 @@ def _rows(sessions: sessionmaker[Session]) -> list[StoredFile]:
 def _audits(sessions: sessionmaker[Session], action: str) -> list[AuditEvent]:
     with sessions.begin() as s:
         return list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-
-
-@dataclass
-class Tamper:
-    """Changes made to a store behind lienthong's back, as a disk fault or an operator would."""
-
-    remove: Callable[[str], None]
-    overwrite: Callable[[str, bytes], None]
-
-
-@pytest.fixture
-def tamper(object_store: ObjectStore, request: pytest.FixtureRequest) -> Tamper:
-    if isinstance(object_store, LocalObjectStore):
-        root = object_store.root / "objects"
-
-        def overwrite_file(key: str, data: bytes) -> None:
-            path = root / key
-            path.chmod(0o644)
-            path.write_bytes(data)
-
-        return Tamper(lambda key: (root / key).unlink(), overwrite_file)
-    buckets: S3Buckets = request.getfixturevalue("s3_buckets")
-    admin = buckets.server.client()
-
-    def overwrite_object(key: str, data: bytes) -> None:
-        admin.put_object(buckets.bucket, key, io.BytesIO(data), len(data))
-
-    return Tamper(lambda key: admin.remove_object(buckets.bucket, key), overwrite_object)
 
 
 def _flipped(data: bytes) -> bytes:
