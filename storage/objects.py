@@ -8,6 +8,7 @@ objects under retention (WORM): deleting one before its retention date fails.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from storage.errors import ObjectStoreError, StorageError
 
 __all__ = [
     "CHUNK",
+    "DamagedArchiveError",
     "LocalObjectStore",
     "ObjectInfo",
     "ObjectMissingError",
@@ -45,6 +47,19 @@ class ObjectMissingError(StorageError):
 class RetainedObjectError(StorageError):
     http_status = 409
     default_code = "retained"
+
+
+class DamagedArchiveError(StorageError):
+    http_status = 409
+    default_code = "archived_object_damaged"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Bản lưu trữ {key} bị hỏng và không thể ghi đè vì đang được lưu giữ (WORM); báo "
+            f"quản trị viên khôi phục từ bản sao lưu / the archived copy of {key} is damaged and "
+            "cannot be replaced while under retention (WORM); ask an administrator to restore it "
+            "from a backup"
+        )
 
 
 def key_for(sha256: str) -> str:
@@ -94,8 +109,9 @@ class ObjectStore:
     ) -> None:
         """Store `size` bytes read from `source` under `key`.
 
-        An existing object is left as it is (its time refreshed) unless `replace` is set,
-        which rewrites it (repairing a corrupt copy).
+        An intact existing object is left as it is (its time refreshed); a damaged one (size
+        or SHA-256 not the key's) is rewritten, as with `replace`. Raises DamagedArchiveError
+        when a damaged object is in the archive area (WORM), ObjectStoreError.
         """
         raise NotImplementedError
 
@@ -172,9 +188,13 @@ class LocalObjectStore(ObjectStore):
         retain_until: datetime | None = None,
         replace: bool = False,
     ) -> None:
-        """Write via a temp file, fsync, rename: a crash never leaves a partial object."""
+        """Write via a temp file, fsync, rename: a crash never leaves a partial object.
+
+        An existing object is kept only if intact; a damaged one is replaced by these bytes.
+        Raises DamagedArchiveError for a damaged archived object, ObjectStoreError.
+        """
         path = self._path(key, archive)
-        if path.exists() and not replace:
+        if not replace and _intact(path, key, size, archive):
             try:
                 os.utime(path)  # a fresh mtime keeps the sweeper away until our row commits
                 present = True
@@ -264,6 +284,32 @@ class LocalObjectStore(ObjectStore):
             return False
         aside.unlink()
         return True
+
+
+def _intact(path: Path, key: str, size: int, archive: bool) -> bool:
+    """True when `path` holds the object: its size, and the SHA-256 its content address names.
+
+    A damaged main-area object is then rewritten by the caller; a damaged archived one cannot
+    be (WORM): DamagedArchiveError. Re-hashing a local file is cheap next to an upload.
+    """
+    try:
+        if path.stat().st_size == size:
+            expected = content_sha256(key)
+            with path.open("rb") as handle:
+                if expected is None or _sha256(handle) == expected:
+                    return True
+    except FileNotFoundError:
+        return False
+    if archive:
+        raise DamagedArchiveError(key)
+    return False
+
+
+def _sha256(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:

@@ -11,7 +11,7 @@ SDK's methods.
 
 from __future__ import annotations
 
-import re
+import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -23,13 +23,23 @@ from minio import Minio
 from minio import time as s3_time
 from minio.commonconfig import COMPLIANCE, REPLACE, CopySource
 from minio.credentials import Credentials
+from minio.datatypes import Object
 from minio.error import MinioException, S3Error
 from minio.helpers import BaseURL, DictType
 from minio.retention import Retention
 from minio.signer import sign_v4_s3
 
 from storage.errors import ObjectStoreError
-from storage.objects import CHUNK, ObjectInfo, ObjectMissingError, ObjectStore, RetainedObjectError
+from storage.objects import (
+    CHUNK,
+    DamagedArchiveError,
+    ObjectInfo,
+    ObjectMissingError,
+    ObjectStore,
+    RetainedObjectError,
+    content_sha256,
+)
+from storage.s3_checks import Rewindable, md5_hex
 
 __all__ = ["S3ObjectStore"]
 
@@ -46,7 +56,6 @@ _STATUS_CODES = {
     409: "ConditionalRequestConflict",
     412: "PreconditionFailed",
 }
-_CONTENT_KEY = re.compile(r"sha256/([0-9a-f]{2})/(\1[0-9a-f]{62})")
 
 
 class S3ObjectStore(ObjectStore):
@@ -143,15 +152,41 @@ class S3ObjectStore(ObjectStore):
 
     def stat(self, key: str, *, archive: bool = False) -> ObjectInfo | None:
         """Size and time of an object, or None when absent."""
+        head = self._head(key, archive)
+        if head is None:
+            return None
+        return ObjectInfo(key, head.size or 0, head.last_modified or datetime.now(UTC))
+
+    def _head(self, key: str, archive: bool) -> Object | None:
         try:
-            st = self.client.stat_object(self._bucket(archive), key)
+            return self.client.stat_object(self._bucket(archive), key)
         except S3Error as e:
             if e.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
                 return None
             raise self._fail(e, f"stat {key}") from e
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"stat {key}") from e
-        return ObjectInfo(key, st.size or 0, st.last_modified or datetime.now(UTC))
+
+    def _intact(
+        self, key: str, head: Object, source: Rewindable | None, size: int, archive: bool = False
+    ) -> bool:
+        """True when an existing object holds `size` bytes that hash to what its key names.
+
+        The size comes with the HEAD. A single-part upload's ETag is its MD5, so an ETag equal
+        to the MD5 of our own bytes (a local read) settles it; any other ETag (another part
+        layout, or other bytes written behind our back) is settled by hashing the stored bytes.
+        """
+        if head.size != size:
+            return False
+        if source is not None and (head.etag or "").strip('"') == md5_hex(source):
+            return True
+        expected = content_sha256(key)
+        if expected is None:
+            return True  # nothing but the size to compare against
+        digest = hashlib.sha256()
+        for chunk in self.open(key, archive=archive):
+            digest.update(chunk)
+        return digest.hexdigest() == expected
 
     def put(
         self,
@@ -164,28 +199,26 @@ class S3ObjectStore(ObjectStore):
         retain_until: datetime | None = None,
         replace: bool = False,
     ) -> None:
-        """Stream `size` bytes to the bucket; an existing object is touched, not rewritten.
+        """Stream `size` bytes to the bucket; an intact existing object is touched, a damaged
+        one rewritten.
 
-        Raises ObjectStoreError (unreachable, refused, or `source` ending early).
+        Raises DamagedArchiveError (a damaged archived object), ObjectStoreError (unreachable,
+        refused, or `source` ending early).
         """
-        match = _CONTENT_KEY.fullmatch(key)
-        if archive or match is None or size > _SINGLE_PUT_MAX or not _rewindable(source):
+        sha256 = content_sha256(key)
+        if archive or sha256 is None or size > _SINGLE_PUT_MAX or not _rewindable(source):
             self._put_with_sdk(key, source, size, content_type, archive, retain_until, replace)
             return
         body = _Exactly(source, size, key)
         if replace:
-            self._put_object(key, body, match.group(2), content_type, if_absent=False)
+            self._put_object(key, body, sha256, content_type, if_absent=False)
             return
-        if (
-            size >= _HEAD_FIRST
-            and self.stat(key) is not None
-            and self._touch(key, size, content_type)
-        ):
+        if size >= _HEAD_FIRST and self._reuse_or_repair(key, body, sha256, content_type):
             return
         for _ in range(_RACE_RETRIES):
-            if self._put_object(key, body, match.group(2), content_type, if_absent=True):
+            if self._put_object(key, body, sha256, content_type, if_absent=True):
                 return
-            if self._touch(key, size, content_type):
+            if self._reuse_or_repair(key, body, sha256, content_type):
                 return
             body.seek(0)  # present a moment ago, swept since: write it again
         raise ObjectStoreError(
@@ -193,6 +226,18 @@ class S3ObjectStore(ObjectStore):
             "being swept between the write and the touch; try again",
             code="s3_error",
         )
+
+    def _reuse_or_repair(self, key: str, body: _Exactly, sha256: str, content_type: str) -> bool:
+        """True when the main bucket now holds our bytes under `key`: an intact object kept
+        (and touched), or a damaged one rewritten; False when there is none to keep."""
+        head = self._head(key, archive=False)
+        if head is None:
+            return False
+        body.seek(0)  # a refused PutObject may have read it
+        if self._intact(key, head, body, body.size):
+            return self._touch(key, body.size, content_type)
+        self._put_object(key, body, sha256, content_type, if_absent=False)
+        return True
 
     def _put_with_sdk(
         self,
@@ -204,13 +249,18 @@ class S3ObjectStore(ObjectStore):
         retain_until: datetime | None,
         replace: bool,
     ) -> None:
-        """The SDK's `put_object` (multipart above 16 MB) after an existence check."""
-        if not replace and self.stat(key, archive=archive) is not None:
+        """The SDK's `put_object` (multipart above 16 MB) after an existence check: an intact
+        object is kept, a damaged one rewritten (DamagedArchiveError in the archive)."""
+        head = None if replace else self._head(key, archive)
+        rewindable = source if _rewindable(source) else None
+        if head is not None and self._intact(key, head, rewindable, size, archive):
             if archive:
                 self._extend_retention(key, retain_until)
                 return
             if self._touch(key, size, content_type):
                 return
+        elif head is not None and archive:
+            raise DamagedArchiveError(key)
         retention = Retention(COMPLIANCE, retain_until) if archive and retain_until else None
         try:
             self.client.put_object(

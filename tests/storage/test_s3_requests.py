@@ -1,7 +1,7 @@
 """How many S3 requests a put and a get cost, counted on the store's pool against SeaweedFS.
 
-A new object is one conditional PutObject; existing content is a refused PutObject and a
-touch; a read is one GetObject. A regression here costs every upload a round trip.
+A new object is one conditional PutObject; existing content is a refused PutObject, a
+HEAD and a touch; a read is one GetObject. A regression here costs every upload a round trip.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def test_put_of_new_content_is_one_conditional_put(
     assert b"".join(store.open(key)) == data
 
 
-def test_put_of_existing_content_is_a_refused_put_and_a_touch(
+def test_put_of_existing_content_is_a_refused_put_a_check_and_a_touch(
     store: S3ObjectStore, requests: _Requests
 ) -> None:
     data = os.urandom(MB)
@@ -96,7 +96,8 @@ def test_put_of_existing_content_is_a_refused_put_and_a_touch(
     time.sleep(1.1)  # S3 times have whole seconds
     requests.clear()
     _put(store, data)
-    assert requests.summary() == [("PUT", 412), ("PUT", 200)]  # the second is the self-copy
+    # The HEAD checks what is there (size, ETag = MD5 of our bytes) before trusting it.
+    assert requests.summary() == [("PUT", 412), ("HEAD", 200), ("PUT", 200)]
     after = store.stat(key)
     assert before is not None and after is not None
     assert after.modified > before.modified and after.size == MB
