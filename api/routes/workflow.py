@@ -17,6 +17,7 @@ from engine.errors import InvalidInputError, NotFoundError, PermissionDeniedErro
 from engine.principal import Principal
 from engine.runtime.definitions import deploy, list_definitions
 from engine.runtime.instances import instance_view, load_instance, start_instance
+from engine.runtime.lanes import refuse_routing_keys
 from engine.runtime.parser import MAX_BPMN_BYTES
 from engine.runtime.services import DEFAULT_SERVICES
 from engine.runtime.tasks import claim_task, complete_task, inbox, task_detail
@@ -103,7 +104,12 @@ def complete(task_id: int, body: CompleteIn, session: SessionDep, user: CurrentU
     responses=error_responses(401, 403, 404, 422),
 )
 def start(body: StartIn, session: SessionDep, user: Starter) -> InstanceOut:
-    """Start the newest version of a process for a case of my agency."""
+    """Start the newest version of a process for a case of my agency.
+
+    The data may not name another agency (`competent_agency`): only dossier reception,
+    which checks it, routes a case away from the starter's agency.
+    """
+    refuse_routing_keys(body.data)
     loaded = start_instance(
         session,
         body.process_id,

@@ -11,26 +11,33 @@ human label and in brackets — `Chuyên viên thụ lý [specialist@competent]`
   ancestor's subtree): a liaison step belongs near the agency that decides the case, not near
   the desk that received it (non-boundary reception);
 - `code:<agency code>`: an explicit agency.
+
+`ROUTING_KEYS` are the data keys that send work to another agency. Only a domain service that
+has checked them (dossier reception checks the competent agency against the procedure and the
+province) may put them in a case's start data: `refuse_routing_keys` keeps them out of data
+that comes straight from a user.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from engine.agencies import AGENCY_KINDS, ancestors, get_agency, nearest_of_kind
-from engine.errors import NotFoundError, WorkflowError
+from engine.errors import InvalidInputError, NotFoundError, WorkflowError
 from engine.principal import ROLES
 from storage.models import Agency
 
-__all__ = ["LaneRef", "parse_lane", "resolve_lane"]
+__all__ = ["ROUTING_KEYS", "LaneRef", "parse_lane", "refuse_routing_keys", "resolve_lane"]
 
 _BRACKET = re.compile(r"\[([^\]]+)\]\s*$")
 _SPEC = re.compile(r"^(?P<role>[a-z_]+)(?:@(?P<ref>[A-Za-z_]+(?::[A-Za-z0-9_.]+)?))?$")
 _SIMPLE_REFS = {"case", "parent", "competent"}
+# Read by `competent` and `kind:` lanes, and by the `sign` service (whose key seals).
+ROUTING_KEYS: Final = frozenset({"competent_agency"})
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,25 @@ def _bad_lane(lane: str, why: str) -> WorkflowError:
         f"convention: {why}",
         code="bpmn_bad_lane",
     )
+
+
+def refuse_routing_keys(data: dict[str, Any], field: str = "data") -> None:
+    """Refuse user-given case data that would route work to another agency.
+
+    Raises InvalidInputError (422) naming each key of `ROUTING_KEYS` found in `data`.
+    """
+    found = sorted(ROUTING_KEYS.intersection(data))
+    if found:
+        names = ", ".join(found)
+        raise InvalidInputError(
+            f"Không được đặt {names} khi khởi động quy trình trực tiếp: cơ quan có thẩm quyền chỉ "
+            "được chọn khi tiếp nhận hồ sơ (POST /api/v1/dossiers), nơi nó được kiểm tra; hãy bỏ "
+            f"{names} / {names} cannot be set on a process started or retried directly: the "
+            "competent agency is chosen at dossier reception (POST /api/v1/dossiers), which "
+            f"checks it; leave {names} out",
+            code="routing_data_refused",
+            details=[{"field": f"{field}.{k}", "message": "reserved for routing"} for k in found],
+        )
 
 
 def _competent(session: Session, case_agency: Agency, data: dict[str, Any]) -> Agency:
