@@ -128,8 +128,8 @@ def incidents(
     page: Page,
     status: Annotated[str, Query(pattern="^incident$")] = "incident",
 ) -> PageOut[InstanceOut]:
-    """Instances in incident, waiting for an admin to fix and retry."""
-    rows, total = list_incidents(session, limit=page.limit, offset=page.offset)
+    """Instances in incident of my agency's subtree and clearance, waiting for a fix and retry."""
+    rows, total = list_incidents(session, user, limit=page.limit, offset=page.offset)
     items = [
         InstanceOut.model_validate(
             asdict(instance_view(session, load_instance(session, r.id, readonly=True)))

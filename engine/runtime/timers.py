@@ -15,13 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
-from engine.errors import ConflictError, PermissionDeniedError
+from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
 from engine.principal import Principal
 from engine.runtime.instances import LoadedInstance, advance, load_instance
+from engine.runtime.lanes import refuse_routing_keys
 from engine.runtime.scripts import ServiceRegistry
 from engine.runtime.services import DEFAULT_SERVICES
 from storage.db import any_row
-from storage.models import WorkflowInstance, utcnow
+from storage.models import Agency, WorkflowInstance, utcnow
 
 __all__ = ["fire_due_timers", "list_incidents", "retry_instance"]
 
@@ -77,11 +78,15 @@ def retry_instance(
 ) -> LoadedInstance:
     """Re-run the failed tasks of an instance in incident, optionally after fixing their data.
 
-    Raises PermissionDeniedError (admins only) and ConflictError (no incident to retry).
+    Raises PermissionDeniedError (admins only, of the instance's agency or above; data naming
+    another agency), NotFoundError (unknown, or above the admin's clearance) and ConflictError
+    (no incident to retry).
     """
     if not principal.is_admin:
         raise PermissionDeniedError("Chỉ quản trị viên được chạy lại / Only admins may retry")
+    refuse_routing_keys(data or {})
     loaded = load_instance(session, instance_id, services=services, actor_id=principal.user_id)
+    _check_reach(loaded, principal)
     errored = loaded.workflow.get_tasks(state=TaskState.ERROR)
     if loaded.row.status != "incident" or not errored:
         raise ConflictError(
@@ -99,15 +104,34 @@ def retry_instance(
     return loaded
 
 
+def _check_reach(loaded: LoadedInstance, principal: Principal) -> None:
+    # As GET /instances/{id}: a case above the admin's clearance does not exist for them, and
+    # an admin answers for their agency's subtree only.
+    if loaded.row.secrecy > int(principal.clearance):
+        raise NotFoundError(
+            f"Không có phiên quy trình {loaded.row.id} / No instance {loaded.row.id}",
+            code="instance_not_found",
+        )
+    if not loaded.agency.path.startswith(principal.agency_path):
+        raise PermissionDeniedError("Phiên quy trình ngoài phạm vi / instance out of your scope")
+
+
 def list_incidents(
-    session: Session, *, limit: int = 50, offset: int = 0
+    session: Session, principal: Principal, *, limit: int = 50, offset: int = 0
 ) -> tuple[list[WorkflowInstance], int]:
-    """Instances waiting for an admin, oldest first; returns (page, total)."""
-    where = WorkflowInstance.status == "incident"
-    total = session.scalar(select(func.count()).select_from(WorkflowInstance).where(where)) or 0
+    """Instances of the principal's agency subtree, within their clearance, waiting for an
+    admin, oldest first; returns (page, total)."""
+    where = (
+        WorkflowInstance.status == "incident",
+        WorkflowInstance.secrecy <= int(principal.clearance),
+        WorkflowInstance.agency_id.in_(
+            select(Agency.id).where(Agency.path.startswith(principal.agency_path))
+        ),
+    )
+    total = session.scalar(select(func.count()).select_from(WorkflowInstance).where(*where)) or 0
     rows = session.scalars(
         select(WorkflowInstance)
-        .where(where)
+        .where(*where)
         .order_by(WorkflowInstance.updated_at)
         .limit(limit)
         .offset(offset)

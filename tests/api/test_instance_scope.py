@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from storage.models import WorkflowInstance
+from engine.runtime.definitions import deploy
+from engine.runtime.instances import start_instance
+from storage.models import Agency, WorkflowInstance
+from tests.bpmn_builder import chain, script_task, user_task
 from tests.conftest import Api
 
 FAR = "2099-01-01T00:00:00+07:00"
@@ -56,3 +59,79 @@ def test_a_commune_desk_cannot_start_a_case_into_another_agencys_inbox(api: Api)
     )
     assert r.status_code == 201, r.text
     assert r.json()["agency_code"] == "000.01.20.H99"
+
+
+def _user(api: Api, username: str, agency: str, roles: list[str], clearance: int = 0) -> dict:
+    password = "Kiem-tra-2026-an-toan!"
+    r = api.client.post(
+        "/api/v1/users",
+        json={
+            "username": username,
+            "full_name": username,
+            "agency_code": agency,
+            "roles": roles,
+            "password": password,
+            "clearance": clearance,
+        },
+        headers=api.login("admin"),
+    )
+    assert r.status_code == 201, r.text
+    return api.login(username, password)
+
+
+def _incident(api: Api, secrecy: int = 0) -> int:
+    doc = chain(
+        "divide", [script_task("calc", "share = 100 / parts"), user_task("t", "[reception@case]")]
+    )
+    with api.state.sessions.begin() as s:
+        deploy(s, doc, "d.bpmn", {})
+        commune = s.scalar(select(Agency.id).where(Agency.code == "000.01.20.H99"))
+        assert commune is not None
+        loaded = start_instance(s, "divide", agency_id=commune, data={"parts": 0}, secrecy=secrecy)
+        assert loaded.row.status == "incident"
+        return loaded.row.id
+
+
+def test_an_admin_of_another_commune_neither_lists_nor_retries_its_incidents(api: Api) -> None:
+    iid = _incident(api)
+    other = _user(api, "admin.xa2", "000.02.20.H99", ["admin"], clearance=3)
+    listed = api.client.get("/api/v1/instances?status=incident", headers=other)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    assert listed.json()["total"] == 0
+    r = api.client.post(
+        f"/api/v1/instances/{iid}/retry",
+        json={"data": {"parts": 4, "planted": "by admin.xa2"}},
+        headers=other,
+    )
+    assert r.status_code == 403, r.text
+    admin = api.login("admin")  # the province's admin answers for the commune
+    got = api.client.get(f"/api/v1/instances/{iid}", headers=admin).json()
+    assert got["status"] == "incident" and "planted" not in got["data"]
+    listed = api.client.get("/api/v1/instances?status=incident", headers=admin).json()
+    assert [i["id"] for i in listed["items"]] == [iid]
+    r = api.client.post(
+        f"/api/v1/instances/{iid}/retry", json={"data": {"parts": 4}}, headers=admin
+    )
+    assert r.status_code == 200 and r.json()["data"]["share"] == 25, r.text
+
+
+def test_a_secret_incident_is_hidden_from_an_admin_without_clearance(api: Api) -> None:
+    iid = _incident(api, secrecy=2)
+    uncleared = _user(api, "admin.tinh", "000.00.00.H99", ["admin"], clearance=1)
+    listed = api.client.get("/api/v1/instances?status=incident", headers=uncleared).json()
+    assert listed["items"] == [] and listed["total"] == 0
+    r = api.client.post(
+        f"/api/v1/instances/{iid}/retry", json={"data": {"parts": 4}}, headers=uncleared
+    )
+    assert r.status_code == 404 and r.json()["error"] == "instance_not_found", r.text
+    assert api.client.get("/api/v1/instances", headers=api.login("admin")).json()["total"] == 1
+
+
+def test_a_retry_cannot_plant_routing_data(api: Api) -> None:
+    iid = _incident(api)
+    r = api.client.post(
+        f"/api/v1/instances/{iid}/retry",
+        json={"data": {"parts": 4, "competent_agency": DEPARTMENT}},
+        headers=api.login("admin"),
+    )
+    assert r.status_code == 422 and r.json()["error"] == "routing_data_refused", r.text
