@@ -16,12 +16,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
-from urllib.parse import quote, urlunsplit
+from urllib.parse import urlunsplit
 
 import urllib3
 from minio import Minio
 from minio import time as s3_time
-from minio.commonconfig import COMPLIANCE, REPLACE, CopySource
+from minio.commonconfig import COMPLIANCE, Tags
 from minio.credentials import Credentials
 from minio.datatypes import Object
 from minio.error import MinioException, S3Error
@@ -47,6 +47,7 @@ _PART = 16 * 1024 * 1024  # multipart part size of the SDK's `put_object`
 _HEAD_FIRST = _PART  # from this size on, a HEAD before the upload spares resending a duplicate
 _SINGLE_PUT_MAX = 5 * 1024**3  # S3's limit for one PutObject; beyond it, the SDK's multipart
 _BLOCK = 1024 * 1024  # send block of streamed bodies (urllib3's default is 16 KB)
+_TOUCHED = "lienthong-touched"  # object tag: when an upload last wanted the object
 _RACE_RETRIES = 3  # conditional write refused, then touch finds it swept: write again
 _BAD_KEY = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken"}
 _EXISTS = {"PreconditionFailed", "ConditionalRequestConflict"}
@@ -235,7 +236,7 @@ class S3ObjectStore(ObjectStore):
             return False
         body.seek(0)  # a refused PutObject may have read it
         if self._intact(key, head, body, body.size):
-            return self._touch(key, body.size, content_type)
+            return self._touch(key)
         self._put_object(key, body, sha256, content_type, if_absent=False)
         return True
 
@@ -257,7 +258,7 @@ class S3ObjectStore(ObjectStore):
             if archive:
                 self._extend_retention(key, retain_until)
                 return
-            if self._touch(key, size, content_type):
+            if self._touch(key):
                 return
         elif head is not None and archive:
             raise DamagedArchiveError(key)
@@ -362,45 +363,40 @@ class S3ObjectStore(ObjectStore):
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"extend the retention of {key}") from e
 
-    def _touch(self, key: str, size: int, content_type: str) -> bool:
-        """Refresh the object's time (copy onto itself) so the sweeper spares it; False if gone.
-
-        One CopyObject: the SDK's `copy_object` first asks for the size (HEAD), which only an
-        object above 5 GiB needs (it is then composed).
-        """
+    def _touch(self, key: str) -> bool:
+        """Tag the object with the time it was last wanted, so the sweeper spares it; False if
+        it is gone. A tag changes no version: a self-copy made a full new version per upload
+        of the same content on a versioned bucket."""
+        tags = Tags.new_object_tags()
+        tags[_TOUCHED] = datetime.now(UTC).isoformat()
         try:
-            if size > _SINGLE_PUT_MAX:
-                self.client.copy_object(
-                    self.bucket,
-                    key,
-                    CopySource(self.bucket, key),
-                    metadata={"x-amz-meta-touched": datetime.now(UTC).isoformat()},
-                    metadata_directive=REPLACE,
-                )
-                return True
-            headers = {
-                "x-amz-copy-source": quote(f"/{self.bucket}/{key}"),
-                "x-amz-metadata-directive": "REPLACE",
-                "x-amz-meta-touched": datetime.now(UTC).isoformat(),
-                "Content-Type": content_type,
-            }
-            response = self._send("PUT", self.bucket, key, headers=headers)
-            if response.data and ET.fromstring(response.data).tag == "Error":
-                raise S3Error.fromxml(response)  # a copy may fail after its 200 has gone out
+            self.client.set_object_tags(self.bucket, key, tags)
         except S3Error as e:
-            if e.code in ("NoSuchKey", "NoSuchObject"):
+            if e.code in ("NoSuchKey", "NoSuchObject", "NoSuchVersion", "MethodNotAllowed"):
                 return False
             raise self._fail(e, f"touch {key}") from e
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"touch {key}") from e
         return True
 
+    def _touched_since(self, key: str, version: str | None, horizon: datetime) -> bool:
+        try:
+            tags = self.client.get_object_tags(self.bucket, key, version_id=version)
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject", "NoSuchVersion", "MethodNotAllowed"):
+                return False
+            raise
+        touched = tags.get(_TOUCHED) if tags else None
+        return touched is not None and datetime.fromisoformat(touched) >= horizon
+
     def delete_if_stale(self, key: str, cutoff: datetime) -> bool:
         """Delete every version of an object when none was written or touched since `cutoff`.
 
-        Only the versions listed are deleted, so a touch that lands meanwhile (a new
-        version) survives. Last-Modified has whole seconds: a version in the cutoff's own
-        second counts as touched.
+        An upload touches (tags) the object before its row commits. The sweeper checks the
+        tag, hides the object behind a delete marker, then checks again: an upload that
+        touched it meanwhile gets it back (the marker is removed), a later one finds it gone
+        and writes it again, a version the final delete of the listed versions leaves alone.
+        Last-Modified has whole seconds: a version in the cutoff's own second counts as new.
         """
         horizon = cutoff.replace(microsecond=0)
         try:
@@ -409,12 +405,20 @@ class S3ObjectStore(ObjectStore):
                 for v in self.client.list_objects(self.bucket, prefix=key, include_version=True)
                 if v.object_name == key
             ]
-            if not versions or any(
-                v.last_modified is None or v.last_modified >= horizon for v in versions
+            if (
+                not versions
+                or any(v.last_modified is None or v.last_modified >= horizon for v in versions)
+                or self._touched_since(key, None, horizon)
             ):
                 return False
-            for v in versions:
-                self.client.remove_object(self.bucket, key, version_id=v.version_id)
+            latest = next((v.version_id for v in versions if v.is_latest in (True, "true")), None)
+            marker = self._send("DELETE", self.bucket, key).headers.get("x-amz-version-id")
+            if marker not in (None, "null") and self._touched_since(key, latest, horizon):
+                self.client.remove_object(self.bucket, key, version_id=marker)  # give it back
+                return False
+            for version in [v.version_id for v in versions] + [marker]:
+                if version not in (None, "null"):
+                    self.client.remove_object(self.bucket, key, version_id=version)
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"sweep {key}") from e
         return True
