@@ -27,6 +27,7 @@ from api.cli_documents import document_app
 from api.cli_dossiers import dossier_app
 from api.cli_edxml import edxml_app
 from api.cli_exchange import exchange_app
+from api.cli_users import agency_app, user_app
 from api.deps import AppState
 from api.settings import Settings, SettingsError, settings_error
 from engine.errors import LienthongError
@@ -56,6 +57,8 @@ app.add_typer(storage_app, name="storage")
 app.add_typer(exchange_app, name="exchange")
 app.add_typer(document_app, name="document")
 app.add_typer(edxml_app, name="edxml")
+app.add_typer(user_app, name="user")  # add, create-admin, set-password, disable, enable
+app.add_typer(agency_app, name="agency")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")

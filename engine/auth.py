@@ -5,32 +5,50 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from engine.errors import AuthenticationError
+from engine import audit
+from engine.errors import AuthenticationError, NotFoundError
 from engine.principal import Clearance, Principal
 from storage.models import Agency, ApiToken, User, UserRole, utcnow
 
 __all__ = [
+    "API_TOKEN_DEFAULT_TTL",
+    "IssuedToken",
     "SESSION_TOKEN_TTL",
+    "TokenView",
     "check_password",
     "find_credentials",
     "hash_password",
     "issue_token",
+    "list_api_tokens",
     "principal_for",
     "principal_from_token",
+    "revoke_api_token",
+    "revoke_sessions",
     "verify_password",
 ]
 
 SESSION_TOKEN_TTL = timedelta(hours=12)
+# A machine token nobody gave an expiry still dies within a year: a forgotten one on an old
+# server must not open the API for ever.
+API_TOKEN_DEFAULT_TTL = timedelta(days=365)
 _hasher = PasswordHasher()
 # A fixed hash to verify against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = _hasher.hash("lienthong-no-such-user")
+
+
+class IssuedToken(NamedTuple):
+    id: int
+    token: str
+    expires_at: datetime | None
 
 
 def hash_password(password: str) -> str:
@@ -82,21 +100,20 @@ def issue_token(
     kind: str = "session",
     name: str | None = None,
     ttl: timedelta | None = SESSION_TOKEN_TTL,
-) -> tuple[str, datetime | None]:
-    """Create a bearer token for a user; returns the token (shown once) and its expiry."""
+) -> IssuedToken:
+    """Create a bearer token for a user; returns its id, the token (shown once) and expiry."""
     token = secrets.token_urlsafe(32)
     expires_at = utcnow() + ttl if ttl is not None else None
-    session.add(
-        ApiToken(
-            user_id=user_id,
-            token_hash=_token_digest(token, secret),
-            kind=kind,
-            name=name,
-            expires_at=expires_at,
-        )
+    row = ApiToken(
+        user_id=user_id,
+        token_hash=_token_digest(token, secret),
+        kind=kind,
+        name=name,
+        expires_at=expires_at,
     )
+    session.add(row)
     session.flush()
-    return token, expires_at
+    return IssuedToken(row.id, token, expires_at)
 
 
 def principal_from_token(session: Session, token: str, secret: str) -> Principal:
@@ -147,3 +164,73 @@ def principal_for(session: Session, user_id: int) -> Principal:
     if user is None or not user.is_active:
         raise AuthenticationError("Tài khoản đã bị khoá / The account is disabled", code="inactive")
     return _principal(user, user.agency, frozenset(r.role for r in user.roles))
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """An API token as its owner and admins see it: never the secret."""
+
+    id: int
+    name: str | None
+    username: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def list_api_tokens(session: Session, user_id: int) -> list[TokenView]:
+    """The API tokens (not log-in sessions) of a user, newest first, revoked ones included."""
+    rows = session.execute(
+        select(ApiToken, User.username)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.user_id == user_id, ApiToken.kind == "api")
+        .order_by(ApiToken.id.desc())
+    )
+    return [
+        TokenView(t.id, t.name, name, t.created_at, t.expires_at, t.revoked_at) for t, name in rows
+    ]
+
+
+def revoke_api_token(session: Session, token_id: int, actor: Principal) -> None:
+    """Revoke an API token of the actor's own, or, for an admin, of a user in their subtree.
+
+    Raises NotFoundError for a token the actor may not see. Revoking twice keeps the first time.
+    """
+    row = session.execute(
+        select(ApiToken, Agency.path)
+        .join(User, User.id == ApiToken.user_id)
+        .join(Agency, Agency.id == User.agency_id)
+        .where(ApiToken.id == token_id, ApiToken.kind == "api")
+    ).first()
+    if row is not None:
+        token, path = row
+        if token.user_id == actor.user_id or (
+            actor.is_admin and path.startswith(actor.agency_path)
+        ):
+            if token.revoked_at is None:
+                token.revoked_at = utcnow()
+                audit.record(
+                    session,
+                    actor.user_id,
+                    "revoke_api_token",
+                    "user",
+                    token.user_id,
+                    {"token_id": token.id, "name": token.name},
+                )
+            return
+    raise NotFoundError(
+        f"Không có mã truy cập {token_id} / No API token {token_id}", code="token_not_found"
+    )
+
+
+def revoke_sessions(session: Session, user_id: int) -> None:
+    """End every log-in session of a user (after a password reset); API tokens stay."""
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.user_id == user_id,
+            ApiToken.kind == "session",
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )

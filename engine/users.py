@@ -1,4 +1,9 @@
-"""Users: create, list, roles and clearance."""
+"""Users: create, list, roles and clearance; passwords and disabling accounts.
+
+An admin acts on users of their own agency subtree only, and never above their own
+clearance: granting a higher clearance, or resetting the password of (or issuing a token
+for) a user cleared higher, would let an uncleared admin act as a cleared user.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,34 @@ from sqlalchemy.orm import Session, selectinload
 
 from engine import audit
 from engine.agencies import get_agency
-from engine.auth import hash_password
-from engine.errors import ConflictError, InvalidInputError, NotFoundError
+from engine.auth import hash_password, revoke_sessions, verify_password
+from engine.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from engine.principal import ROLES, Clearance, Principal
 from storage.models import Agency, User, UserRole
 
-__all__ = ["UserView", "create_user", "find_user_id", "list_users"]
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "UserView",
+    "change_own_password",
+    "check_grantable",
+    "check_new_password",
+    "create_user",
+    "find_user_id",
+    "list_users",
+    "reset_password",
+    "set_active",
+    "token_target",
+    "user_view",
+]
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -97,19 +122,32 @@ def list_users(
         .limit(limit)
         .offset(offset)
     ).all()
-    return [
-        UserView(
-            id=u.id,
-            username=u.username,
-            full_name=u.full_name,
-            agency_code=u.agency.code,
-            agency_name=u.agency.name,
-            roles=[r.role for r in u.roles],
-            clearance=Clearance(u.clearance).label,
-            is_active=u.is_active,
-        )
-        for u in rows
-    ], total
+    return [_view(u) for u in rows], total
+
+
+def _view(u: User) -> UserView:
+    return UserView(
+        id=u.id,
+        username=u.username,
+        full_name=u.full_name,
+        agency_code=u.agency.code,
+        agency_name=u.agency.name,
+        roles=[r.role for r in u.roles],
+        clearance=Clearance(u.clearance).label,
+        is_active=u.is_active,
+    )
+
+
+def user_view(session: Session, username: str) -> UserView:
+    """One user with roles and agency; raises NotFoundError."""
+    user = session.scalar(
+        select(User)
+        .where(User.username == username)
+        .options(selectinload(User.roles), selectinload(User.agency))
+    )
+    if user is None:
+        raise NotFoundError(f"Không có người dùng {username} / No user {username}")
+    return _view(user)
 
 
 def find_user_id(session: Session, username: str, *, scope: Principal) -> int:
@@ -122,3 +160,111 @@ def find_user_id(session: Session, username: str, *, scope: Principal) -> int:
     if user_id is None:
         raise NotFoundError(f"Không có người dùng {username} / No user {username}")
     return user_id
+
+
+def _in_scope(session: Session, username: str, scope: Principal | None) -> User:
+    """The user (in the principal's subtree, when one is given); raises NotFoundError."""
+    stmt = select(User).join(Agency).where(User.username == username)
+    if scope is not None:
+        stmt = stmt.where(Agency.path.startswith(scope.agency_path))
+    user = session.scalar(stmt)
+    if user is None:
+        raise NotFoundError(f"Không có người dùng {username} / No user {username}")
+    return user
+
+
+def check_grantable(actor: Principal, clearance: Clearance) -> None:
+    """Raise PermissionDeniedError when `clearance` is above the admin's own."""
+    if clearance > actor.clearance:
+        raise PermissionDeniedError(
+            f"Không cấp được độ mật {clearance.label} cao hơn độ mật của mình "
+            f"({actor.clearance.label}) / You cannot grant a clearance above your own "
+            f"({int(clearance)} > {int(actor.clearance)})",
+            code="clearance_above_own",
+        )
+
+
+def _check_not_above(actor: Principal, user: User, doing_vi: str, doing_en: str) -> None:
+    if user.clearance > actor.clearance:
+        raise PermissionDeniedError(
+            f"Không {doing_vi} cho {user.username}: độ mật của người này cao hơn của bạn / "
+            f"You cannot {doing_en} for {user.username}: their clearance is above yours",
+            code="clearance_above_own",
+        )
+
+
+def token_target(session: Session, username: str, actor: Principal) -> int:
+    """The id of a user an admin may issue an API token for; raises NotFoundError or
+    PermissionDeniedError (the user is cleared above the admin)."""
+    user = _in_scope(session, username, actor)
+    _check_not_above(actor, user, "cấp mã truy cập", "issue a token")
+    return user.id
+
+
+def check_new_password(password: str, field: str = "new_password") -> None:
+    """Raise InvalidInputError unless the password is 8 to 256 characters, not all blank."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH or not password.strip():
+        raise InvalidInputError(
+            f"Mật khẩu cần {MIN_PASSWORD_LENGTH} đến {MAX_PASSWORD_LENGTH} ký tự / the password "
+            f"needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+            code="weak_password",
+            details=[{"field": field, "message": f"at least {MIN_PASSWORD_LENGTH} characters"}],
+        )
+
+
+def change_own_password(session: Session, actor: Principal, old: str, new: str) -> None:
+    """Set a new password after checking the old one; raises PermissionDeniedError (wrong old
+    password) or InvalidInputError (new one too short)."""
+    user = _in_scope(session, actor.username, None)
+    if not verify_password(user.password_hash, old):
+        raise PermissionDeniedError(
+            "Mật khẩu hiện tại không đúng / The current password is wrong",
+            code="wrong_password",
+        )
+    check_new_password(new)
+    user.password_hash = hash_password(new)
+    audit.record(session, actor.user_id, "change_password", "user", user.id)
+
+
+def reset_password(
+    session: Session, username: str, new: str, *, actor: Principal | None = None
+) -> None:
+    """Set a user's password and end their log-in sessions.
+
+    With `actor` (an admin over HTTP) the user must be in the admin's subtree and not cleared
+    above them; without (the command line, run by whoever runs the server) any user.
+    Raises NotFoundError, PermissionDeniedError or InvalidInputError.
+    """
+    user = _in_scope(session, username, actor)
+    if actor is not None:
+        _check_not_above(actor, user, "đặt lại mật khẩu", "reset the password")
+    check_new_password(new)
+    user.password_hash = hash_password(new)
+    revoke_sessions(session, user.id)
+    audit.record(session, actor.user_id if actor else None, "reset_password", "user", user.id)
+
+
+def set_active(
+    session: Session, username: str, active: bool, *, actor: Principal | None = None
+) -> None:
+    """Enable or disable an account; a disabled user's tokens stop working at once.
+
+    With `actor`, only users of the admin's subtree, and never the admin themself.
+    Raises NotFoundError or ConflictError.
+    """
+    user = _in_scope(session, username, actor)
+    if actor is not None and user.id == actor.user_id and not active:
+        raise ConflictError(
+            "Không tự khoá tài khoản của mình được; nhờ quản trị viên khác / "
+            "You cannot disable your own account; ask another admin",
+            code="disable_self",
+        )
+    if user.is_active != active:
+        user.is_active = active
+        audit.record(
+            session,
+            actor.user_id if actor else None,
+            "enable" if active else "disable",
+            "user",
+            user.id,
+        )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from pydantic import Field, StrictInt
+from fastapi import APIRouter, Depends, Response
+from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
 from api.deps import CurrentUser, Page, SessionDep, require_roles
 from api.errors import error_responses
@@ -13,7 +13,13 @@ from api.schemas import Input, Output, PageOut
 from engine.agencies import create_agency, get_agency, in_scope, list_agencies
 from engine.errors import PermissionDeniedError
 from engine.principal import Clearance, Principal
-from engine.users import create_user, list_users
+from engine.users import (
+    create_user,
+    list_users,
+    reset_password,
+    set_active,
+    user_view,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["organisation"])
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -54,6 +60,16 @@ class UserIn(Input):
     password: str = Field(min_length=8, max_length=256)
     clearance: StrictInt = Field(default=0, ge=0, le=3)
     position: str | None = Field(default=None, max_length=255)
+
+
+class UserPatch(Input):
+    active: StrictBool
+
+
+class PasswordResetIn(Input):
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    new_password: str = Field(min_length=1, max_length=256)
 
 
 @router.get("/agencies", response_model=list[AgencyOut], responses=error_responses(401))
@@ -132,3 +148,25 @@ def add_user(body: UserIn, session: SessionDep, user: Admin) -> UserOut:
         clearance=Clearance(body.clearance).label,
         is_active=True,
     )
+
+
+@router.patch(
+    "/users/{username}", response_model=UserOut, responses=error_responses(401, 403, 404, 409, 422)
+)
+def change_user(username: str, body: UserPatch, session: SessionDep, user: Admin) -> UserOut:
+    """Disable (`{"active": false}`) or enable a user of the admin's subtree; a disabled
+    user's sessions and API tokens stop working at once."""
+    set_active(session, username, body.active, actor=user)
+    return UserOut.model_validate(user_view(session, username))
+
+
+@router.post(
+    "/users/{username}/password", status_code=204, responses=error_responses(401, 403, 404, 422)
+)
+def reset_user_password(
+    username: str, body: PasswordResetIn, session: SessionDep, user: Admin
+) -> Response:
+    """Set a new password for a user of the admin's subtree (not cleared above the admin);
+    their log-in sessions end."""
+    reset_password(session, username, body.new_password, actor=user)
+    return Response(status_code=204)
