@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
@@ -48,6 +49,7 @@ __all__ = [
     "Spooled",
     "dossier_files_of",
     "file_for_reading",
+    "file_for_writing",
     "file_versions",
     "latest_version",
     "purge_file",
@@ -178,13 +180,11 @@ def store_file(
             "Không được gắn độ mật cao hơn mức được tiếp cận / secrecy above your clearance",
             code="secrecy_above_clearance",
         )
-    previous = (
-        file_for_reading(session, previous_id, principal, include_deleted=True)
-        if previous_id
-        else None
-    )
+    previous = file_for_writing(session, previous_id, principal) if previous_id else None
     if previous is not None and previous.deleted_at is not None:
         raise ConflictError("Không tạo phiên bản mới cho tệp đã xoá / the file was deleted")
+    if previous is not None:
+        _check_latest(session, previous)
     return _write(
         session,
         store,
@@ -296,7 +296,12 @@ def _write(
         uploaded_by=uploader[0],
         created_at=now,
     )
-    session.add(row)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except DatabaseIntegrityError:
+        # Another request added this version number to the chain first.
+        raise _not_latest(previous) from None
     if examine_signatures and row.media_type == "application/pdf":
         # Whoever signed it, a B-T signature must reach B-LTA to stay verifiable once its
         # certificates expire: the worker validates every stored PDF and upgrades those.
@@ -311,6 +316,26 @@ def _write(
         {"sha256": upload.sha256, "size": upload.size},
     )
     return _view(row, uploader[1])
+
+
+def _check_latest(session: Session, previous: StoredFile) -> None:
+    newest = session.scalar(
+        select(StoredFile.version)
+        .where(StoredFile.root_id == previous.root_id)
+        .order_by(StoredFile.version.desc())
+        .limit(1)
+    )
+    if newest is not None and newest > previous.version:
+        raise _not_latest(previous)
+
+
+def _not_latest(previous: StoredFile | None) -> ConflictError:
+    which = f"{previous.id} (v{previous.version})" if previous is not None else ""
+    return ConflictError(
+        f"Tệp {which} đã có phiên bản mới hơn; hãy tạo phiên bản từ bản mới nhất / file {which} "
+        "already has a newer version; add a version to the latest one",
+        code="not_latest_version",
+    )
 
 
 def _view(row: StoredFile, uploader: str | None) -> FileView:
@@ -343,10 +368,7 @@ def file_for_reading(
     row = session.get(StoredFile, file_id) if file_id and _is_uuid(file_id) else None
     if row is None or row.purged_at is not None:
         raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
-    agency = session.get(Agency, row.agency_id)
-    if agency is None or not (
-        in_scope(principal, agency.path) or _owner_allows(session, row, principal)
-    ):
+    if not _may_read(session, row, principal):
         raise PermissionDeniedError("Tệp thuộc cơ quan khác / the file belongs to another agency")
     if row.secrecy > int(principal.clearance):
         raise PermissionDeniedError(
@@ -361,18 +383,44 @@ def file_for_reading(
     return row
 
 
-def _owner_allows(session: Session, row: StoredFile, principal: Principal) -> bool:
-    # A dossier's files follow the dossier: every involved agency may read them.
+def file_for_writing(session: Session, file_id: str | None, principal: Principal) -> StoredFile:
+    """The file row if the principal may delete it or add a version (deleted rows too).
+
+    Reading is not enough: the file must belong to the principal's agency subtree, or to a
+    dossier the principal's agency receives or handles as the competent agency. A unit a
+    document is shared with, or a province official reading a commune's dossier, may read
+    its files but not replace or delete them. Raises 404/403 like `file_for_reading`.
+    """
+    row = file_for_reading(session, file_id, principal, include_deleted=True)
+    agency = session.get(Agency, row.agency_id)
+    if agency is not None and in_scope(principal, agency.path):
+        return row
+    if row.owner_type == "dossier" and row.owner_id:
+        from engine.dossiers.reading import handles
+
+        if handles(session, principal, row.owner_id):
+            return row
+    raise PermissionDeniedError(
+        "Chỉ cơ quan giữ tệp mới được xoá hoặc thay tệp / only the agency holding the file may "
+        "delete it or add a version",
+        code="file_not_yours",
+    )
+
+
+def _may_read(session: Session, row: StoredFile, principal: Principal) -> bool:
+    # A dossier's or a document's files follow it, whatever agency uploaded them: the
+    # dossier's readers (engine.dossiers.access), the document's agency and the units it is
+    # shared with. Only an upload not attached yet follows its agency's subtree.
     if row.owner_type == "dossier" and row.owner_id:
         from engine.dossiers.reading import may_read
 
         return may_read(session, principal, row.owner_id)
-    # A document's files follow the document: its agency and the units it is shared with.
     if row.owner_type == "document" and row.owner_id:
         from engine.documents.reading import may_read as may_read_document
 
         return may_read_document(session, principal, row.owner_id)
-    return False
+    agency = session.get(Agency, row.agency_id)
+    return agency is not None and in_scope(principal, agency.path)
 
 
 def latest_version(session: Session, root_id: str | None) -> StoredFile | None:
@@ -399,19 +447,26 @@ def _is_uuid(value: str) -> bool:
 
 
 def file_versions(session: Session, file_id: str, principal: Principal) -> list[FileView]:
-    """Every version of the file's chain, oldest first."""
+    """Every version of the file's chain the principal's clearance covers, oldest first."""
     row = file_for_reading(session, file_id, principal, include_deleted=True)
     rows = session.execute(
         select(StoredFile, User.username)
         .outerjoin(User, User.id == StoredFile.uploaded_by)
-        .where(StoredFile.root_id == row.root_id, StoredFile.purged_at.is_(None))
+        .where(
+            StoredFile.root_id == row.root_id,
+            StoredFile.purged_at.is_(None),
+            # A version more secret than the reader's clearance is not listed: its name,
+            # size and hash are the secret's too.
+            StoredFile.secrecy <= int(principal.clearance),
+        )
         .order_by(StoredFile.version)
     ).all()
     return [_view(r, name) for r, name in rows]
 
 
-def dossier_files_of(session: Session, code: str) -> list[FileView]:
-    """Latest live version of each file attached to a dossier."""
+def dossier_files_of(session: Session, code: str, principal: Principal) -> list[FileView]:
+    """Each file attached to a dossier, at its latest version that is live (not deleted) and
+    within the principal's clearance."""
     rows = session.execute(
         select(StoredFile, User.username)
         .outerjoin(User, User.id == StoredFile.uploaded_by)
@@ -419,6 +474,8 @@ def dossier_files_of(session: Session, code: str) -> list[FileView]:
             StoredFile.owner_type == "dossier",
             StoredFile.owner_id == code,
             StoredFile.purged_at.is_(None),
+            StoredFile.deleted_at.is_(None),
+            StoredFile.secrecy <= int(principal.clearance),
         )
         .order_by(StoredFile.created_at)
     ).all()
@@ -426,7 +483,7 @@ def dossier_files_of(session: Session, code: str) -> list[FileView]:
     for row, name in rows:
         if row.root_id not in latest or row.version > latest[row.root_id][0].version:
             latest[row.root_id] = (row, name)
-    return [_view(r, n) for r, n in latest.values() if r.deleted_at is None]
+    return [_view(r, n) for r, n in latest.values()]
 
 
 def verified_chunks(
@@ -469,8 +526,9 @@ def _verify(
 
 
 def soft_delete(session: Session, file_id: str, principal: Principal, reason: str) -> FileView:
-    """Mark a file deleted with a reason (the object stays); raises ConflictError if already."""
-    row = file_for_reading(session, file_id, principal, include_deleted=True)
+    """Mark a file deleted with a reason (the object stays); raises ConflictError if already,
+    PermissionDeniedError when the principal may read the file but not delete it."""
+    row = file_for_writing(session, file_id, principal)
     if row.deleted_at is not None:
         raise ConflictError("Tệp đã bị xoá trước đó / the file is already deleted")
     if not reason.strip():
@@ -504,9 +562,7 @@ class PurgeView:
     detail: str
 
 
-def purge_file(
-    session: Session, file_id: str, principal: Principal, *, grace: timedelta
-) -> Purged:
+def purge_file(session: Session, file_id: str, principal: Principal, *, grace: timedelta) -> Purged:
     """Admin only: mark a soft-deleted file purged; its object is left for `release_purged`.
 
     The bytes may only go once this row change has committed (a failed commit must leave
@@ -532,6 +588,7 @@ def purge_file(
     row.purged_at = now
     audit.record(session, principal.user_id, "purge", "file", file_id)
     return Purged(file_id, row.key, row.archived, now - grace)
+
 
 _RELEASED = {
     "removed": "Đã xoá dữ liệu tệp / the file's bytes were deleted",

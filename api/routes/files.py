@@ -161,7 +161,7 @@ def attach(
 def attached(code: str, session: SessionDep, user: CurrentUser) -> list[FileOut]:
     """The dossier's files (latest versions, deleted ones hidden)."""
     dossier_for(session, user, code)
-    return dossier_files_of(session, code)
+    return dossier_files_of(session, code, user)
 
 
 def _download(state: AppState, session: Session, row: StoredFile, request: Request) -> Response:
@@ -220,25 +220,19 @@ def _signature(secret: str, file_id: str, expires: int) -> str:
 
 @router.get("/{file_id}/link", response_model=LinkOut, responses=error_responses(401, 403, 404))
 def link(file_id: str, request: Request, session: SessionDep, user: CurrentUser) -> LinkOut:
-    """A short-lived download link (presigned by S3, or signed by this server)."""
+    """A short-lived download link signed by this server: no login needed to follow it."""
     state = _state(request)
     row = file_for_reading(session, file_id, user)
-    ttl = state.settings.link_ttl_seconds
-    expires = int(time.time()) + ttl
-    url = (
-        state.objects.presigned_url(
-            row.key, expires_seconds=ttl, filename=row.name, content_type=row.media_type
+    # Signed here, not presigned by S3: a download through this server checks the SHA-256
+    # on the way out and stops once the file is deleted; S3 would serve corrupt bytes and
+    # keep serving a deleted file until the link expired.
+    expires = int(time.time()) + state.settings.link_ttl_seconds
+    sig = _signature(state.settings.secret_key, row.id, expires)
+    url = str(
+        request.url_for("download_signed", file_id=row.id).include_query_params(
+            expires=expires, sig=sig
         )
-        if not row.archived
-        else None
     )
-    if url is None:
-        sig = _signature(state.settings.secret_key, row.id, expires)
-        url = str(
-            request.url_for("download_signed", file_id=row.id).include_query_params(
-                expires=expires, sig=sig
-            )
-        )
     audit.record(session, user.user_id, "link", "file", file_id)
     return LinkOut(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
 

@@ -73,6 +73,12 @@ def may_read(session: Session, principal: Principal, code: str) -> bool:
     return d is not None and may_read_dossier(session, principal, d)
 
 
+def handles(session: Session, principal: Principal, code: str) -> bool:
+    """True when the principal's agency receives the dossier or is its competent agency."""
+    d = session.scalar(select(Dossier).where(Dossier.code == code))
+    return d is not None and principal.agency_id in (d.receiving_agency_id, d.competent_agency_id)
+
+
 def dossier_for(session: Session, principal: Principal, code: str) -> Dossier:
     """The dossier row if the principal may read it (see `engine.dossiers.access`).
 

@@ -13,7 +13,6 @@ import struct
 import threading
 import time
 import unicodedata
-import urllib.request
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -893,18 +892,29 @@ def test_link_downloads_without_login(files_api: Api) -> None:
     ttl = files_api.state.settings.link_ttl_seconds
     expires_at = datetime.fromisoformat(link["expires_at"])
     assert timedelta(seconds=ttl - 10) < expires_at - datetime.now(UTC) <= timedelta(seconds=ttl)
-    if files_api.state.settings.object_store == "local":
-        assert link["url"].startswith("http://testserver/")
-        got = files_api.client.get(_path_and_query(link["url"]))
-        assert got.status_code == 200
-        content, disposition = got.content, got.headers["content-disposition"]
-    else:
-        assert link["url"].startswith(f"http://{files_api.state.settings.s3_endpoint}/")
-        with urllib.request.urlopen(link["url"], timeout=10) as resp:  # noqa: S310 - test server
-            content, disposition = resp.read(), resp.headers["Content-Disposition"]
-    assert content == PDF
+    # Through this server on both backends, never straight to S3.
+    assert link["url"].startswith(f"http://testserver{FILES}/{body['id']}/download?")
+    got = files_api.client.get(_path_and_query(link["url"]))
+    assert got.status_code == 200
+    assert got.content == PDF
+    disposition = got.headers["content-disposition"]
     assert _disposition(disposition) == ("Giay chung nhan.pdf", "Giấy chứng nhận.pdf")
     assert len(_audit(files_api, "link", body["id"])) == 1
+
+
+def test_a_link_never_serves_a_corrupt_object(
+    files_api: Api, request: pytest.FixtureRequest
+) -> None:
+    _sqlite_lock_waits_fail_fast(files_api)
+    h = files_api.login("chuyenvien")
+    body = _stored(files_api, h, PDF, name="quyet-dinh.pdf")
+    url = files_api.client.get(f"{FILES}/{body['id']}/link", headers=h).json()["url"]
+    _overwrite_object(
+        files_api, request, key_for(body["sha256"]), PDF.replace(b"Catalog", b"Catalob")
+    )
+    got = files_api.client.get(_path_and_query(url))
+    assert got.status_code == 502 and got.json()["error"] == "integrity_error"
+    assert b"%PDF" not in got.content
 
 
 def test_archived_file_link_is_signed_by_the_server(files_api: Api) -> None:
