@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.errors import NotFoundError, WorkflowError
 from engine.runtime.parser import ParsedProcess, parse_bpmn
+from engine.runtime.sandbox import ScriptRejected, check_script
 from storage.models import ProcessDefinition
 
 __all__ = [
@@ -80,10 +82,41 @@ def forms_sha256(forms: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _code_sites(parsed: ParsedProcess) -> Iterator[tuple[str, str, str]]:
+    """(task id, code, mode) of every script and expression the runtime will evaluate,
+    beyond those the parser checks (script tasks, conditions, timers)."""
+    for spec in (parsed.spec, *parsed.subprocess_specs.values()):
+        for ts in spec.task_specs.values():
+            for attr in ("prescript", "postscript", "script"):
+                code = getattr(ts, attr, None)
+                if isinstance(code, str):
+                    yield ts.name, code, "exec"
+            params = getattr(ts, "operation_params", None) or {}
+            values = [p.get("value") for p in params.values() if isinstance(p, dict)]
+            event = getattr(ts, "event_definition", None)
+            values += [getattr(ts, "cardinality", None), getattr(ts, "condition", None)]
+            values.append(getattr(event, "expression", None))
+            for code in values:
+                if isinstance(code, str) and code.strip():
+                    yield ts.name, code, "eval"
+
+
+def _check_code(parsed: ParsedProcess, filename: str) -> None:
+    for task, code, mode in _code_sites(parsed):
+        try:
+            check_script(code.strip(), mode)
+        except ScriptRejected as e:
+            raise WorkflowError(
+                f"{filename}: mã trong '{task}' bị từ chối / code in '{task}' rejected: {e}",
+                code="bpmn_script_rejected",
+            ) from e
+
+
 def _parse_checked(
     data: bytes, filename: str, forms: dict[str, Any], known_services: frozenset[str] | None
 ) -> ParsedProcess:
     parsed = parse_bpmn(data, filename)
+    _check_code(parsed, filename)
     missing = sorted({t.form for t in parsed.user_tasks if t.form and t.form not in forms})
     if missing:
         raise WorkflowError(
