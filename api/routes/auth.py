@@ -22,7 +22,7 @@ from engine.auth import (
     revoke_api_token,
 )
 from engine.errors import PermissionDeniedError
-from engine.users import change_own_password, find_user_id
+from engine.users import change_own_password, find_user_id, token_target
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -100,7 +100,7 @@ def create_api_token(
             raise PermissionDeniedError(
                 "Chỉ quản trị viên cấp mã cho người khác / Only admins issue tokens for others"
             )
-        target = find_user_id(session, body.username, scope=user)
+        target = token_target(session, body.username, user)
     ttl = timedelta(days=body.expires_in_days) if body.expires_in_days else API_TOKEN_DEFAULT_TTL
     issued = issue_token(session, target, settings.secret_key, kind="api", name=body.name, ttl=ttl)
     audit.record(session, user.user_id, "issue_api_token", "user", target, {"name": body.name})

@@ -14,6 +14,7 @@ from engine.agencies import create_agency, get_agency, in_scope, list_agencies
 from engine.errors import PermissionDeniedError
 from engine.principal import Clearance, Principal
 from engine.users import (
+    check_grantable,
     create_user,
     list_users,
     reset_password,
@@ -127,6 +128,7 @@ def add_user(body: UserIn, session: SessionDep, user: Admin) -> UserOut:
             "Chỉ tạo người dùng trong phạm vi của mình / Create users within your own subtree",
             code="agency_out_of_scope",
         )
+    check_grantable(user, Clearance(body.clearance))
     created = create_user(
         session,
         body.username,
