@@ -39,7 +39,7 @@ from storage.objects import (
     RetainedObjectError,
     content_sha256,
 )
-from storage.s3_checks import Rewindable, md5_hex
+from storage.s3_checks import Rewindable, md5_hex, no_object_lock, require_object_lock
 
 __all__ = ["S3ObjectStore"]
 
@@ -130,7 +130,8 @@ class S3ObjectStore(ObjectStore):
         )
 
     def ping(self) -> None:
-        """Check the server answers, the key works and the buckets exist."""
+        """Check the server answers, the key works, the buckets exist and the archive bucket
+        has object lock; raises ObjectStoreError saying what to fix."""
         for bucket in filter(None, (self.bucket, self.archive_bucket)):
             try:
                 exists = self.client.bucket_exists(bucket)
@@ -138,6 +139,11 @@ class S3ObjectStore(ObjectStore):
                 raise self._fail(e, f"check bucket {bucket}") from e
             if not exists:
                 raise self._missing(bucket)
+        if self.archive_bucket:
+            try:
+                require_object_lock(self.client, self.archive_bucket, self.endpoint)
+            except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
+                raise self._fail(e, f"check bucket {self.archive_bucket}") from e
 
     def _missing(self, bucket: str) -> ObjectStoreError:
         setting = (
@@ -273,6 +279,10 @@ class S3ObjectStore(ObjectStore):
                 part_size=_PART,
                 retention=retention,
             )
+        except S3Error as e:
+            if retention is not None and e.code == "InvalidRequest":  # a bucket without lock
+                raise no_object_lock(self._bucket(archive), self.endpoint) from e
+            raise self._fail(e, f"write {key}") from e
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, f"write {key}") from e
 

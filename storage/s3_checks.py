@@ -6,9 +6,13 @@ from __future__ import annotations
 import hashlib
 from typing import BinaryIO, Protocol
 
+from minio import Minio
+from minio.error import S3Error
+
+from storage.errors import ObjectStoreError
 from storage.objects import CHUNK
 
-__all__ = ["Rewindable", "md5_hex"]
+__all__ = ["Rewindable", "md5_hex", "no_object_lock", "require_object_lock"]
 
 
 class Rewindable(Protocol):
@@ -31,3 +35,27 @@ def md5_hex(source: Rewindable | BinaryIO) -> str:
         digest.update(chunk)
     source.seek(start)
     return digest.hexdigest()
+
+
+def no_object_lock(bucket: str, endpoint: str) -> ObjectStoreError:
+    """The refusal of an archive bucket that cannot keep records under retention."""
+    return ObjectStoreError(
+        f"Bucket lưu trữ {bucket} trên {endpoint} chưa bật khoá đối tượng (object lock) nên "
+        "không giữ được hồ sơ theo thời hạn lưu trữ; tạo bucket mới có object lock và đặt "
+        f"LIENTHONG_S3_ARCHIVE_BUCKET là bucket đó / the archive bucket {bucket} on {endpoint} "
+        "has no object lock, so it cannot keep records under retention; create a bucket with "
+        "object lock enabled (it cannot be turned on later) and set LIENTHONG_S3_ARCHIVE_BUCKET "
+        "to it",
+        code="s3_archive_without_lock",
+    )
+
+
+def require_object_lock(client: Minio, bucket: str, endpoint: str) -> None:
+    """Raise ObjectStoreError (`no_object_lock`) when `bucket` has no object lock; other S3
+    errors are the caller's to translate."""
+    try:
+        client.get_object_lock_config(bucket)
+    except S3Error as e:
+        if e.code in ("ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound"):
+            raise no_object_lock(bucket, endpoint) from e
+        raise
