@@ -8,20 +8,30 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import CurrentUser, Page, SessionDep, require_roles
 from api.errors import error_responses
 from api.schemas import Input, InstanceOut, PageOut, TaskDetailOut, TaskOut
 from engine.agencies import in_scope
+from engine.documents.reading import document_for
+from engine.dossiers.access import may_read_dossier
 from engine.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from engine.principal import Principal
 from engine.runtime.definitions import deploy, list_definitions
-from engine.runtime.instances import instance_view, load_instance, start_instance
+from engine.runtime.instances import (
+    LoadedInstance,
+    instance_view,
+    load_instance,
+    start_instance,
+)
 from engine.runtime.lanes import refuse_routing_keys
 from engine.runtime.parser import MAX_BPMN_BYTES
 from engine.runtime.services import DEFAULT_SERVICES
 from engine.runtime.tasks import claim_task, complete_task, inbox, task_detail
 from engine.runtime.timers import list_incidents, retry_instance
+from storage.models import Document, Dossier
 
 router = APIRouter(prefix="/api/v1", tags=["workflow"])
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -143,7 +153,8 @@ def incidents(
     "/instances/{instance_id}", response_model=InstanceOut, responses=error_responses(401, 403, 404)
 )
 def get_instance(instance_id: int, session: SessionDep, user: CurrentUser) -> InstanceOut:
-    """An instance of my agency's subtree (admins: any in scope)."""
+    """An instance I may read: a dossier's or a document's by the rule of the dossier or the
+    document (its data is the case's), any other of my agency's subtree."""
     loaded = load_instance(session, instance_id, readonly=True)
     if loaded.row.secrecy > int(user.clearance):
         # Like the case itself: a secret case does not exist for the uncleared.
@@ -151,9 +162,34 @@ def get_instance(instance_id: int, session: SessionDep, user: CurrentUser) -> In
             f"Không có phiên quy trình {instance_id} / No instance {instance_id}",
             code="instance_not_found",
         )
+    _check_read(session, user, loaded)
+    return InstanceOut.model_validate(asdict(instance_view(session, loaded)))
+
+
+def _check_read(session: Session, user: Principal, loaded: LoadedInstance) -> None:
+    # The instance carries the case data (an applicant's identity, a document's content): it is
+    # read by whoever may read its dossier or document, and answered as they are answered.
+    dossier = session.scalar(select(Dossier).where(Dossier.instance_id == loaded.row.id))
+    if dossier is not None:
+        if not may_read_dossier(session, user, dossier):
+            raise PermissionDeniedError(
+                f"Hồ sơ {dossier.code} không thuộc cơ quan của bạn / dossier {dossier.code} is "
+                "not your agency's",
+                code="dossier_forbidden",
+            )
+        return
+    document_id = session.scalar(select(Document.id).where(Document.instance_id == loaded.row.id))
+    if document_id is not None:
+        try:
+            document_for(session, user, document_id)
+        except NotFoundError:  # as GET /documents/{id}: an unreadable document does not exist
+            raise NotFoundError(
+                f"Không có phiên quy trình {loaded.row.id} / No instance {loaded.row.id}",
+                code="instance_not_found",
+            ) from None
+        return
     if not in_scope(user, loaded.agency.path):
         raise PermissionDeniedError("Phiên quy trình ngoài phạm vi / instance out of your scope")
-    return InstanceOut.model_validate(asdict(instance_view(session, loaded)))
 
 
 @router.post(

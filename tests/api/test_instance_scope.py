@@ -135,3 +135,31 @@ def test_a_retry_cannot_plant_routing_data(api: Api) -> None:
         headers=api.login("admin"),
     )
     assert r.status_code == 422 and r.json()["error"] == "routing_data_refused", r.text
+
+
+def test_a_dossiers_instance_is_read_only_by_the_dossiers_readers(api: Api) -> None:
+    # A province archivist or designer is refused the dossier; its instance carries the same
+    # applicant data and must be refused alike.
+    body = {
+        "procedure_code": "1.000656",
+        "channel": "counter",
+        "complete": True,
+        "applicant": {
+            "full_name": "Nguyễn Văn Bí Mật",
+            "id_number": "001099012345",
+            "phone": "0912345678",
+            "address": "Số 1 Đường A",
+        },
+    }
+    r = api.client.post("/api/v1/dossiers", json=body, headers=api.login("tiepnhan"))
+    assert r.status_code == 201, r.text
+    code, iid = r.json()["code"], r.json()["instance_id"]
+    for user in ("luutru", "thietke", "chuyenvien.so"):
+        h = api.login(user)
+        assert api.client.get(f"/api/v1/dossiers/{code}", headers=h).status_code == 403, user
+        got = api.client.get(f"/api/v1/instances/{iid}", headers=h)
+        assert got.status_code == 403, (user, got.text)
+        assert "Bí Mật" not in got.text
+    for user in ("tiepnhan", "lanhdao", "admin"):
+        got = api.client.get(f"/api/v1/instances/{iid}", headers=api.login(user))
+        assert got.status_code == 200 and got.json()["data"]["dossier_code"] == code, user
