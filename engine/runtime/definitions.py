@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.errors import NotFoundError, WorkflowError
+from engine.runtime.forms import check_form_schema
 from engine.runtime.parser import ParsedProcess, parse_bpmn
 from engine.runtime.sandbox import ScriptRejected, check_script
 from storage.models import ProcessDefinition
@@ -123,6 +124,8 @@ def _parse_checked(
             f"{filename}: thiếu biểu mẫu {missing} / missing form schemas {missing}",
             code="bpmn_missing_form",
         )
+    for name in sorted({t.form for t in parsed.user_tasks if t.form}):
+        check_form_schema(name, forms[name])
     if known_services is not None and not parsed.service_operations <= known_services:
         unknown = sorted(parsed.service_operations - known_services)
         raise WorkflowError(

@@ -9,6 +9,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -16,7 +18,7 @@ from engine.errors import InvalidInputError, WorkflowError
 from engine.runtime.lanes import resolve_lane
 from storage.models import Agency, User, UserRole
 
-__all__ = ["DEFAULT_FORM", "render_form", "validate_submission"]
+__all__ = ["DEFAULT_FORM", "check_form_schema", "render_form", "validate_submission"]
 
 DEFAULT_FORM: dict[str, Any] = {
     "type": "object",
@@ -82,6 +84,13 @@ def validate_submission(form: dict[str, Any], data: Any) -> dict[str, Any]:
     try:
         validator = _validator(json.dumps(form, sort_keys=True))
         errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    except Unresolvable as e:
+        raise WorkflowError(
+            f"Biểu mẫu tham chiếu '{e.ref}' không dùng được (chỉ cho phép '#/...') / "
+            f"the form's $ref '{e.ref}' cannot be used (only '#/...' refs are allowed); "
+            "an administrator must deploy a fixed form",
+            code="form_invalid",
+        ) from e
     except SchemaError as e:
         raise WorkflowError(f"biểu mẫu không hợp lệ / broken form schema: {e.message}") from e
     if errors:
@@ -98,9 +107,43 @@ def validate_submission(form: dict[str, Any], data: Any) -> dict[str, Any]:
     return data
 
 
+def _no_remote(uri: str) -> Resource[Any]:
+    # jsonschema would otherwise fetch any http(s) $ref: forms may refer only inside themselves.
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # attrs class
+
+
+_LOCAL_ONLY: Registry[Any] = Registry(retrieve=_no_remote)  # type: ignore[call-arg]
+
+
 @lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json))
+    schema = json.loads(schema_json)
+    return Draft202012Validator(schema, registry=_LOCAL_ONLY)
+
+
+def check_form_schema(name: str, schema: Any) -> None:
+    """Check a form before deployment: only local `$ref`s.
+
+    Raises WorkflowError (422 `form_remote_ref`) naming the form.
+    """
+
+    def bad(reason: str, code: str = "form_invalid") -> WorkflowError:
+        return WorkflowError(
+            f"Biểu mẫu {name} không hợp lệ / form {name} is invalid: {reason}", code=code
+        )
+
+    for ref in _refs(schema):
+        if not ref.startswith("#"):
+            raise bad(f"$ref '{ref}' points outside the form; use '#/$defs/…'", "form_remote_ref")
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [r for item in node for r in _refs(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [str(v) for k, v in node.items() if k in ("$ref", "$dynamicRef")]
+    return found + [r for v in node.values() for r in _refs(v)]
 
 
 def _field_from(error: Any) -> str:
