@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInputError, WorkflowError
-from engine.runtime.lanes import resolve_lane
+from engine.runtime.lanes import parse_lane, resolve_lane
 from storage.models import Agency, User, UserRole
 
 __all__ = ["DEFAULT_FORM", "check_form_schema", "render_form", "validate_submission"]
@@ -50,7 +50,7 @@ def render_form(
 ) -> dict[str, Any]:
     """The task's JSON Schema with `x-choices` turned into `enum` + labels and defaults;
     people to choose are those cleared for the case's `secrecy`."""
-    form = copy.deepcopy(schema or DEFAULT_FORM)
+    form = copy.deepcopy(_well_formed(DEFAULT_FORM if schema is None else schema))
     for prop in form.get("properties", {}).values():
         source = prop.pop(CHOICES_KEY, None)
         if not source:
@@ -75,6 +75,7 @@ def validate_submission(form: dict[str, Any], data: Any) -> dict[str, Any]:
             "Dữ liệu phải là một đối tượng JSON / data must be a JSON object",
             details=[{"field": "data", "message": "expected an object"}],
         )
+    form = _well_formed(form)
     filled = {
         k: copy.deepcopy(v["default"])
         for k, v in form.get("properties", {}).items()
@@ -118,13 +119,15 @@ _LOCAL_ONLY: Registry[Any] = Registry(retrieve=_no_remote)  # type: ignore[call-
 @lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Draft202012Validator:
     schema = json.loads(schema_json)
+    Draft202012Validator.check_schema(schema)  # raises SchemaError for "type": 5 and the like
     return Draft202012Validator(schema, registry=_LOCAL_ONLY)
 
 
 def check_form_schema(name: str, schema: Any) -> None:
-    """Check a form before deployment: only local `$ref`s.
+    """Check a form before deployment: a JSON Schema (draft 2020-12) object whose
+    properties are objects, with only local `$ref`s and well-formed `x-choices`.
 
-    Raises WorkflowError (422 `form_remote_ref`) naming the form.
+    Raises WorkflowError (422 `form_invalid`, or `form_remote_ref`) naming the form.
     """
 
     def bad(reason: str, code: str = "form_invalid") -> WorkflowError:
@@ -132,9 +135,31 @@ def check_form_schema(name: str, schema: Any) -> None:
             f"Biểu mẫu {name} không hợp lệ / form {name} is invalid: {reason}", code=code
         )
 
+    if not isinstance(schema, dict):
+        raise bad(f"a form must be a JSON object, not {type(schema).__name__}")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as e:
+        where = "/".join(str(p) for p in e.path) or "(root)"
+        raise bad(f"{e.message} (at {where})") from e
     for ref in _refs(schema):
         if not ref.startswith("#"):
             raise bad(f"$ref '{ref}' points outside the form; use '#/$defs/…'", "form_remote_ref")
+    if schema.get("type", "object") != "object":
+        raise bad('the top-level type must be "object"')
+    for field, prop in schema.get("properties", {}).items():
+        if not isinstance(prop, dict):
+            raise bad(f"property '{field}' must be a JSON object")
+        source = prop.get(CHOICES_KEY)
+        if source is None:
+            continue
+        kind, _, lane = str(source).partition(":")
+        if kind != "users" or not isinstance(source, str):
+            raise bad(f"property '{field}': {CHOICES_KEY} must read 'users:<role>@<agency>'")
+        try:
+            parse_lane(lane)
+        except WorkflowError as e:
+            raise bad(f"property '{field}': {e.message}") from e
 
 
 def _refs(node: Any) -> list[str]:
@@ -144,6 +169,24 @@ def _refs(node: Any) -> list[str]:
         return []
     found = [str(v) for k, v in node.items() if k in ("$ref", "$dynamicRef")]
     return found + [r for v in node.values() for r in _refs(v)]
+
+
+def _well_formed(schema: Any) -> dict[str, Any]:
+    # A form stored before deployment checked forms: a clear 422, never a 500.
+    if not isinstance(schema, dict):
+        raise WorkflowError(
+            "Biểu mẫu của công việc không hợp lệ / the task's form is not a JSON object; "
+            "an administrator must deploy a fixed form",
+            code="form_invalid",
+        )
+    props = schema.get("properties", {})
+    if not isinstance(props, dict) or not all(isinstance(p, dict) for p in props.values()):
+        raise WorkflowError(
+            "Biểu mẫu của công việc không hợp lệ / the task's form has malformed properties; "
+            "an administrator must deploy a fixed form",
+            code="form_invalid",
+        )
+    return schema
 
 
 def _field_from(error: Any) -> str:

@@ -1,4 +1,5 @@
-"""Task forms: no remote `$ref` is ever fetched, at deployment or when a task is completed."""
+"""Task forms: no remote `$ref` is ever fetched, and broken schemas are refused at deployment
+(and are a clear 422 at run time, never a crash)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import InvalidInputError, WorkflowError
 from engine.runtime.definitions import deploy
-from engine.runtime.forms import validate_submission
+from engine.runtime.forms import render_form, validate_submission
 from tests.bpmn_builder import Node, chain
 
 
@@ -95,3 +96,48 @@ def test_local_refs_still_work() -> None:
     assert validate_submission(form, {"a": "12"}) == {"a": "12"}
     with pytest.raises(InvalidInputError, match="does not match"):
         validate_submission(form, {"a": "x"})
+
+
+BROKEN: dict[str, Any] = {
+    "a list": [1],
+    "properties as a list": {"type": "object", "properties": [1, 2]},
+    "type 5": {"type": 5},
+    "a property that is not an object": {"type": "object", "properties": {"a": True}},
+    "not an object form": {"type": "string"},
+    "unknown choice source": {
+        "type": "object",
+        "properties": {"a": {"type": "string", "x-choices": "agencies:all"}},
+    },
+    "bad choice lane": {
+        "type": "object",
+        "properties": {"a": {"type": "string", "x-choices": "users:nobody@case"}},
+    },
+}
+
+
+@pytest.mark.parametrize("form", BROKEN.values(), ids=BROKEN.keys())
+def test_broken_form_is_refused_at_deploy_naming_it(
+    sessions: sessionmaker[Session], form: Any
+) -> None:
+    with pytest.raises(WorkflowError) as e, sessions.begin() as s:
+        deploy(s, _with_form("broken", "broken.json"), "broken.bpmn", {"broken.json": form})
+    assert e.value.http_status == 422 and e.value.code == "form_invalid"
+    assert "broken.json" in e.value.message
+
+
+@pytest.mark.parametrize(
+    "form", [BROKEN["a list"], BROKEN["properties as a list"], BROKEN["type 5"]]
+)
+def test_stored_broken_form_is_a_clear_error_at_run_time(form: Any) -> None:
+    with pytest.raises(WorkflowError) as e:
+        validate_submission(form, {"a": "x"})
+    assert e.value.http_status == 422
+
+
+@pytest.mark.parametrize("form", [BROKEN["a list"], BROKEN["properties as a list"]])
+def test_stored_broken_form_is_a_clear_error_when_rendered(
+    sessions: sessionmaker[Session], form: Any
+) -> None:
+    with pytest.raises(WorkflowError) as e, sessions.begin() as s:
+        render_form(s, form, None, {})  # type: ignore[arg-type]  # never reaches the agency
+    assert e.value.code == "form_invalid"
