@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Row, and_, bindparam, func, or_, select
+from sqlalchemy import Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from engine import audit
@@ -89,6 +89,15 @@ _INBOX_PAGE = (
     .order_by(WorkflowTask.due_at.is_(None), WorkflowTask.due_at, WorkflowTask.id)
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
+)
+_CLAIM = (
+    update(WorkflowTask)
+    .where(
+        WorkflowTask.id == bindparam("task_id"),
+        WorkflowTask.state == "ready",
+        or_(WorkflowTask.assignee_id.is_(None), WorkflowTask.assignee_id == bindparam("user_id")),
+    )
+    .values(assignee_id=bindparam("user_id"))
 )
 _OPEN = aliased(WorkflowTask, name="open_task")
 _TASK_WITH_CONTEXT = (
@@ -211,7 +220,17 @@ def claim_task(session: Session, task_id: int, principal: Principal) -> TaskView
     """Take a task into your own inbox; raises ConflictError if someone else has it."""
     row = _task_row(session, task_id)
     _check_access(row, principal, to_act=True, secrecy=_secrecy(session, row))
-    row.assignee_id = principal.user_id
+    # One conditional UPDATE: of two simultaneous claims the second waits for the first's row
+    # lock, then finds the task taken and changes nothing (a read-then-write let both win).
+    params = {"task_id": row.id, "user_id": principal.user_id}
+    claimed = session.connection().execute(_CLAIM, params)
+    session.expire(row)
+    if claimed.rowcount != 1:  # someone else took or finished it meanwhile: say which
+        _check_access(row, principal, to_act=True, secrecy=_secrecy(session, row))
+        raise ConflictError(
+            f"Công việc {row.id} vừa được người khác nhận / task {row.id} was just taken",
+            code="task_assigned_elsewhere",
+        )
     audit.record(session, principal.user_id, "claim", "task", row.id)
     session.flush()
     return _view(session, row.id)
