@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
 from engine.documents.kinds import STATUS_NAMES, Urgency
@@ -155,18 +155,23 @@ def may_read(session: Session, principal: Principal, document_id: str) -> bool:
 
 
 def _files(session: Session, row: Document) -> list[dict[str, Any]]:
+    # Correlated per attached file: an aggregate over every root would read the node's whole
+    # files table for each document shown.
+    newest = aliased(StoredFile)
     latest = (
-        select(StoredFile.root_id, func.max(StoredFile.version).label("v"))
-        .where(StoredFile.purged_at.is_(None), StoredFile.deleted_at.is_(None))
-        .group_by(StoredFile.root_id)
-        .subquery()
+        select(func.max(newest.version))
+        .where(
+            newest.root_id == DocumentFile.file_root_id,
+            newest.purged_at.is_(None),
+            newest.deleted_at.is_(None),
+        )
+        .scalar_subquery()
     )
     rows = session.execute(
         select(DocumentFile.role, StoredFile)
-        .join(latest, latest.c.root_id == DocumentFile.file_root_id)
         .join(
             StoredFile,
-            (StoredFile.root_id == latest.c.root_id) & (StoredFile.version == latest.c.v),
+            (StoredFile.root_id == DocumentFile.file_root_id) & (StoredFile.version == latest),
         )
         .where(DocumentFile.document_id == row.id)
         .order_by(DocumentFile.position)

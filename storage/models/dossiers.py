@@ -17,6 +17,7 @@ class Dossier(Base):
     __tablename__ = "dossiers"
     __table_args__ = (
         Index("ix_dossiers_agency_status", "receiving_agency_id", "status"),
+        Index("ix_dossiers_competent_agency", "competent_agency_id"),
         Index("ix_dossiers_received_at", "received_at"),
     )
 

@@ -77,6 +77,8 @@ class WorkflowTask(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         Index("ix_tasks_inbox", "state", "agency_id", "role"),
+        # The cases an agency held a step of (engine.dossiers.access), whatever their state.
+        Index("ix_tasks_agency_instance", "agency_id", "instance_id"),
         UniqueConstraint("instance_id", "task_uuid"),
     )
 

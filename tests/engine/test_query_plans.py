@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.auth import principal_for
 from engine.documents.drafting import find_duplicate
 from engine.documents.reading import DocumentFilter, list_documents
-from storage.models import Agency, Dossier, User
+from engine.documents.reading import _files as document_files
+from engine.dossiers.reading import list_dossiers
+from storage.models import Agency, Document, Dossier, User
 
 ISSUER = "000.00.00.H99"
 
@@ -54,7 +56,7 @@ def test_the_duplicate_check_of_incoming_letters_seeks_an_index(
     assert "ix_documents_duplicates" in _plan(engine, statement, params)
 
 
-def test_a_dossier_is_found_by_its_instance_and_documents_are_listed_by_agency(
+def test_cases_are_found_by_instance_and_listed_by_agency(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     seen: list[tuple[str, Any]] = []
@@ -70,13 +72,20 @@ def test_a_dossier_is_found_by_its_instance_and_documents_are_listed_by_agency(
         try:
             s.scalar(select(Dossier).where(Dossier.instance_id == 1))
             list_documents(s, principal, DocumentFilter(direction="incoming"), limit=20, offset=0)
+            document_files(s, Document(id=1))  # what each listed document shows of its files
+            list_dossiers(s, principal, limit=20, offset=0)
         finally:
             event.remove(engine, "before_cursor_execute", capture)
-    (by_instance, count, page) = seen
+    (by_instance, count, page, files, dossier_count, dossier_page) = seen
+    for statement, params in (dossier_count, dossier_page):
+        plan = _plan(engine, statement, params)
+        assert "SCAN dossiers" not in plan and "Seq Scan on dossiers" not in plan, plan
     assert "ix_dossiers_instance_id" in _plan(engine, *by_instance)
     for statement, params in (count, page):
         plan = _plan(engine, statement, params)
         assert "SCAN documents" not in plan and "Seq Scan on documents" not in plan, plan
+    plan = _plan(engine, *files)
+    assert "SCAN files" not in plan and "Seq Scan on files" not in plan, plan
 
 
 def _plan(engine: Engine, statement: str, params: Any) -> str:

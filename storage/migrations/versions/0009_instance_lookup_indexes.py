@@ -1,4 +1,6 @@
-"""dossiers and documents: index instance_id (every workflow step looks its case up by it)
+"""index the lookups that scanned: dossiers and documents by instance_id (every workflow step
+looks its case up by it), dossiers by competent agency and tasks by agency (who may read a
+dossier, for the dossier list)
 
 Revision ID: 0009
 Revises: 0008
@@ -20,8 +22,14 @@ def upgrade() -> None:
     # deleting an instance scanned both tables for the ON DELETE SET NULL.
     op.create_index("ix_dossiers_instance_id", "dossiers", ["instance_id"], unique=False)
     op.create_index("ix_documents_instance_id", "documents", ["instance_id"], unique=False)
+    op.create_index(
+        "ix_dossiers_competent_agency", "dossiers", ["competent_agency_id"], unique=False
+    )
+    op.create_index("ix_tasks_agency_instance", "tasks", ["agency_id", "instance_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tasks_agency_instance", table_name="tasks")
+    op.drop_index("ix_dossiers_competent_agency", table_name="dossiers")
     op.drop_index("ix_documents_instance_id", table_name="documents")
     op.drop_index("ix_dossiers_instance_id", table_name="dossiers")
