@@ -135,6 +135,32 @@ def _parse_checked(
     return parsed
 
 
+MAX_FILENAME = 255  # the column's length
+
+
+def _stored_name(filename: str) -> str:
+    """The upload's base name without control characters, cut to the column (keeps the
+    extension)."""
+    name = "".join(c for c in Path(filename.replace("\\", "/")).name if c.isprintable()).strip()
+    name = name or "upload.bpmn"
+    if len(name) <= MAX_FILENAME:
+        return name
+    suffix = Path(name).suffix[:16]
+    return name[: MAX_FILENAME - len(suffix)] + suffix
+
+
+def _utf8_text(data: bytes, filename: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WorkflowError(
+            f"{filename}: tệp BPMN phải được lưu ở mã UTF-8 (byte {e.start} không hợp lệ) / "
+            f"the BPMN file must be saved as UTF-8 (invalid byte at {e.start}); "
+            "save it again as UTF-8 and deploy",
+            code="bpmn_encoding",
+        ) from e
+
+
 def deploy(
     session: Session,
     data: bytes,
@@ -151,6 +177,8 @@ def deploy(
     BPMN is invalid, a referenced form is missing, or a service task names an unknown
     function.
     """
+    filename = _stored_name(filename)
+    text = _utf8_text(data, filename)  # before parsing: the DTD check reads the bytes as ASCII
     parsed = _parse_checked(data, filename, forms, known_services)
     used_forms = {t.form: forms[t.form] for t in parsed.user_tasks if t.form}
     forms_hash = forms_sha256(used_forms)
@@ -177,8 +205,8 @@ def deploy(
         version=version,
         sha256=parsed.sha256,
         forms_sha256=forms_hash,
-        filename=Path(filename).name,
-        bpmn_xml=data.decode("utf-8"),
+        filename=filename,
+        bpmn_xml=text,
         forms=used_forms,
         deployed_by=actor_id,
     )
@@ -214,14 +242,21 @@ def deploy_directory(
             f"Không có thư mục quy trình {directory} / no workflow directory {directory}",
             code="workflow_dir_missing",
         )
-    forms = {
-        p.name: json.loads(p.read_text(encoding="utf-8"))
-        for p in sorted((directory / "forms").glob("*.json"))
-    }
+    forms = {p.name: _read_form(p) for p in sorted((directory / "forms").glob("*.json"))}
     return [
         deploy(session, p.read_bytes(), p.name, forms, known_services=known_services)
         for p in sorted(directory.rglob("*.bpmn"))
     ]
+
+
+def _read_form(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise WorkflowError(
+            f"Biểu mẫu {path.name} không phải JSON UTF-8 / form {path.name} is not UTF-8 JSON: {e}",
+            code="form_invalid",
+        ) from e
 
 
 def load_parsed(session: Session, definition_id: int) -> tuple[ProcessDefinition, ParsedProcess]:
