@@ -6,7 +6,9 @@ Database failures arrive here untranslated from any query, so they are sorted on
                                                   404 for a path id, else 422
     no connection, unreadable file                503 database_unavailable, Retry-After
     locked, deadlock, pool exhausted              503 database_busy, Retry-After
-    anything else (constraint violations too)     the catch-all: logged, 500
+    a unique violation a service did not catch    409 conflict (two requests created the
+                                                  same thing at once), logged
+    anything else (other constraint violations)   the catch-all: logged, 500
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import LienthongError, RateLimitedError
+from engine.unique import is_unique_violation
 from signing.errors import SigningError
 from storage.errors import DatabaseUnavailableError, StorageError
 
@@ -51,7 +54,7 @@ _SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error", "readon
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 _DB_ERRORS = (SQLAlchemyError, psycopg.Error, sqlite3.Error, OverflowError)
 
-Trouble = Literal["out_of_range", "nul_character", "unavailable", "busy"]
+Trouble = Literal["out_of_range", "nul_character", "unavailable", "busy", "duplicate"]
 
 
 def _body(
@@ -101,6 +104,8 @@ def _classify(exc: BaseException) -> Trouble | None:
     orig = exc.orig if isinstance(exc, StatementError) else exc
     if isinstance(orig, OverflowError | NumericValueOutOfRange):
         return "out_of_range"
+    if is_unique_violation(exc):
+        return "duplicate"
     if isinstance(orig, psycopg.DataError) and "NUL" in str(orig):
         return "nul_character"  # PostgreSQL text cannot hold \x00 (a query parameter, say)
     if isinstance(orig, psycopg.OperationalError):
@@ -218,6 +223,15 @@ def install_error_handlers(app: FastAPI) -> None:
             return _out_of_range(request)
         if trouble == "nul_character":
             return _body(422, "invalid_character", NUL_MESSAGE)
+        if trouble == "duplicate":
+            # A service should have said which key: worth a look, but the client did nothing wrong.
+            log.warning("unique violation in %s %s: %s", request.method, request.url.path, exc)
+            return _body(
+                409,
+                "conflict",
+                "Dữ liệu này vừa được tạo (có thể bởi một yêu cầu khác cùng lúc); hãy tải lại / "
+                "This was just created (perhaps by another request at the same time); reload",
+            )
         log.warning("database %s: %s", trouble, exc)
         return _database_down(trouble)
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import ConflictError, InvalidInputError, NotFoundError
 from engine.principal import Principal
+from engine.unique import flush_unique
 from storage.models import Agency
 
 __all__ = [
@@ -96,17 +97,17 @@ def create_agency(
             f"Loại cơ quan '{kind}' không hợp lệ / Unknown agency kind '{kind}'",
             details=[{"field": "kind", "message": f"one of {sorted(AGENCY_KINDS)}"}],
         )
+    taken = ConflictError(
+        f"Mã cơ quan {norm} đã tồn tại / Agency code {norm} already exists",
+        code="duplicate_agency",
+    )
     if session.scalar(select(Agency.id).where(Agency.code == norm)) is not None:
-        raise ConflictError(
-            f"Mã cơ quan {norm} đã tồn tại / Agency code {norm} already exists",
-            code="duplicate_agency",
-        )
+        raise taken
     parent = get_agency(session, parent_code) if parent_code else None
     agency = Agency(
         code=norm, name=name.strip(), kind=kind, parent_id=parent.id if parent else None
     )
-    session.add(agency)
-    session.flush()
+    flush_unique(session, taken, agency)
     agency.path = f"{parent.path if parent else '/'}{agency.id}/"
     session.flush()
     return agency

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.errors import ConflictError, NotFoundError
 from engine.procedures import ProcedureSpec, load_catalogue, parse_procedure
+from engine.unique import flush_unique
 from storage.models import Procedure
 
 __all__ = [
@@ -127,14 +128,14 @@ def get_procedure(session: Session, code: str) -> Procedure:
 def create_procedure(session: Session, data: dict[str, Any], *, actor_id: int) -> ProcedureSpec:
     """Add a procedure; raises CatalogueError (422) or ConflictError (code taken)."""
     spec = parse_procedure(data, source="request")
+    taken = ConflictError(
+        f"Thủ tục {spec.code} đã có / procedure {spec.code} exists", code="duplicate_procedure"
+    )
     if session.scalar(select(Procedure.id).where(Procedure.code == spec.code)) is not None:
-        raise ConflictError(
-            f"Thủ tục {spec.code} đã có / procedure {spec.code} exists", code="duplicate_procedure"
-        )
+        raise taken
     row = Procedure(updated_by=actor_id)
     _apply(row, spec)
-    session.add(row)
-    session.flush()
+    flush_unique(session, taken, row)
     audit.record(session, actor_id, "create", "procedure", spec.code)
     return spec
 

@@ -23,6 +23,7 @@ from engine.errors import (
     PermissionDeniedError,
 )
 from engine.principal import ROLES, Clearance, Principal
+from engine.unique import flush_unique
 from storage.models import Agency, User, UserRole
 
 __all__ = [
@@ -87,8 +88,9 @@ def create_user(
             "Mật khẩu quá ngắn / password too short",
             details=[{"field": "password", "message": "at least 4 characters"}],
         )
+    taken = ConflictError(f"Tên đăng nhập {username} đã có / username {username} is taken")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise ConflictError(f"Tên đăng nhập {username} đã có / username {username} is taken")
+        raise taken
     agency = get_agency(session, agency_code)
     user = User(
         username=username,
@@ -99,8 +101,7 @@ def create_user(
         position=position,
         roles=[UserRole(role=r) for r in sorted(set(roles))],
     )
-    session.add(user)
-    session.flush()
+    flush_unique(session, taken, user)
     audit.record(
         session, actor_id, "create", "user", user.id, {"username": username, "roles": roles}
     )

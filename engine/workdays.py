@@ -13,6 +13,7 @@ from engine import audit
 from engine.calendar import CalendarError, DayOverride, Holiday, OfficeHours, WorkCalendar
 from engine.errors import ConflictError, InvalidInputError, NotFoundError
 from engine.lunar import MAX_YEAR, MIN_YEAR
+from engine.unique import flush_unique
 from storage.models import CalendarDay
 
 __all__ = [
@@ -119,15 +120,15 @@ def add_override(
         DayOverride(day, kind, name)  # type: ignore[arg-type]
     except CalendarError as e:
         raise _invalid(e, "kind") from e
+    taken = ConflictError(
+        f"Ngày {day:%d/%m/%Y} đã có điều chỉnh; xoá trước khi nhập lại / "
+        f"{day} already has an override; remove it first",
+        code="duplicate_override",
+    )
     if session.scalar(select(CalendarDay.id).where(CalendarDay.day == day)) is not None:
-        raise ConflictError(
-            f"Ngày {day:%d/%m/%Y} đã có điều chỉnh; xoá trước khi nhập lại / "
-            f"{day} already has an override; remove it first",
-            code="duplicate_override",
-        )
+        raise taken
     row = CalendarDay(day=day, kind=kind, name=name.strip(), created_by=actor_id)
-    session.add(row)
-    session.flush()
+    flush_unique(session, taken, row)
     _forget(session)
     audit.record(
         session,
