@@ -50,6 +50,7 @@ __all__ = [
     "dossier_files_of",
     "file_for_reading",
     "file_for_writing",
+    "no_such_file",
     "file_versions",
     "latest_version",
     "purge_file",
@@ -367,7 +368,7 @@ def file_for_reading(
     """
     row = session.get(StoredFile, file_id) if file_id and _is_uuid(file_id) else None
     if row is None or row.purged_at is not None:
-        raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
+        raise no_such_file(file_id)
     if not _may_read(session, row, principal):
         raise PermissionDeniedError("Tệp thuộc cơ quan khác / the file belongs to another agency")
     if row.secrecy > int(principal.clearance):
@@ -381,6 +382,12 @@ def file_for_reading(
             f"{row.delete_reason}"
         )
     return row
+
+
+def no_such_file(file_id: str | None) -> NotFoundError:
+    """The 404 for a file id, quoting at most 40 characters of what the client sent."""
+    shown = file_id if file_id is None or len(file_id) <= 40 else file_id[:40] + "…"
+    return NotFoundError(f"Không có tệp {shown} / No file {shown}", code="file_not_found")
 
 
 def file_for_writing(session: Session, file_id: str | None, principal: Principal) -> StoredFile:

@@ -37,6 +37,7 @@ def content_disposition(name: str, *, inline: bool = False) -> str:
         .encode("ascii", "ignore")
         .decode()
         .replace('"', "")
+        .strip(" .")  # what was dropped (an emoji) may have stood before a space or dot
     ) or "file"
     kind = "inline" if inline else "attachment"
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(safe, safe='')}"

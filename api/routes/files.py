@@ -20,7 +20,7 @@ from api.errors import error_responses
 from api.schemas import Input
 from engine import audit
 from engine.dossiers.reading import dossier_for
-from engine.errors import AuthenticationError, NotFoundError
+from engine.errors import AuthenticationError
 from engine.files import (
     FileDeletedError,
     FileTooLargeError,
@@ -31,6 +31,7 @@ from engine.files import (
     dossier_files_of,
     file_for_reading,
     file_versions,
+    no_such_file,
     purge_file,
     release_purged,
     soft_delete,
@@ -108,10 +109,10 @@ def upload(
     user: CurrentUser,
     file: Annotated[UploadFile, File(description="The file")],
     previous_id: Annotated[
-        str | None, Form(description="Make this a new version of that file")
+        str | None, Form(max_length=64, description="Make this a new version of that file")
     ] = None,
     record_class: Annotated[
-        str | None, Form(description="Archive with this retention class")
+        str | None, Form(max_length=32, description="Archive with this retention class")
     ] = None,
     secrecy: Annotated[int, Form(ge=0, le=3)] = 0,
 ) -> FileOut:
@@ -260,7 +261,7 @@ def download_signed(
         )
     row = session.get(StoredFile, file_id)
     if row is None or row.purged_at is not None:
-        raise NotFoundError(f"Không có tệp {file_id} / No file {file_id}", code="file_not_found")
+        raise no_such_file(file_id)
     if row.deleted_at is not None:
         # Signed before the delete, refused after it, as the logged-in download is.
         raise FileDeletedError(

@@ -148,3 +148,12 @@ def test_a_version_is_added_to_the_latest_one_only_and_one_at_a_time(api: Api) -
     assert sorted(answers) == [201, 409, 409, 409], answers
     versions = api.client.get(f"{FILES}/{scan['id']}/versions", headers=api.login("tiepnhan"))
     assert [v["version"] for v in versions.json()] == [1, 2, 3]
+
+
+def test_an_overlong_previous_id_is_refused_without_being_echoed(api: Api) -> None:
+    long_id = "7" * 100_000
+    r = _version(api, "tiepnhan", long_id, PDF)
+    assert r.status_code == 422, r.text[:300]
+    assert len(r.content) < 2_000
+    got = api.client.get(f"{FILES}/{'8' * 5_000}", headers=api.login("tiepnhan"))
+    assert got.status_code == 404 and len(got.content) < 1_000
