@@ -61,6 +61,7 @@ ONE_STOP_PROCESS_TASKS: Final[dict[str, tuple[str, ...]]] = {
 
 # Shares are written by hand with two or three decimals; allow their rounding, no more.
 SHARE_TOLERANCE: Final = Decimal("0.001")
+HALF_DAY: Final = Decimal("0.5")
 
 _CATALOGUE_SUFFIXES: Final = (".yaml", ".yml")
 
@@ -162,9 +163,11 @@ class ProcedureSpec(_Frozen):
     @field_validator("processing_days")
     @classmethod
     def _whole_or_half_days(cls, days: Decimal) -> Decimal:
-        # Legal times are whole working days or "1/2 ngày làm việc"; nothing finer.
-        if (days * 2) % 1 != 0:
-            raise ValueError("processing_days must be a whole or half number of days")
+        # Legal times are whole working days or "1/2 ngày làm việc"; nothing finer. The
+        # lower bound first: `1e-999999999 * 2` underflows to 0 and would pass as a multiple.
+        twice = days * 2
+        if not days.is_finite() or days < HALF_DAY or twice != twice.to_integral_value():
+            raise ValueError("processing_days must be a whole or half number of days, from 0.5")
         return days
 
     @field_validator("process_id")
