@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -105,10 +105,20 @@ def _public(d: Dossier) -> PublicDossier:
         procedure_name=d.procedure_name,
         status=d.status,
         status_name=STATUS_NAMES[d.status],
-        received_at=d.received_at,
-        due_at=d.due_at,
-        returned_at=d.returned_at,
+        received_at=_utc(d.received_at),
+        due_at=_utc(d.due_at),
+        returned_at=_utc(d.returned_at),
     )
+
+
+@overload
+def _utc(at: datetime) -> datetime: ...
+@overload
+def _utc(at: None) -> None: ...
+def _utc(at: datetime | None) -> datetime | None:
+    # Times read back from the database are UTC; those set in this request (a due date from
+    # the calendar) carry +07:00. One zone in every answer: POST and GET agree.
+    return at.astimezone(UTC) if at is not None and at.tzinfo is not None else at
 
 
 def dossier_view(session: Session, principal: Principal, code: str) -> DossierView:
@@ -133,7 +143,7 @@ def dossier_view(session: Session, principal: Principal, code: str) -> DossierVi
         missing_documents=list(d.missing_documents),
         supplement_requests=d.supplement_requests,
         refusal_reason=d.refusal_reason,
-        finished_at=d.finished_at,
+        finished_at=_utc(d.finished_at),
         timeliness=timeliness_of(session, d),
         instance_id=d.instance_id,
         returned_by=returned.get("returned_by"),

@@ -85,6 +85,14 @@ def test_birth_registration_runs_from_reception_to_return(api: Api) -> None:
     assert [e["status"] for e in got["timeline"] if e["status"]] == [1, 2, 4, 9, 10]
 
 
+def test_the_answer_to_a_reception_gives_times_as_reading_the_dossier_does(api: Api) -> None:
+    received = _receive(api)
+    read = api.client.get(f"/api/v1/dossiers/{received['code']}", headers=api.login("tiepnhan"))
+    for key in ("received_at", "due_at"):
+        assert received[key] == read.json()[key], key
+        assert received[key].endswith("Z"), received[key]
+
+
 def test_liaison_birth_residence_insurance_crosses_three_agencies(api: Api) -> None:
     code = _receive(api, procedure_code="3.000722")["code"]
     _do(api, "tiepnhan", "receive", code)
