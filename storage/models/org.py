@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.base import Base, UTCDateTime, utcnow
@@ -16,6 +16,11 @@ class Agency(Base):
     """An agency; `path` is the materialised path of ids (`/1/4/9/`) so a subtree is one LIKE."""
 
     __tablename__ = "agencies"
+    # Subtrees are `path LIKE '/1/4/%'`: on PostgreSQL a btree on text serves a LIKE prefix
+    # only with text_pattern_ops (the database's collation may not sort bytewise).
+    __table_args__ = (
+        Index("ix_agencies_path", "path", postgresql_ops={"path": "text_pattern_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(35), unique=True)
@@ -24,7 +29,8 @@ class Agency(Base):
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("agencies.id", ondelete="RESTRICT"), index=True
     )
-    path: Mapped[str] = mapped_column(String(1000), index=True, default="/")
+    # Text: each level adds its id and a slash, and a tree may be of any depth.
+    path: Mapped[str] = mapped_column(Text, default="/")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
