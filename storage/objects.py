@@ -136,12 +136,6 @@ class ObjectStore:
         """
         raise NotImplementedError
 
-    def presigned_url(
-        self, key: str, *, expires_seconds: int, filename: str, content_type: str
-    ) -> str | None:
-        """A short-lived URL a client can fetch directly, or None if the backend has none."""
-        return None
-
 
 class LocalObjectStore(ObjectStore):
     """Objects as files under a root directory; written via a temp file and an atomic rename."""

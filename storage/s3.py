@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import BinaryIO
 from urllib.parse import urlunsplit
 
@@ -476,25 +476,6 @@ class S3ObjectStore(ObjectStore):
                     )
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, "list objects") from e
-
-    def presigned_url(
-        self, key: str, *, expires_seconds: int, filename: str, content_type: str
-    ) -> str | None:
-        """A presigned GET that makes the server send our name and type."""
-        from storage.names import content_disposition
-
-        try:
-            return self.client.presigned_get_object(
-                self.bucket,
-                key,
-                expires=timedelta(seconds=expires_seconds),
-                response_headers={
-                    "response-content-disposition": content_disposition(filename),
-                    "response-content-type": content_type,
-                },
-            )
-        except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
-            raise self._fail(e, f"sign a link for {key}") from e
 
 
 def _stream(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:

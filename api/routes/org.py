@@ -11,7 +11,7 @@ from api.deps import CurrentUser, Page, SessionDep, require_roles
 from api.errors import error_responses
 from api.schemas import Input, Output, PageOut
 from engine.agencies import create_agency, get_agency, in_scope, list_agencies
-from engine.errors import PermissionDeniedError
+from engine.errors import ConflictError, PermissionDeniedError
 from engine.principal import Clearance, Principal
 from engine.users import (
     check_grantable,
@@ -86,14 +86,18 @@ def agencies(session: SessionDep, user: CurrentUser) -> list[AgencyOut]:
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def add_agency(body: AgencyIn, session: SessionDep, user: Admin) -> AgencyOut:
-    """Add an agency under a parent within the admin's scope."""
-    # A new root needs an admin of a root agency; anything else must land in the admin's subtree.
-    allowed = (
-        user.agency_path.count("/") == 2
-        if body.parent_code is None
-        else in_scope(user, get_agency(session, body.parent_code).path)
-    )
-    if not allowed:
+    """Add an agency under a parent within the admin's scope; one installation keeps one root."""
+    if body.parent_code is None and user.agency_path.count("/") == 2:
+        # Other provinces and ministries are other nodes, reached by exchange: a second root
+        # here would be out of every admin's scope, a dead end nothing could be added under.
+        raise ConflictError(
+            "Mỗi cài đặt phục vụ một cơ quan gốc; hãy thêm cơ quan dưới một cơ quan có sẵn, hoặc "
+            "dùng `lienthong agency add` không có --parent trên một cài đặt mới / One "
+            "installation serves one root agency; add the agency under an existing one, or run "
+            "`lienthong agency add` without --parent on a new installation",
+            code="second_root_agency",
+        )
+    if body.parent_code is None or not in_scope(user, get_agency(session, body.parent_code).path):
         raise PermissionDeniedError(
             "Chỉ thêm cơ quan trong phạm vi của mình / Add agencies within your own subtree",
             code="agency_out_of_scope",
