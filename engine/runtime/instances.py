@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -10,7 +11,6 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from engine import audit
 from engine.errors import ConflictError, NotFoundError, WorkflowError
 from engine.runtime import cache, serializer
 from engine.runtime.definitions import latest_definition, load_definition
+from engine.runtime.incidents import guarded
 from engine.runtime.lanes import resolve_lane
 from engine.runtime.parser import ParsedProcess
 from engine.runtime.scripts import ServiceRegistry, make_script_engine
@@ -186,29 +187,24 @@ def advance(
     actor_id: int | None = None,
     assign_to: str | None = None,
     services: ServiceRegistry = DEFAULT_SERVICES,
+    incident: dict[str, Any] | None = None,
 ) -> None:
-    """Run engine steps until the instance waits; a failing task becomes an incident."""
+    """Run engine steps until the instance waits; a failing task becomes an incident.
+
+    With an `incident` (the step before failed), the instance is only persisted with it.
+    """
     _bind(session, loaded, services, actor_id)
-    incident = None
-    try:
-        loaded.workflow.refresh_timers()
-        loaded.workflow.do_engine_steps()
-    except SpiffWorkflowException as e:
-        incident = _incident(e)
-        audit.record(session, actor_id, "incident", "workflow_instance", loaded.row.id, incident)
+    if incident is None:
+        incident = guarded(session, loaded.workflow, loaded.row.id, _steps(loaded), actor_id)
     persist(session, loaded, incident=incident, assign_to=assign_to)
 
 
-def _incident(e: SpiffWorkflowException) -> dict[str, Any]:
-    task = getattr(e, "task", None)
-    spec = task.task_spec if task is not None else None
-    name = getattr(spec, "bpmn_name", None) or getattr(spec, "name", "?")
-    return {
-        "task": getattr(spec, "name", None),
-        "task_name": name,
-        "message": f"Công việc '{name}' bị lỗi / task '{name}' failed: {e}",
-        "at": utcnow().isoformat(),
-    }
+def _steps(loaded: LoadedInstance) -> Callable[[], None]:
+    def run() -> None:
+        loaded.workflow.refresh_timers()
+        loaded.workflow.do_engine_steps()
+
+    return run
 
 
 def persist(

@@ -17,6 +17,7 @@ from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
 from engine.principal import Principal
 from engine.runtime import hooks
 from engine.runtime.forms import render_form, validate_submission
+from engine.runtime.incidents import guarded
 from engine.runtime.instances import LoadedInstance, advance, current_data, load_instance
 from engine.runtime.scripts import ServiceRegistry
 from engine.runtime.services import DEFAULT_SERVICES
@@ -266,7 +267,9 @@ def complete_task(
             )
         clean = validate_submission(_form(session, loaded, row), data)
         task.data.update(clean)
-        task.run()
+        # Running the task readies what follows it: a timer whose value fails stops the case
+        # with an incident an admin can retry, as a failure in the engine steps does.
+        failed = guarded(session, loaded.workflow, loaded.row.id, task.run, principal.user_id)
         row.state = "completed"
         row.completed_at = utcnow()
         row.completed_by = principal.user_id
@@ -283,6 +286,7 @@ def complete_task(
             actor_id=principal.user_id,
             assign_to=clean.get("next_assignee"),
             services=services,
+            incident=failed,
         )
         for after in hooks.advanced:
             after(session, loaded)

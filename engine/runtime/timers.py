@@ -7,8 +7,10 @@ on SQLite every write transaction is already exclusive.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import audit
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
 from engine.principal import Principal
+from engine.runtime.incidents import guarded
 from engine.runtime.instances import LoadedInstance, advance, load_instance
 from engine.runtime.lanes import refuse_routing_keys
 from engine.runtime.scripts import ServiceRegistry
@@ -87,21 +90,47 @@ def retry_instance(
     refuse_routing_keys(data or {})
     loaded = load_instance(session, instance_id, services=services, actor_id=principal.user_id)
     _check_reach(loaded, principal)
-    errored = loaded.workflow.get_tasks(state=TaskState.ERROR)
-    if loaded.row.status != "incident" or not errored:
+    if loaded.row.status != "incident":
         raise ConflictError(
             f"Phiên {instance_id} không có sự cố để chạy lại / instance {instance_id} has no incident",
             code="no_incident",
         )
-    for task in errored:
-        task.data.update(data or {})
-        task._set_state(TaskState.READY)
+    step = _resume(loaded, data or {})
     loaded.row.incident = None
     audit.record(
         session, principal.user_id, "retry", "workflow_instance", instance_id, {"data": data or {}}
     )
-    advance(session, loaded, actor_id=principal.user_id, services=services)
+    failed = None
+    if step is not None:
+        failed = guarded(session, loaded.workflow, instance_id, step, principal.user_id)
+    advance(session, loaded, actor_id=principal.user_id, services=services, incident=failed)
     return loaded
+
+
+def _resume(loaded: LoadedInstance, data: dict[str, Any]) -> Callable[[], None] | None:
+    # Where the failure left the workflow: tasks in ERROR (a script or service raised) run
+    # again; a task that could not become ready (a timer whose expression or value failed) is
+    # updated again, having forgotten the value it computed; a failure no task explains (the
+    # worker could not go on) re-runs what was waiting. Each takes the corrected data first.
+    workflow = loaded.workflow
+    errored = workflow.get_tasks(state=TaskState.ERROR)
+    for task in errored:
+        task.data.update(data)
+        task._set_state(TaskState.READY)
+    if errored:
+        return None
+    task_id = (loaded.row.incident or {}).get("task_id")
+    stuck = workflow.get_task_from_id(UUID(task_id)) if task_id else None
+    if stuck is not None and not stuck.has_state(TaskState.FINISHED_MASK):
+        if stuck.parent is not None:
+            stuck.parent.data.update(data)  # the stuck task inherits its parent's data
+        stuck.data.update(data)
+        for key in ("event_value", "event_fired"):
+            stuck.internal_data.pop(key, None)
+        return lambda: stuck.task_spec._update(stuck)
+    for task in workflow.get_tasks(state=TaskState.WAITING | TaskState.READY):
+        task.data.update(data)
+    return None
 
 
 def _check_reach(loaded: LoadedInstance, principal: Principal) -> None:
