@@ -20,6 +20,7 @@ from engine.dossiers.access import may_read_dossier
 from engine.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from engine.principal import Principal
 from engine.runtime.definitions import deploy, list_definitions
+from engine.runtime.incidents import refuse_bad_start_value
 from engine.runtime.instances import (
     LoadedInstance,
     instance_view,
@@ -117,7 +118,8 @@ def start(body: StartIn, session: SessionDep, user: Starter) -> InstanceOut:
     """Start the newest version of a process for a case of my agency.
 
     The data may not name another agency (`competent_agency`): only dossier reception,
-    which checks it, routes a case away from the starter's agency.
+    which checks it, routes a case away from the starter's agency. A timer value in the data
+    that is no date (`due_at`) is refused (422) rather than started into an incident.
     """
     refuse_routing_keys(body.data)
     loaded = start_instance(
@@ -128,6 +130,7 @@ def start(body: StartIn, session: SessionDep, user: Starter) -> InstanceOut:
         business_key=body.business_key,
         actor_id=user.user_id,
     )
+    refuse_bad_start_value(loaded.row.incident, body.data)
     return InstanceOut.model_validate(asdict(instance_view(session, loaded)))
 
 

@@ -68,6 +68,15 @@ def test_completing_a_task_before_a_failing_timer_makes_an_incident_that_retry_c
     assert [t["task"] for t in again["ready_tasks"]] == ["t2"]
 
 
+def test_a_timer_value_that_is_no_date_is_an_incident_retried_with_a_date(api: Api) -> None:
+    done = _after_t1(api, {"when": "garbage"})
+    assert done["status"] == "incident" and done["incident"]["task"] == "wait"
+    assert "garbage" in done["incident"]["message"]
+    again = _retry(api, done["id"], {"when": PAST})
+    assert again["status"] == "running", again["incident"]
+    assert [t["task"] for t in again["ready_tasks"]] == ["t2"]
+
+
 def test_an_incident_at_start_from_a_missing_timer_variable_can_be_retried(api: Api) -> None:
     _deploy(
         api,
@@ -82,3 +91,16 @@ def test_an_incident_at_start_from_a_missing_timer_variable_can_be_retried(api: 
     assert still.status_code == 200 and still.json()["status"] == "incident"
     again = _retry(api, inst["id"], {"when": PAST})  # was 409 no_incident
     assert again["status"] == "running" and [t["task"] for t in again["ready_tasks"]] == ["t2"]
+
+
+def test_a_start_with_a_deadline_that_is_no_date_is_422_naming_the_field(api: Api) -> None:
+    h = api.login("tiepnhan")
+    r = api.client.post(
+        "/api/v1/instances",
+        json={"process_id": "one_stop_standard", "data": {"due_at": "garbage"}},
+        headers=h,
+    )
+    assert r.status_code == 422, r.text  # was 500
+    assert r.json()["error"] == "invalid_timer_value"
+    assert r.json()["fields"] == [{"field": "data.due_at", "message": "an ISO 8601 date-time"}]
+    assert api.client.get("/api/v1/tasks", headers=h).json()["items"] == []
