@@ -7,19 +7,20 @@ on SQLite every write transaction is already exclusive.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
-from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
+from engine.errors import ConflictError, LienthongError, NotFoundError, PermissionDeniedError
 from engine.principal import Principal
-from engine.runtime.incidents import guarded
+from engine.runtime.incidents import guarded, incident
 from engine.runtime.instances import LoadedInstance, advance, load_instance
 from engine.runtime.lanes import refuse_routing_keys
 from engine.runtime.scripts import ServiceRegistry
@@ -28,6 +29,8 @@ from storage.db import any_row
 from storage.models import Agency, WorkflowInstance, utcnow
 
 __all__ = ["fire_due_timers", "list_incidents", "retry_instance"]
+
+log = logging.getLogger("lienthong.worker")
 
 
 def _claim_one(session: Session, now: datetime, seen: set[int]) -> int | None:
@@ -66,9 +69,44 @@ def fire_due_timers(
             if instance_id is None:
                 break
             seen.add(instance_id)
+            _fire(session, instance_id, services)
+    return len(seen)
+
+
+def _fire(session: Session, instance_id: int, services: ServiceRegistry) -> None:
+    # Each instance in a savepoint, its claim (row lock) held: one that cannot go on becomes an
+    # incident and the round goes on to the next; re-raised, it was claimed first every round
+    # and no timer due after it ever fired.
+    try:
+        with session.begin_nested():
             loaded = load_instance(session, instance_id, services=services)
             advance(session, loaded, services=services)
-    return len(seen)
+    except ConflictError as e:  # changed meanwhile (a task completed): the next round retries
+        log.info("timer of instance %s not fired: %s", instance_id, e.message)
+    except Exception as e:
+        if isinstance(e, LienthongError):
+            why = e.message
+        else:
+            log.exception("timer of instance %s failed", instance_id)
+            why = f"lỗi hệ thống, xem nhật ký worker / internal error, see the worker log ({e!r})"
+        found = incident(None, why)
+        found["message"] = (
+            f"Hẹn giờ của phiên {instance_id} không chạy được / the timer of instance "
+            f"{instance_id} could not fire: {why}"
+        )
+        session.expire_all()
+        session.execute(
+            update(WorkflowInstance)
+            .where(WorkflowInstance.id == instance_id, WorkflowInstance.status == "running")
+            .values(
+                status="incident",
+                incident=found,
+                next_timer_at=None,
+                version=WorkflowInstance.version + 1,
+                updated_at=utcnow(),
+            )
+        )
+        audit.record(session, None, "incident", "workflow_instance", instance_id, found)
 
 
 def retry_instance(
