@@ -17,6 +17,8 @@ __all__ = ["DEFAULT_SECRET", "Settings", "SettingsError", "settings_error"]
 
 DEFAULT_SECRET = "lienthong-demo-secret-change-me"  # noqa: S105 - refused outside demo mode
 _REPO = Path(__file__).resolve().parent.parent
+TOKEN_TTL_MIN_HOURS = 1 / 60
+TOKEN_TTL_MAX_HOURS = 366 * 24
 
 
 class SettingsError(ValueError):
@@ -42,7 +44,9 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET
     object_store: Literal["local", "s3"] = "local"
     workflows_dir: Path = _REPO / "workflows"
-    token_ttl_hours: float = Field(default=12, gt=0)
+    token_ttl_hours: float = Field(
+        default=12, description="How long a login lasts, in hours: one minute to one year"
+    )
     worker_interval: float = Field(default=5.0, gt=0)
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
@@ -108,6 +112,19 @@ class Settings(BaseSettings):
         description="Public dossier lookups one client address may make at once; then one more "
         "per second",
     )
+
+    @field_validator("token_ttl_hours")
+    @classmethod
+    def _ttl_one_minute_to_one_year(cls, value: float) -> float:
+        # Past a year every login failed (its expiry overflowed the database's dates); under
+        # a minute a token expires before its first use.
+        if not TOKEN_TTL_MIN_HOURS <= value <= TOKEN_TTL_MAX_HOURS:
+            raise ValueError(
+                f"thời hạn đăng nhập từ 1 phút ({TOKEN_TTL_MIN_HOURS:.4f}) đến 1 năm "
+                f"({TOKEN_TTL_MAX_HOURS:g}) giờ / a login lasts from one minute "
+                f"({TOKEN_TTL_MIN_HOURS:.4f}) to one year ({TOKEN_TTL_MAX_HOURS:g}) hours"
+            )
+        return value
 
     @field_validator("s3_endpoint")
     @classmethod
