@@ -141,7 +141,7 @@ class ExchangeEvidence(Base):
     status_code: Mapped[str | None] = mapped_column(String(2))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
-    object_key: Mapped[str | None] = mapped_column(String(100))
+    object_key: Mapped[str | None] = mapped_column(String(100), index=True)
     result: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
     # Whose key the signature that held was made with: "agency" (the sending agency's own)

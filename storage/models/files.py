@@ -25,13 +25,15 @@ class StoredFile(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     root_id: Mapped[str] = mapped_column(String(36), index=True)
-    previous_id: Mapped[str | None] = mapped_column(ForeignKey("files.id", ondelete="RESTRICT"))
+    previous_id: Mapped[str | None] = mapped_column(
+        ForeignKey("files.id", ondelete="RESTRICT"), index=True
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     media_type: Mapped[str] = mapped_column(String(127))
     name: Mapped[str] = mapped_column(String(255))
-    key: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(100), index=True)
     archived: Mapped[bool] = mapped_column(default=False)
     record_class: Mapped[str | None] = mapped_column(String(64))
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

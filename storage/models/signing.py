@@ -87,7 +87,7 @@ class ExternalSigning(Base):
     file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(16), default="waiting")
-    prepared_key: Mapped[str] = mapped_column(String(100))
+    prepared_key: Mapped[str] = mapped_column(String(100), index=True)
     document_digest: Mapped[bytes] = mapped_column(LargeBinary)
     region_start: Mapped[int] = mapped_column(Integer)
     region_end: Mapped[int] = mapped_column(Integer)

@@ -9,6 +9,7 @@ document list is over the agency's documents, not the node's.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Engine, event, select, text
@@ -100,3 +101,33 @@ def _plan(engine: Engine, statement: str, params: Any) -> str:
         plan = " ".join(str(row) for row in cur.fetchall())
         conn.rollback()
     return plan
+
+
+def test_a_file_is_found_by_its_previous_version_and_an_object_by_its_key(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    from storage.models import ExchangeEvidence, ExternalSigning, StoredFile
+
+    queries = [
+        # Has this version been superseded? (every signing step asks)
+        (select(StoredFile.id).where(StoredFile.previous_id == "x"), "files"),
+        # Does another row still need this object? (a purge asks, per key)
+        (select(StoredFile.id).where(StoredFile.key == "sha256/ab/x"), "files"),
+        (
+            select(ExchangeEvidence.id).where(ExchangeEvidence.object_key == "k"),
+            "exchange_evidence",
+        ),
+        (
+            select(ExternalSigning.id).where(ExternalSigning.prepared_key == "k"),
+            "external_signings",
+        ),
+    ]
+    for query, table in queries:
+        compiled = query.compile(engine)
+        params = (
+            compiled.params
+            if engine.dialect.name != "sqlite"
+            else tuple(compiled.params[k] for k in compiled.positiontup or ())
+        )
+        plan = _plan(engine, str(compiled), params)
+        assert not re.search(rf"SCAN {table}\b|Seq Scan on {table}\b", plan), plan
