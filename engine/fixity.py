@@ -247,7 +247,12 @@ def migrate_store(
     target: ObjectStore,
     progress: Progress | None = None,
 ) -> MigrateReport:
-    """Copy every object a row references to `target` and verify it there; safe to run again."""
+    """Copy every object a row references to `target` and verify it there; safe to run again.
+
+    The source's bytes are verified first, so a corrupt one is reported and never copied
+    (an archived copy could not be removed again); a copy that does not verify in the main
+    area is deleted. Failures are listed in the report, not raised.
+    """
     objects = _objects(factory)
     report = MigrateReport(total=len(objects))
     for i, obj in enumerate(objects, 1):
@@ -255,15 +260,59 @@ def migrate_store(
             if _present(target, obj):
                 report.already_there += 1
             else:
+                _verify_source(source, obj)
                 _copy(source, target, obj)
-                if not obj.matches(_digest(target, obj.key, obj.archived)):
-                    raise StorageError("copy does not verify")
+                _verify_copy(target, obj)
                 report.copied += 1
         except StorageError as e:
             report.failed.append(f"{obj.key}: {e.message}")
         if progress:
             progress(i, len(objects))
     return report
+
+
+def _verify_source(source: ObjectStore, obj: _Stored) -> None:
+    """Raise StorageError when the source's bytes are not what the rows expect."""
+    size, sha256 = _digest(source, obj.key, obj.archived)
+    if obj.matches((size, sha256)):
+        return
+    if obj.sha256 not in (None, sha256):
+        vi, en = (
+            f"SHA-256 phải là {obj.sha256} nhưng là {sha256}",
+            f"expected sha256 {obj.sha256}, got {sha256}",
+        )
+    else:
+        vi, en = (
+            f"phải có {obj.size} byte nhưng có {size}",
+            f"expected {obj.size} bytes, got {size}",
+        )
+    raise StorageError(
+        f"Đối tượng nguồn {obj.key} bị hỏng: {vi}; không sao chép, hãy khôi phục từ bản sao lưu "
+        f"rồi chạy lại / source object {obj.key} is corrupt: {en}; nothing was copied: restore "
+        "it from a backup and run again",
+        code="source_corrupt",
+    )
+
+
+def _verify_copy(target: ObjectStore, obj: _Stored) -> None:
+    """Re-read the copy; raise StorageError when it does not verify, deleting it first from
+    the main area (an archived copy stays: retention forbids deleting it)."""
+    if obj.matches(_digest(target, obj.key, obj.archived)):
+        return
+    where = target.name
+    if obj.archived:
+        raise StorageError(
+            f"Bản sao lưu trữ {obj.key} trên {where} bị hỏng và không xoá được vì đang được lưu "
+            f"giữ (WORM); báo nhà cung cấp kho / the archived copy of {obj.key} on {where} does "
+            "not verify and cannot be deleted while under retention (WORM); check the store",
+            code="copy_corrupt",
+        )
+    target.delete(obj.key)
+    raise StorageError(
+        f"Bản sao {obj.key} trên {where} bị hỏng nên đã bị xoá; chạy lại lệnh / the copy of "
+        f"{obj.key} on {where} does not verify, so it was deleted; run again",
+        code="copy_corrupt",
+    )
 
 
 def _present(store: ObjectStore, obj: _Stored) -> bool:

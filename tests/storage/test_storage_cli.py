@@ -311,3 +311,26 @@ def test_migrate_without_s3_settings_exits_1_naming_the_variables(data_dir: Data
 def test_migrate_to_anything_but_s3_is_refused(data_dir: DataDir) -> None:
     sentence = _one_sentence(_run(data_dir.path, "storage", "migrate", "--to", "ftp"))
     assert "--to s3" in sentence
+
+
+def test_migrate_of_a_corrupt_source_exits_1_saying_so_and_copies_nothing_of_it(
+    data_dir: DataDir, s3_buckets: S3Buckets
+) -> None:
+    corrupt, good, _twin = _with_files(data_dir)
+    path = data_dir.object_path(key_for(corrupt.sha256))
+    path.chmod(0o644)
+    path.write_bytes(b"%PDF-1.4 bi hong" * 50)
+    got = hashlib.sha256(b"%PDF-1.4 bi hong" * 50).hexdigest()
+
+    run = _run(data_dir.path, "storage", "migrate", "--to", "s3", env=_s3_env(s3_buckets))
+    assert run.returncode == 1, run
+    assert run.stdout.splitlines() == ["2 object(s): 1 copied, 0 already there, 1 failed"]
+    assert (
+        f"source object {key_for(corrupt.sha256)} is corrupt: expected sha256 "
+        f"{corrupt.sha256}, got {got}"
+    ) in _unwrapped(run.stderr)
+    stored = [
+        o.object_name
+        for o in s3_buckets.server.client().list_objects(s3_buckets.bucket, recursive=True)
+    ]
+    assert stored == [key_for(good.sha256)]
