@@ -416,10 +416,11 @@ def storage_sweep(
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="List what would go, delete nothing")] = False,
 ) -> None:
-    """Remove objects that no committed file references, after a grace period."""
+    """Remove objects that no committed file references, and what killed uploads left (spool
+    files, partial writes, unfinished S3 multipart uploads), after a grace period."""
     from datetime import timedelta
 
-    from engine.fixity import sweep
+    from engine.fixity import sweep, sweep_leftovers
 
     if grace_hours is not None and not (
         math.isfinite(grace_hours) and SWEEP_GRACE_MIN_HOURS <= grace_hours <= SWEEP_GRACE_MAX_HOURS
@@ -435,10 +436,19 @@ def storage_sweep(
         grace = timedelta(
             hours=grace_hours if grace_hours is not None else state.settings.sweep_grace_hours
         )
+        tmp_dir = state.settings.tmp_dir
+        leftovers = sweep_leftovers(state.objects, tmp_dir, grace=grace, dry_run=dry_run)
         removed = sweep(state.sessions, state.objects, grace=grace, dry_run=dry_run)
+    verb = "would remove " if dry_run else "removed "
     for key in removed:
-        out.print(("would remove " if dry_run else "removed ") + key)
+        out.print(verb + key)
     out.print(f"{len(removed)} orphan object(s) {'found' if dry_run else 'removed'}")
+    for item in leftovers:
+        out.print(f"{verb}{item.name} ({item.size} bytes)", highlight=False)
+    size = sum(item.size for item in leftovers)
+    out.print(
+        f"{len(leftovers)} crash leftover(s) {'found' if dry_run else 'removed'}, {size} bytes"
+    )
 
 
 @storage_app.command("migrate")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -16,7 +18,13 @@ from engine.errors import InvalidInputError
 from storage.db import reading
 from storage.errors import StorageError
 from storage.models import ExchangeEvidence, ExternalSigning, StoredFile, utcnow
-from storage.objects import ObjectMissingError, ObjectStore, RetainedObjectError, content_sha256
+from storage.objects import (
+    Leftover,
+    ObjectMissingError,
+    ObjectStore,
+    RetainedObjectError,
+    content_sha256,
+)
 
 __all__ = [
     "SWEEP_GRACE_MAX_HOURS",
@@ -27,6 +35,7 @@ __all__ = [
     "migrate_store",
     "release_object",
     "sweep",
+    "sweep_leftovers",
 ]
 
 Progress = Callable[[int, int], None]
@@ -34,6 +43,8 @@ Progress = Callable[[int, int], None]
 # upper bound (about 11 years) keeps `now - grace` a representable date.
 SWEEP_GRACE_MIN_HOURS = 1
 SWEEP_GRACE_MAX_HOURS = 100_000
+# The temp files `engine.files.spool` receives uploads into, in the settings' tmp_dir.
+_SPOOL_GLOB = "upload-*"
 
 
 @dataclass
@@ -169,17 +180,7 @@ def sweep(
 
     Raises InvalidInputError when `grace` is outside SWEEP_GRACE_MIN_HOURS..MAX_HOURS.
     """
-    hours = grace.total_seconds() / 3600
-    if not SWEEP_GRACE_MIN_HOURS <= hours <= SWEEP_GRACE_MAX_HOURS:
-        raise InvalidInputError(
-            f"Thời gian chờ {hours:g} giờ nằm ngoài {SWEEP_GRACE_MIN_HOURS}–"
-            f"{SWEEP_GRACE_MAX_HOURS} giờ: chờ ngắn hơn có thể xoá tệp của một lần tải lên chưa "
-            f"ghi xong / a grace of {hours:g} hours is outside {SWEEP_GRACE_MIN_HOURS} to "
-            f"{SWEEP_GRACE_MAX_HOURS} hours: a shorter one may delete the object of an upload "
-            "whose row has not committed yet",
-            code="sweep_grace_out_of_range",
-        )
-    cutoff = (now or utcnow()) - grace
+    cutoff = _cutoff(grace, now)
     candidates = [info for info in store.list_objects() if info.modified <= cutoff]
     with reading(factory) as s:
         referenced = {key for query in _REFERENCES for key in s.scalars(query)}
@@ -193,6 +194,47 @@ def sweep(
         with factory.begin() as s:
             audit.record(s, None, "sweep", "object_store", "sweep", {"removed": removed[:1000]})
     return removed
+
+
+def sweep_leftovers(
+    store: ObjectStore,
+    tmp_dir: Path,
+    *,
+    grace: timedelta,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> list[Leftover]:
+    """Remove what uploads killed midway left, untouched for `grace`: spooled uploads in
+    `tmp_dir`, the store's partial writes (local temp files, unfinished S3 multipart
+    uploads); returns them. Younger ones may belong to an upload still running and stay.
+
+    Raises InvalidInputError for a `grace` out of range (see `sweep`), StorageError.
+    """
+    cutoff = _cutoff(grace, now)
+    found = []
+    for path in sorted(tmp_dir.glob(_SPOOL_GLOB)):
+        with contextlib.suppress(FileNotFoundError):  # its upload finished meanwhile
+            st = path.stat()
+            modified = datetime.fromtimestamp(st.st_mtime, UTC)
+            if path.is_file() and modified <= cutoff:
+                if not dry_run:
+                    path.unlink()
+                found.append(Leftover(str(path), st.st_size, modified))
+    return found + store.clear_leftovers(cutoff, dry_run=dry_run)
+
+
+def _cutoff(grace: timedelta, now: datetime | None) -> datetime:
+    hours = grace.total_seconds() / 3600
+    if not SWEEP_GRACE_MIN_HOURS <= hours <= SWEEP_GRACE_MAX_HOURS:
+        raise InvalidInputError(
+            f"Thời gian chờ {hours:g} giờ nằm ngoài {SWEEP_GRACE_MIN_HOURS}–"
+            f"{SWEEP_GRACE_MAX_HOURS} giờ: chờ ngắn hơn có thể xoá tệp của một lần tải lên chưa "
+            f"ghi xong / a grace of {hours:g} hours is outside {SWEEP_GRACE_MIN_HOURS} to "
+            f"{SWEEP_GRACE_MAX_HOURS} hours: a shorter one may delete the object of an upload "
+            "whose row has not committed yet",
+            code="sweep_grace_out_of_range",
+        )
+    return (now or utcnow()) - grace
 
 
 def release_object(

@@ -24,6 +24,7 @@ from storage.errors import ObjectStoreError, StorageError
 __all__ = [
     "CHUNK",
     "DamagedArchiveError",
+    "Leftover",
     "LocalObjectStore",
     "ObjectInfo",
     "ObjectMissingError",
@@ -37,6 +38,10 @@ __all__ = [
 # a thread hop in the web server; 1 MB chunks took 50 MB downloads from S3 from 180 to 147 ms.
 CHUNK = 1024 * 1024
 _CONTENT_KEY = re.compile(r"sha256/([0-9a-f]{2})/(\1[0-9a-f]{62})")
+# Temp files of the local store; dot-files, so never listed as objects.
+_INCOMING_PREFIX = ".incoming-"  # a write in progress, renamed onto its key when complete
+_SWEEP_PREFIX = ".sweep-"  # an object the sweep moved aside before removing it
+_PING_PREFIX = ".ping-"  # the start-up probe that the root is writable
 
 
 class ObjectMissingError(StorageError):
@@ -81,6 +86,15 @@ class ObjectInfo:
     size: int
     modified: datetime
     version: str | None = None
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """What a write killed midway leaves behind: a temp file, an unfinished multipart upload."""
+
+    name: str  # where it is: a path, or `s3://bucket/key (…)`
+    size: int
+    modified: datetime  # its last write: a younger one may belong to a write still running
 
 
 class ObjectStore:
@@ -136,6 +150,11 @@ class ObjectStore:
         """
         raise NotImplementedError
 
+    def clear_leftovers(self, cutoff: datetime, *, dry_run: bool = False) -> list[Leftover]:
+        """Remove what writes killed midway left behind, untouched since `cutoff`; returns it
+        (removing nothing when `dry_run`). Raises ObjectStoreError."""
+        return []
+
 
 class LocalObjectStore(ObjectStore):
     """Objects as files under a root directory; written via a temp file and an atomic rename."""
@@ -154,7 +173,7 @@ class LocalObjectStore(ObjectStore):
         """Check the root exists and is writable; raises ObjectStoreError otherwise."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".ping-")
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=_PING_PREFIX)
             os.close(fd)
             os.unlink(probe)
         except OSError as e:
@@ -201,7 +220,7 @@ class LocalObjectStore(ObjectStore):
                     _extend_retention(path, retain_until)
                 return
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_INCOMING_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 remaining = size
@@ -264,20 +283,55 @@ class LocalObjectStore(ObjectStore):
     def delete_if_stale(self, key: str, cutoff: datetime) -> bool:
         """Move the object aside atomically, check it was not touched, then remove it."""
         path = self._path(key, False)
-        aside = path.with_name(".sweep-" + path.name)
+        aside = path.with_name(_SWEEP_PREFIX + path.name)
         try:
             os.rename(path, aside)
         except FileNotFoundError:
             return False
-        if datetime.fromtimestamp(aside.stat().st_mtime, UTC) > cutoff:
+        try:
+            touched = datetime.fromtimestamp(aside.stat().st_mtime, UTC) > cutoff
+        except FileNotFoundError:
+            return False  # a concurrent `clear_leftovers` took it: it decides
+        if touched:
             # Touched by an upload just before we moved it: put it back unless rewritten.
             if not path.exists():
                 os.rename(aside, path)
             else:
-                aside.unlink()
+                aside.unlink(missing_ok=True)
             return False
-        aside.unlink()
+        aside.unlink(missing_ok=True)
         return True
+
+    def clear_leftovers(self, cutoff: datetime, *, dry_run: bool = False) -> list[Leftover]:
+        """Remove the temp files of writes (`.incoming-*`) and sweeps (`.sweep-*`) a crash left,
+        untouched since `cutoff`. An object a sweep had moved aside and that was not written
+        again is put back instead: the sweep judges it again, so a crash never loses a file."""
+        found = []
+        for path in sorted(self._temp_files()):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # finished (renamed or removed) since the listing
+            modified = datetime.fromtimestamp(st.st_mtime, UTC)
+            if modified > cutoff:
+                continue  # maybe a write still running
+            original = path.with_name(path.name.removeprefix(_SWEEP_PREFIX))
+            if path.name.startswith(_SWEEP_PREFIX) and not original.exists():
+                if not dry_run:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.rename(path, original)
+                continue
+            found.append(Leftover(str(path), st.st_size, modified))
+            if not dry_run:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        return found
+
+    def _temp_files(self) -> Iterator[Path]:
+        yield from self.root.glob(f"{_PING_PREFIX}*")
+        for area in ("objects", "archive"):
+            for prefix in (_INCOMING_PREFIX, _SWEEP_PREFIX):
+                yield from (self.root / area).rglob(f"{prefix}*")
 
 
 def _intact(path: Path, key: str, size: int, archive: bool) -> bool:

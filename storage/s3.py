@@ -33,6 +33,7 @@ from storage.errors import ObjectStoreError
 from storage.objects import (
     CHUNK,
     DamagedArchiveError,
+    Leftover,
     ObjectInfo,
     ObjectMissingError,
     ObjectStore,
@@ -40,6 +41,7 @@ from storage.objects import (
     content_sha256,
 )
 from storage.s3_checks import Rewindable, md5_hex, no_object_lock, require_object_lock
+from storage.s3_uploads import abort, unfinished_uploads
 
 __all__ = ["S3ObjectStore"]
 
@@ -476,6 +478,25 @@ class S3ObjectStore(ObjectStore):
                     )
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as e:
             raise self._fail(e, "list objects") from e
+
+    def clear_leftovers(self, cutoff: datetime, *, dry_run: bool = False) -> list[Leftover]:
+        """Abort the multipart uploads (of both buckets) a killed upload left unfinished, with
+        no part written since `cutoff`; Initiated and part times have whole seconds, so one in
+        the cutoff's own second counts as young. Raises ObjectStoreError."""
+        horizon = cutoff.replace(microsecond=0)
+        found = []
+        for bucket in filter(None, (self.bucket, self.archive_bucket)):
+            try:
+                for upload in unfinished_uploads(self._send, bucket):
+                    if upload.modified >= horizon:
+                        continue  # maybe an upload still sending parts
+                    name = f"s3://{bucket}/{upload.key} (unfinished multipart upload)"
+                    found.append(Leftover(name, upload.size, upload.modified))
+                    if not dry_run:
+                        abort(self._send, upload)
+            except (MinioException, urllib3.exceptions.HTTPError, OSError, ET.ParseError) as e:
+                raise self._fail(e, f"clear unfinished uploads of {bucket}") from e
+        return found
 
 
 def _stream(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:

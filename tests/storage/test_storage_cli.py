@@ -201,15 +201,22 @@ def test_sweep_dry_run_lists_an_orphan_and_keeps_it_then_sweep_removes_it(
     young = _old_orphan(data_dir, b"tai len dang chay", hours=0)
 
     dry = _ok(_run(data_dir.path, "storage", "sweep", "--dry-run"))
-    assert _unwrapped(dry) == f"would remove {orphan} 1 orphan object(s) found"
+    assert _unwrapped(dry) == (
+        f"would remove {orphan} 1 orphan object(s) found 0 crash leftover(s) found, 0 bytes"
+    )
     assert data_dir.object_path(orphan).exists()
 
     spared = _ok(_run(data_dir.path, "storage", "sweep", "--grace-hours", "72"))
-    assert spared.splitlines() == ["0 orphan object(s) removed"]
+    assert spared.splitlines() == [
+        "0 orphan object(s) removed",
+        "0 crash leftover(s) removed, 0 bytes",
+    ]
     assert data_dir.object_path(orphan).exists()
 
     swept = _ok(_run(data_dir.path, "storage", "sweep"))
-    assert _unwrapped(swept) == f"removed {orphan} 1 orphan object(s) removed"
+    assert _unwrapped(swept) == (
+        f"removed {orphan} 1 orphan object(s) removed 0 crash leftover(s) removed, 0 bytes"
+    )
     assert not data_dir.object_path(orphan).exists()
     assert data_dir.object_path(young).exists()
     for view in files:
@@ -220,7 +227,46 @@ def test_sweep_dry_run_lists_an_orphan_and_keeps_it_then_sweep_removes_it(
 def test_sweep_dry_run_prints_one_line_per_orphan(data_dir: DataDir) -> None:
     orphan = _old_orphan(data_dir, b"mo coi", hours=48)
     dry = _ok(_run(data_dir.path, "storage", "sweep", "--dry-run"))
-    assert dry.splitlines() == [f"would remove {orphan}", "1 orphan object(s) found"]
+    assert dry.splitlines() == [
+        f"would remove {orphan}",
+        "1 orphan object(s) found",
+        "0 crash leftover(s) found, 0 bytes",
+    ]
+
+
+def _aged(path: Path, data: bytes, hours: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    then = time.time() - hours * 3600
+    os.utime(path, (then, then))
+    return path
+
+
+def test_sweep_lists_then_removes_what_killed_uploads_left_once_older_than_the_grace(
+    data_dir: DataDir,
+) -> None:
+    spooled = spool([b"tai len bi ngat" * 10], limit=1 << 20, tmp_dir=data_dir.path / "tmp")
+    old_spool = _aged(spooled.path, b"tai len bi ngat" * 10, hours=48)
+    partial = data_dir.store.root / "objects" / "sha256" / "ab"
+    old_partial = _aged(partial / ".incoming-abc123", b"phan dau" * 4, hours=48)
+    young = [
+        _aged(data_dir.path / "tmp" / "upload-dangchay", b"dang tai", hours=0.5),
+        _aged(partial / ".incoming-dangghi", b"dang ghi", hours=0.5),
+    ]
+
+    dry = _ok(_run(data_dir.path, "storage", "sweep", "--dry-run")).splitlines()
+    assert dry == [
+        "0 orphan object(s) found",
+        f"would remove {old_spool} (150 bytes)",
+        f"would remove {old_partial} (32 bytes)",
+        "2 crash leftover(s) found, 182 bytes",
+    ]
+    assert old_spool.exists() and old_partial.exists()
+
+    swept = _ok(_run(data_dir.path, "storage", "sweep")).splitlines()
+    assert swept[-1] == "2 crash leftover(s) removed, 182 bytes"
+    assert not old_spool.exists() and not old_partial.exists()
+    assert all(path.exists() for path in young)  # maybe uploads still running
 
 
 @pytest.mark.parametrize("hours", ["0", "0.01", "-1", "nan", "inf", "1e300"])
