@@ -219,10 +219,12 @@ class Settings(BaseSettings):
                 f"{', '.join(relative)} / LIENTHONG_PKCS11_MODULES needs the absolute path of each "
                 f".so file, not {', '.join(relative)}"
             )
-        if not self.demo and len(self.secret_key) < 16:
+        # Spaces around a secret add nothing an attacker has to guess.
+        if not self.secret_key.strip() or (not self.demo and len(self.secret_key.strip()) < 16):
             raise SettingsError(
-                "LIENTHONG_SECRET_KEY quá ngắn (tối thiểu 16 ký tự) / LIENTHONG_SECRET_KEY is "
-                "too short (16 characters at least)"
+                "LIENTHONG_SECRET_KEY trống hoặc quá ngắn (tối thiểu 16 ký tự, không tính khoảng "
+                "trắng ở hai đầu) / LIENTHONG_SECRET_KEY is blank or too short (16 characters at "
+                "least, spaces around it not counted)"
             )
 
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import build_state, create_app
-from api.settings import Settings
+from api.settings import Settings, SettingsError
 from tests.nodes import LIENTHONG, Run
 
 TIMEOUT = 60  # the refusal comes before any server starts
@@ -67,3 +67,16 @@ def test_logins_work_at_both_ends_of_the_login_lifetime(
             assert client.get("/api/v1/agencies", headers=token).status_code == 200
     finally:
         state.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("secret", "demo"),
+    [(" " * 20, "0"), ("\t \n" * 8, "0"), ("  short-secret  " + " " * 10, "0"), (" " * 20, "1")],
+)
+def test_serve_refuses_a_blank_or_short_secret_key_padded_with_spaces(
+    tmp_path: Path, secret: str, demo: str
+) -> None:
+    run = _serve(tmp_path, LIENTHONG_SECRET_KEY=secret, LIENTHONG_DEMO=demo)
+    _refused(run, "LIENTHONG_SECRET_KEY", "blank or too short")
+    with pytest.raises(SettingsError, match="blank or too short"):
+        Settings(secret_key=secret, demo=demo == "1").check()
