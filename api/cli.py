@@ -256,9 +256,15 @@ def worker_cmd(once: Annotated[bool, typer.Option(help="One round, then exit")] 
     from api.exchange_client import outbox_for
     from api.worker import run_worker, start_side_loops, upgrader_for
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with _errors():
         state = _state()
+        # As `serve` does: on an old schema every round would fail with a traceback.
+        state.settings.check()
+        _require_current_schema(state)
+        # Logging starts once the checks passed: a refusal to start is one sentence, alone.
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        )
         outbox = outbox_for(state)
         stop = threading.Event()
         if not once:
