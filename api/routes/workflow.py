@@ -15,6 +15,7 @@ from api.deps import CurrentUser, Page, SessionDep, require_roles
 from api.errors import error_responses
 from api.schemas import Input, InstanceOut, PageOut, TaskDetailOut, TaskOut
 from engine.agencies import in_scope
+from engine.case_keys import refuse_case_key
 from engine.documents.reading import document_for
 from engine.dossiers.access import may_read_dossier
 from engine.errors import InvalidInputError, NotFoundError, PermissionDeniedError
@@ -118,10 +119,12 @@ def start(body: StartIn, session: SessionDep, user: Starter) -> InstanceOut:
     """Start the newest version of a process for a case of my agency.
 
     The data may not name another agency (`competent_agency`): only dossier reception,
-    which checks it, routes a case away from the starter's agency. A timer value in the data
+    which checks it, routes a case away from the starter's agency; nor may the business key
+    be a dossier's or a document's (`engine.case_keys`). A timer value in the data
     that is no date (`due_at`) is refused (422) rather than started into an incident.
     """
     refuse_routing_keys(body.data)
+    refuse_case_key(body.business_key)
     loaded = start_instance(
         session,
         body.process_id,

@@ -28,16 +28,21 @@ from engine.runtime.services import DEFAULT_SERVICES, StepContext
 from engine.workdays import calendar_for
 from storage.models import Document, DocumentEvent, DocumentShare, WorkflowTask, utcnow
 
-__all__ = ["document_of_instance", "signature_steps"]
+__all__ = ["document_of_instance", "is_document_key", "signature_steps"]
 
 # Steps that need a signature made through POST /api/v1/documents/{id}/sign.
 signature_steps = frozenset({"sign_document", "seal"})
 
 
+def is_document_key(key: str) -> bool:
+    """True for a business key of the documents' form, `VB-<id>`."""
+    return key.startswith("VB-")
+
+
 def document_of_instance(session: Session, loaded: LoadedInstance) -> Document | None:
     """The document a process instance runs for, or None for other processes."""
     key = loaded.row.business_key or ""
-    if not key.startswith("VB-") or not key[3:].isdigit():
+    if not is_document_key(key) or not key[3:].isdigit():
         return None
     return session.get(Document, int(key[3:]))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy.orm import Session
@@ -10,14 +11,20 @@ from engine.errors import ConflictError
 from engine.sequences import next_number
 from storage.models import DossierCounter
 
-__all__ = ["MAX_PER_DAY", "format_code", "next_sequence"]
+__all__ = ["MAX_PER_DAY", "format_code", "is_dossier_code", "next_sequence"]
 
 MAX_PER_DAY = 9999
+_CODE = re.compile(r".+-[0-9]{6}-[0-9]{4}")
 
 
 def format_code(agency_code: str, day: date, sequence: int) -> str:
     """`000.00.00.H49-250314-0007`."""
     return f"{agency_code}-{day:%y%m%d}-{sequence:04d}"
+
+
+def is_dossier_code(value: str) -> bool:
+    """True for a string shaped like a dossier code (whether or not that dossier exists)."""
+    return _CODE.fullmatch(value) is not None
 
 
 def next_sequence(session: Session, agency_id: int, day: date) -> int:

@@ -163,3 +163,21 @@ def test_a_dossiers_instance_is_read_only_by_the_dossiers_readers(api: Api) -> N
     for user in ("tiepnhan", "lanhdao", "admin"):
         got = api.client.get(f"/api/v1/instances/{iid}", headers=api.login(user))
         assert got.status_code == 200 and got.json()["data"]["dossier_code"] == code, user
+
+
+def test_a_raw_start_cannot_take_a_dossiers_or_a_documents_business_key(api: Api) -> None:
+    # The one-stop and document modules find their case by business key: an instance started
+    # under a dossier's code could issue that dossier's apology slip or seal its result.
+    from tests.api.test_dossiers_api import _receive
+
+    code = _receive(api)["code"]
+    before = _instances(api)
+    for key in (code, "000.01.20.H99-991231-0001", "VB-1"):
+        r = api.client.post(
+            "/api/v1/instances",
+            json={"process_id": "one_stop_standard", "business_key": key, "data": {"due_at": FAR}},
+            headers=api.login("tiepnhan"),
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "business_key_reserved"
+    assert _instances(api) == before

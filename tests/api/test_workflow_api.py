@@ -16,7 +16,7 @@ def _start(api: Api, process_id: str = "one_stop_standard", **data: object) -> d
         "/api/v1/instances",
         json={
             "process_id": process_id,
-            "business_key": "000.01.20.H99-261122-0001",
+            "business_key": "CASE-0001",
             "data": {"due_at": FAR, **data},
         },
         headers=api.login("tiepnhan"),
@@ -36,7 +36,7 @@ def test_started_case_lands_in_the_reception_inbox(api: Api) -> None:
     assert inst["status"] == "running" and inst["process_id"] == "one_stop_standard"
     tasks = _inbox(api, api.login("tiepnhan"))
     assert [(t["task"], t["business_key"], t["role"]) for t in tasks] == [
-        ("receive", "000.01.20.H99-261122-0001", "reception")
+        ("receive", "CASE-0001", "reception")
     ]
     assert _inbox(api, api.login("chuyenvien")) == []
 
