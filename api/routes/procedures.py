@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
+from pydantic import AfterValidator
 
 from api.deps import CurrentUser, Page, SessionDep, require_roles
-from api.errors import error_responses
+from api.errors import NUL_MESSAGE, error_responses
 from api.schemas import PageOut
 from engine.catalogue import (
     create_procedure,
@@ -23,6 +24,14 @@ router = APIRouter(prefix="/api/v1/procedures", tags=["procedures"])
 Designer = Annotated[Principal, Depends(require_roles("designer", "admin"))]
 
 
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL cannot hold \x00 in text and SQLite's LIKE stops at it, so the search
+    # matched every procedure there: refuse it alike on both, as request bodies do.
+    if value is not None and "\x00" in value:
+        raise ValueError(NUL_MESSAGE)
+    return value
+
+
 @router.get("", response_model=PageOut[ProcedureSpec], responses=error_responses(401, 422))
 def procedures(
     session: SessionDep,
@@ -30,7 +39,9 @@ def procedures(
     page: Page,
     level: Annotated[Literal["commune", "province"] | None, Query()] = None,
     q: Annotated[
-        str | None, Query(max_length=100, description="Text in code, name or field")
+        str | None,
+        Query(max_length=100, description="Text in code, name or field"),
+        AfterValidator(_no_nul),
     ] = None,
 ) -> PageOut[ProcedureSpec]:
     """List procedures by code."""
