@@ -33,6 +33,7 @@ from storage.db import make_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.objects import ObjectStore
+from storage.s3 import S3ObjectStore
 from tests.cli import Cli
 from tests.pki import TestPki
 from tests.s3server import S3Server, S3ServerError, find_weed
@@ -167,6 +168,18 @@ class S3Buckets:
             "s3_bucket": self.bucket,
             "s3_archive_bucket": self.archive,
         }
+
+    def store(self, cls: type[S3ObjectStore] = S3ObjectStore) -> S3ObjectStore:
+        """Our S3 store (or a subclass of it) on these buckets."""
+        return cls(
+            self.server.endpoint,
+            self.server.access_key,
+            self.server.secret_key,
+            self.bucket,
+            self.archive,
+            secure=False,
+            region="us-east-1",
+        )
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from engine.files import spool, store_file
 from engine.fixity import check_store, migrate_store
 from storage.models import ExchangeEvidence, ExternalSigning, User, utcnow
 from storage.objects import LocalObjectStore, ObjectStore, key_for
-from storage.s3 import S3ObjectStore
 from tests.conftest import S3Buckets
 from tests.storage.conftest import Tamper
 
@@ -66,15 +65,7 @@ def test_migrate_copies_evidence_packages_and_prepared_signatures_to_s3(
 ) -> None:
     local = LocalObjectStore(tmp_path / "local")
     package, prepared = _evidence_and_signing(sessions, local, tmp_path)
-    target = S3ObjectStore(
-        s3_buckets.server.endpoint,
-        s3_buckets.server.access_key,
-        s3_buckets.server.secret_key,
-        s3_buckets.bucket,
-        s3_buckets.archive,
-        secure=False,
-        region="us-east-1",
-    )
+    target = s3_buckets.store()
     report = migrate_store(sessions, local, target)
     assert (report.total, report.copied, report.failed) == (3, 3, [])
     assert _read(target, package) == PACKAGE

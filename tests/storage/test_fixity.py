@@ -31,7 +31,6 @@ from storage.models import (
     utcnow,
 )
 from storage.objects import LocalObjectStore, ObjectStore, RetainedObjectError, key_for
-from storage.s3 import S3ObjectStore
 from tests.conftest import REPO, S3Buckets
 from tests.storage.conftest import Tamper
 
@@ -308,18 +307,6 @@ def local_store(tmp_path: Path) -> LocalObjectStore:
     return LocalObjectStore(tmp_path / "local")
 
 
-def _s3_store(buckets: S3Buckets) -> S3ObjectStore:
-    return S3ObjectStore(
-        buckets.server.endpoint,
-        buckets.server.access_key,
-        buckets.server.secret_key,
-        buckets.bucket,
-        buckets.archive,
-        secure=False,
-        region="us-east-1",
-    )
-
-
 def _s3_sha256(buckets: S3Buckets, bucket: str, key: str) -> str:
     response = buckets.server.client().get_object(bucket, key)
     try:
@@ -345,7 +332,7 @@ def test_migrate_to_s3_copies_verifies_and_resumes(
     views.append(_upload(sessions, local_store, tmp_path, b"%PDF-1.4 ho so 0" * 999, "sao.pdf"))
     assert views[0].sha256 == views[-1].sha256  # two rows, one object
     keys = sorted({key_for(v.sha256) for v in views})
-    target = _s3_store(s3_buckets)
+    target = s3_buckets.store()
 
     first = migrate_store(sessions, local_store, target)
     assert (first.total, first.copied, first.already_there, first.failed) == (4, 4, 0, [])
@@ -386,7 +373,7 @@ def test_migrate_never_accepts_a_corrupt_copy_already_on_s3(
     tmp_path: Path,
 ) -> None:
     _corrupt_copy_on_s3(sessions, local_store, s3_buckets, tmp_path)
-    report = migrate_store(sessions, local_store, _s3_store(s3_buckets))
+    report = migrate_store(sessions, local_store, s3_buckets.store())
     assert report.already_there == 0
     assert report.copied + len(report.failed) == 1
 
@@ -398,7 +385,7 @@ def test_migrate_replaces_a_corrupt_copy_on_s3(
     tmp_path: Path,
 ) -> None:
     view = _corrupt_copy_on_s3(sessions, local_store, s3_buckets, tmp_path)
-    report = migrate_store(sessions, local_store, _s3_store(s3_buckets))
+    report = migrate_store(sessions, local_store, s3_buckets.store())
     assert (report.copied, report.already_there, report.failed) == (1, 0, [])
     assert _s3_sha256(s3_buckets, s3_buckets.bucket, key_for(view.sha256)) == view.sha256
 
@@ -412,7 +399,7 @@ def test_migrate_reports_a_missing_source_object_and_copies_the_rest(
     gone = _upload(sessions, local_store, tmp_path, b"%PDF-1.4 mat tren dia", "mat.pdf")
     kept = _upload(sessions, local_store, tmp_path, b"%PDF-1.4 con tren dia", "con.pdf")
     (local_store.root / "objects" / key_for(gone.sha256)).unlink()
-    target = _s3_store(s3_buckets)
+    target = s3_buckets.store()
     report = migrate_store(sessions, local_store, target)
     assert (report.total, report.copied, report.already_there) == (2, 1, 0)
     [failure] = report.failed
@@ -429,7 +416,7 @@ def test_migrate_copies_archived_files_into_the_archive_bucket(
 ) -> None:
     view = _upload(sessions, local_store, tmp_path, b"ho so 20 nam", "20y.pdf", record_class="20y")
     key = key_for(view.sha256)
-    target = _s3_store(s3_buckets)
+    target = s3_buckets.store()
     report = migrate_store(sessions, local_store, target)
     assert (report.copied, report.failed) == (1, [])
     assert _s3_sha256(s3_buckets, s3_buckets.archive, key) == view.sha256
@@ -444,7 +431,7 @@ def test_migrated_archived_file_keeps_its_retention_on_s3(
 ) -> None:
     view = _upload(sessions, local_store, tmp_path, b"ho so 10 nam", "10y.pdf", record_class="10y")
     key = key_for(view.sha256)
-    target = _s3_store(s3_buckets)
+    target = s3_buckets.store()
     assert migrate_store(sessions, local_store, target).copied == 1
     assert view.retain_until is not None
     try:

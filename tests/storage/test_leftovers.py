@@ -22,7 +22,6 @@ from engine.files import spool
 from engine.fixity import sweep_leftovers
 from storage.models import utcnow
 from storage.objects import Leftover, LocalObjectStore, ObjectStore, key_for
-from storage.s3 import S3ObjectStore
 from tests.conftest import REPO, S3Buckets
 
 GRACE = timedelta(hours=1)
@@ -165,18 +164,6 @@ def test_local_store_puts_back_an_object_a_killed_sweep_had_moved_aside(tmp_path
 # -- unfinished multipart uploads on S3 ------------------------------------------------
 
 
-def _s3_store(buckets: S3Buckets) -> S3ObjectStore:
-    return S3ObjectStore(
-        buckets.server.endpoint,
-        buckets.server.access_key,
-        buckets.server.secret_key,
-        buckets.bucket,
-        buckets.archive,
-        secure=False,
-        region="us-east-1",
-    )
-
-
 def _unfinished(buckets: S3Buckets, bucket: str, key: str, part: bytes) -> str:
     """A multipart upload with one part sent and never completed, as a killed put_object
     leaves it (the SDK's own calls for the steps of its `put_object`)."""
@@ -194,7 +181,7 @@ def _pending(buckets: S3Buckets, bucket: str) -> list[str]:
 def test_s3_aborts_unfinished_multipart_uploads_once_old_in_both_buckets(
     s3_buckets: S3Buckets,
 ) -> None:
-    store = _s3_store(s3_buckets)
+    store = s3_buckets.store()
     main, archive = s3_buckets.bucket, s3_buckets.archive
     part = b"p" * (5 * 1024 * 1024)
     _unfinished(s3_buckets, main, "sha256/aa/cu", part)
@@ -221,6 +208,6 @@ def test_s3_aborts_unfinished_multipart_uploads_once_old_in_both_buckets(
 def test_s3_sweep_with_no_unfinished_uploads_finds_nothing(
     s3_buckets: S3Buckets, tmp_path: Path
 ) -> None:
-    store = _s3_store(s3_buckets)
+    store = s3_buckets.store()
     store.put(_key(b"x"), io.BytesIO(b"x"), 1)  # a whole object is not a leftover
     assert sweep_leftovers(store, tmp_path, grace=GRACE, now=utcnow() + 2 * GRACE) == []

@@ -38,18 +38,6 @@ def _upload(
         return store_file(s, store, spooled, "goc.pdf", principal_for(s, user_id), **kwargs)  # type: ignore[arg-type]
 
 
-def _s3_store(buckets: S3Buckets, cls: type[S3ObjectStore] = S3ObjectStore) -> S3ObjectStore:
-    return cls(
-        buckets.server.endpoint,
-        buckets.server.access_key,
-        buckets.server.secret_key,
-        buckets.bucket,
-        buckets.archive,
-        secure=False,
-        region="us-east-1",
-    )
-
-
 def _corrupt(store: LocalObjectStore, view: FileView, *, archive: bool = False) -> str:
     """Flip a byte of the stored object, as a disk fault would; returns the bad SHA-256."""
     path = store.root / ("archive" if archive else "objects") / key_for(view.sha256)
@@ -78,7 +66,7 @@ def test_migrate_refuses_a_corrupt_source_and_writes_nothing_to_s3(
     got = _corrupt(local_store, view, archive=archived)
     key = key_for(view.sha256)
 
-    report = migrate_store(sessions, local_store, _s3_store(s3_buckets))
+    report = migrate_store(sessions, local_store, s3_buckets.store())
     assert (report.total, report.copied, report.already_there) == (1, 0, 0)
     [failure] = report.failed
     assert f"source object {key} is corrupt: expected sha256 {view.sha256}, got {got}" in failure
@@ -103,7 +91,7 @@ def test_migrate_deletes_a_copy_that_does_not_verify(
     tmp_path: Path,
 ) -> None:
     view = _upload(sessions, local_store, tmp_path)
-    target = _s3_store(s3_buckets, _Garbling)
+    target = s3_buckets.store(_Garbling)
     report = migrate_store(sessions, local_store, target)
     assert (report.copied, report.already_there) == (0, 0)
     [failure] = report.failed
@@ -113,7 +101,7 @@ def test_migrate_deletes_a_copy_that_does_not_verify(
     versions = client.list_objects(s3_buckets.bucket, recursive=True, include_version=True)
     assert list(versions) == []  # no version of the bad bytes kept either
 
-    fixed = migrate_store(sessions, local_store, _s3_store(s3_buckets))  # run again
+    fixed = migrate_store(sessions, local_store, s3_buckets.store())  # run again
     assert (fixed.copied, fixed.failed) == (1, [])
 
 
@@ -124,7 +112,7 @@ def test_migrate_names_an_archived_copy_that_does_not_verify(
     tmp_path: Path,
 ) -> None:
     view = _upload(sessions, local_store, tmp_path, record_class="10y")
-    report = migrate_store(sessions, local_store, _s3_store(s3_buckets, _Garbling))
+    report = migrate_store(sessions, local_store, s3_buckets.store(_Garbling))
     [failure] = report.failed
     assert f"the archived copy of {key_for(view.sha256)} on s3 does not verify" in failure
     assert "WORM" in failure

@@ -49,16 +49,7 @@ class _Requests:
 
 @pytest.fixture
 def store(s3_buckets: S3Buckets) -> S3ObjectStore:
-    server = s3_buckets.server
-    return S3ObjectStore(
-        server.endpoint,
-        server.access_key,
-        server.secret_key,
-        s3_buckets.bucket,
-        s3_buckets.archive,
-        secure=False,
-        region="us-east-1",
-    )
+    return s3_buckets.store()
 
 
 @pytest.fixture
