@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from api.deps import ConnectionSlot, CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
-from api.schemas import Input, Output
+from api.schemas import Input
 from engine import audit
 from engine.auth import (
     API_TOKEN_DEFAULT_TTL,
+    TokenView,
     check_password,
     find_credentials,
     issue_token,
@@ -45,13 +46,7 @@ class ApiTokenIn(Input):
     )
 
 
-class ApiTokenOut(Output):
-    id: int
-    name: str | None
-    username: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
+ApiTokenOut = TokenView
 
 
 class PasswordIn(Input):
@@ -125,7 +120,7 @@ def api_tokens(
                 "Chỉ quản trị viên xem mã của người khác / Only admins see others' tokens"
             )
         target = find_user_id(session, username, scope=user)
-    return [ApiTokenOut.model_validate(t) for t in list_api_tokens(session, target)]
+    return list_api_tokens(session, target)
 
 
 @router.delete("/api-tokens/{token_id}", status_code=204, responses=error_responses(401, 404, 422))
