@@ -259,12 +259,27 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}.get(
             exc.status_code, "http_error"
         )
-        return _body(exc.status_code, code, str(exc.detail))
+        detail = str(exc.detail)
+        if " / " not in detail:  # the framework's own English sentence: say it in both
+            detail = f"{_VI_STATUS.get(exc.status_code, 'Yêu cầu không hợp lệ')} / {detail}"
+        return _body(exc.status_code, code, detail)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return _body(500, "internal_error", "Lỗi hệ thống, đã ghi nhật ký / Internal error, logged")
+
+
+_VI_STATUS: dict[int, str] = {
+    400: "Yêu cầu không hợp lệ",
+    401: "Chưa đăng nhập",
+    403: "Không có quyền",
+    404: "Không tìm thấy",
+    405: "Phương thức không được hỗ trợ",
+    406: "Không trả được định dạng yêu cầu",
+    413: "Yêu cầu quá lớn",
+    415: "Kiểu nội dung không được hỗ trợ",
+}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -234,3 +234,16 @@ def test_id_of_thousands_of_digits_is_422_naming_the_id(api: Api) -> None:
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "invalid_input"
     assert [f["field"] for f in r.json()["fields"]] == ["task_id"]
+
+
+def test_a_multipart_body_without_a_boundary_is_a_400_in_both_languages(api: Api) -> None:
+    r = api.client.post(
+        "/api/v1/files",
+        content=b"--x\r\n\r\n",
+        headers=api.login("chuyenvien") | {"Content-Type": "multipart/form-data"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"].startswith("Yêu cầu không hợp lệ / ")
+    unknown = api.client.get("/api/v1/no-such-route", headers=api.login("chuyenvien"))
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "Không tìm thấy / Not Found"
