@@ -156,6 +156,11 @@ def _locked() -> OperationalError:
 
 
 def _constraint() -> IntegrityError:
+    orig = sqlite3.IntegrityError("NOT NULL constraint failed: users.username")
+    return IntegrityError("INSERT INTO users", {}, orig)
+
+
+def _unique() -> IntegrityError:
     orig = sqlite3.IntegrityError("UNIQUE constraint failed: users.username")
     return IntegrityError("INSERT INTO users", {}, orig)
 
@@ -172,8 +177,10 @@ def _unavailable() -> DatabaseUnavailableError:
         (_unavailable(), 503, "database_unavailable", True),
         (_locked(), 503, "database_busy", True),
         (_constraint(), 500, "internal_error", False),
+        # A duplicate a service did not foresee (two requests at once): a conflict, logged.
+        (_unique(), 409, "conflict", False),
     ],
-    ids=["unavailable_error", "sqlite_locked", "constraint_violation"],
+    ids=["unavailable_error", "sqlite_locked", "constraint_violation", "unique_violation"],
 )
 def test_database_errors_map_to_503_but_a_constraint_violation_stays_a_logged_500(
     api: Api, exc: Exception, status: int, code: str, retry: bool
