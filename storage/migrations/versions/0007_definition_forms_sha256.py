@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+
+from storage.migrations.rebuild import recreating_tables
 
 revision = "0007"
 down_revision = "0006"
@@ -36,45 +36,13 @@ def _forms_sha256(forms: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-@contextmanager
-def _recreating_tables(conn: sa.Connection) -> Iterator[None]:
-    """On SQLite, run the block in a transaction of its own with foreign keys off.
-
-    SQLite changes a unique constraint by re-creating the table; with foreign keys on,
-    dropping the old process_definitions trips workflow_instances' ON DELETE RESTRICT, and
-    `PRAGMA foreign_keys` does nothing inside a transaction (sqlite.org/lang_altertable.html,
-    "other kinds of table schema changes"). So the migrations so far are committed, the
-    block runs alone, the foreign keys are checked, and they are switched back on.
-    """
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    conn.exec_driver_sql("COMMIT")
-    conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-    try:
-        yield
-        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
-        if broken is not None:
-            raise RuntimeError(f"foreign key broken while re-creating tables: {tuple(broken)}")
-        conn.exec_driver_sql("COMMIT")
-    except BaseException:
-        conn.exec_driver_sql("ROLLBACK")
-        raise
-    finally:
-        # Leave the connection as we found it: foreign keys on, inside a transaction that
-        # Alembic (which records the new revision) and the caller go on to commit.
-        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def upgrade() -> None:
     conn = op.get_bind()
     if "forms_sha256" in {c["name"] for c in sa.inspect(conn).get_columns("process_definitions")}:
         # SQLite only: a crash came after the change was committed and before the new
-        # revision was recorded (see _recreating_tables).
+        # revision was recorded (see storage.migrations.rebuild).
         return
-    with _recreating_tables(conn):
+    with recreating_tables(conn):
         with op.batch_alter_table("process_definitions", schema=None) as batch_op:
             batch_op.add_column(sa.Column("forms_sha256", sa.String(length=64), nullable=True))
         rows = conn.execute(sa.select(_definitions.c.id, _definitions.c.forms)).all()
@@ -109,7 +77,7 @@ def downgrade() -> None:
             "0006 cannot hold them. Delete the extra versions before downgrading."
         )
     with (
-        _recreating_tables(conn),
+        recreating_tables(conn),
         op.batch_alter_table("process_definitions", schema=None) as batch_op,
     ):
         batch_op.drop_constraint(
