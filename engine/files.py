@@ -281,7 +281,7 @@ def _write(
         id=file_id,
         root_id=previous.root_id if previous else file_id,
         previous_id=previous.id if previous else None,
-        version=previous.version + 1 if previous else 1,
+        version=_next_version(session, previous) if previous else 1,
         sha256=upload.sha256,
         size=upload.size,
         media_type=upload.media_type,
@@ -320,14 +320,22 @@ def _write(
 
 
 def _check_latest(session: Session, previous: StoredFile) -> None:
-    newest = session.scalar(
+    # The newest live version: one deleted after it does not freeze the chain.
+    newest = latest_version(session, previous.root_id)
+    if newest is not None and newest.version > previous.version:
+        raise _not_latest(previous)
+
+
+def _next_version(session: Session, previous: StoredFile) -> int:
+    # Numbers are never reused, deleted versions included; two writers racing for the same
+    # number meet the unique (root_id, version) and one gets the 409.
+    top = session.scalar(
         select(StoredFile.version)
         .where(StoredFile.root_id == previous.root_id)
         .order_by(StoredFile.version.desc())
         .limit(1)
     )
-    if newest is not None and newest > previous.version:
-        raise _not_latest(previous)
+    return (top or previous.version) + 1
 
 
 def _not_latest(previous: StoredFile | None) -> ConflictError:

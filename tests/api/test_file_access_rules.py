@@ -122,6 +122,13 @@ def test_a_dossier_file_whose_newest_version_was_deleted_is_listed_at_the_one_be
         == 200
     )
     assert _listed(api, "tiepnhan", code) == [(scan["root_id"], 1)]
+    # The listed version takes the next one; its number follows the deleted one's.
+    r = _version(api, "tiepnhan", scan["id"], PDF + b"%v3\n")
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 3
+    assert _listed(api, "tiepnhan", code) == [(scan["root_id"], 3)]
+    again = _version(api, "tiepnhan", v2["id"], PDF + b"%v4\n")
+    assert again.status_code == 409  # the deleted one stays deleted
 
 
 def test_a_version_is_added_to_the_latest_one_only_and_one_at_a_time(api: Api) -> None:
