@@ -230,9 +230,10 @@ class Outbox:
         self, doc_id: int, business: int, members: list[int]
     ) -> tuple[list[int], list[int]]:
         """A recall or an update goes to a recipient only once the document itself (or the
-        replacement it is) has reached it: returns the entries to send now and those that
-        wait, due again just after the letter's next attempt (no attempt counted, so changes
-        keep their order). One whose letter was refused or undeliverable is closed."""
+        replacement it is) and any earlier recall or update to it have been sent: returns the
+        entries to send now and those that wait, due again just after the next attempt of
+        what they wait for (no attempt counted, so changes keep their order). One whose
+        letter was refused or undeliverable is closed."""
         if business not in (1, 2):
             return members, []
         go, waiting = [], []
@@ -245,9 +246,30 @@ class Outbox:
                     )
                 )
             }
+            # An earlier recall or update to the same agency goes first too: the receiver
+            # answers them in arrival order and the sender files each 15/16 under its
+            # oldest unanswered one (engine.exchange.delivery_statuses).
+            earlier_changes = session.execute(
+                select(Delivery.recipient_code, Delivery.id, Delivery.next_attempt_at).where(
+                    Delivery.document_id == doc_id,
+                    Delivery.business_type.in_((1, 2)),
+                    Delivery.state == "pending",
+                    Delivery.id.not_in(members),
+                )
+            ).all()
             for d in session.scalars(select(Delivery).where(Delivery.id.in_(members))):
                 original = originals.get(d.recipient_code)
-                if original is not None and original.state == "pending":
+                before = [
+                    at
+                    for code, other, at in earlier_changes
+                    if code == d.recipient_code and other < d.id
+                ]
+                if before:
+                    after = max(max(a or utcnow() for a in before), utcnow())
+                    d.next_attempt_at = after + timedelta(seconds=1)
+                    d.attempts, d.last_error = max(d.attempts - 1, 0), _WAITING
+                    waiting.append(d.id)
+                elif original is not None and original.state == "pending":
                     after = max(original.next_attempt_at or utcnow(), utcnow())
                     d.next_attempt_at = after + timedelta(seconds=1)
                     d.attempts, d.last_error = max(d.attempts - 1, 0), _WAITING

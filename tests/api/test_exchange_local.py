@@ -11,7 +11,14 @@ from engine.signature_upgrades import Upgrader
 from signing.report import Indication
 from signing.trust import TrustSettings
 from signing.validate import validate_pdf
-from storage.models import Document, ExchangeEvidence, ReceivedPackage, SignatureUpgrade
+from storage.models import (
+    Delivery,
+    Document,
+    ExchangeEvidence,
+    ReceivedPackage,
+    SignatureUpgrade,
+    utcnow,
+)
 from tests.api.test_documents_api import (
     COMMUNE,
     _do,
@@ -266,6 +273,55 @@ def test_an_update_still_unanswered_when_a_recall_follows_is_answered_16_and_eac
     outbox.run_once()
     by_type = {d["business_type"]: [x["code"] for x in d["history"]] for d in _deliveries(api, did)}
     assert by_type[1] == ["01", "15"] and by_type[2] == ["01", "16"]
+
+
+def test_a_recall_waits_for_an_update_still_queued_before_it_so_answers_match(
+    api: Api, pki: TestPki
+) -> None:
+    did = _dispatched(api, pki)
+    outbox = _outbox(api)
+    outbox.run_once()
+    copy = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
+    h = api.login("vanthu.so")
+    r = api.client.post(
+        f"/api/v1/documents/{did}/update", json={"subject": "Sửa", "reason": "Sửa"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    # The update's send failed and backs off for an hour (as after a peer's outage).
+    with api.state.sessions.begin() as s:
+        update = s.scalars(
+            select(Delivery).where(Delivery.document_id == did, Delivery.business_type == 2)
+        ).one()
+        update.next_attempt_at = utcnow() + timedelta(hours=1)
+    r = api.client.post(f"/api/v1/documents/{did}/recall", json={"reason": "Hủy"}, headers=h)
+    assert r.status_code == 200, r.text
+    outbox.run_once()
+    # The recall did not overtake it: nothing reached the receiver yet.
+    assert _doc(api, "vanthu", copy["id"])["pending_change"] is None
+    states = {d["business_type"]: d["state"] for d in _deliveries(api, did)}
+    assert states[1] == states[2] == "pending"
+    with api.state.sessions.begin() as s:
+        s.scalars(
+            select(Delivery).where(Delivery.document_id == did, Delivery.business_type == 2)
+        ).one().next_attempt_at = utcnow()
+    for _ in range(3):
+        outbox.run_once()
+    with api.state.sessions.begin() as s:  # the recall waits a second behind the update
+        for d in s.scalars(select(Delivery).where(Delivery.document_id == did)):
+            d.next_attempt_at = min(d.next_attempt_at or utcnow(), utcnow())
+    outbox.run_once()
+    assert _doc(api, "vanthu", copy["id"])["pending_change"] == 1
+    r = api.client.post(
+        f"/api/v1/documents/{copy['id']}/answer",
+        json={"accept": False},
+        headers=api.login("vanthu"),
+    )
+    assert r.status_code == 200, r.text
+    outbox.run_once()
+    by_type = {d["business_type"]: [x["code"] for x in d["history"]] for d in _deliveries(api, did)}
+    assert by_type[2] == ["01", "16"] and by_type[1] == ["01", "16"]
+    update_answer = [d for d in _deliveries(api, did) if d["business_type"] == 2][0]
+    assert "superseded" in update_answer["history"][-1]["description"]
 
 
 def test_evidence_log_lists_every_package_and_status_with_its_hash(api: Api, pki: TestPki) -> None:
