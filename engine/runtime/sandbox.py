@@ -16,20 +16,30 @@ or run away goes through a guard:
 - a run stops after `MAX_STEPS` steps or `TIME_LIMIT_S` seconds.
 
 Without loops other than bounded `for`, recursion or functions, a script's running time
-is bounded by its steps and the size of its values, so no `sys.settrace` is needed.
+is bounded by its steps and the size of its values, so no `sys.settrace` is needed, as
+long as no single call runs long: the guard, the builtins it wraps for that reason and the
+check of what a script leaves in task data live in `engine.runtime.budget`.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-import operator
 import re
-import time
-from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from types import CodeType
-from typing import Any
+
+from engine.runtime.budget import (
+    ALLOWED_METHODS,
+    MAX_RANGE,
+    MAX_STEPS,
+    MAX_TOTAL_UNITS,
+    MAX_VALUE_UNITS,
+    SAFE_BUILTINS,
+    TIME_LIMIT_S,
+    Guard,
+    ScriptRejected,
+)
 
 __all__ = [
     "ALLOWED_METHODS",
@@ -46,42 +56,7 @@ __all__ = [
     "compile_script",
 ]
 
-MAX_STEPS = 100_000
-TIME_LIMIT_S = 2.0
-MAX_RANGE = 10_000
-MAX_VALUE_UNITS = 1_000_000
-MAX_TOTAL_UNITS = 5_000_000
-MAX_INT_BITS = 10_000
-MAX_DEPTH = 64
 GUARD_NAME = "__lienthong_sandbox__"
-
-
-class ScriptRejected(ValueError):
-    """A script uses something the sandbox does not allow, or ran past its budget."""
-
-
-def _bounded_range(*args: int) -> range:
-    r = range(*args)
-    if len(r) > MAX_RANGE:
-        raise ScriptRejected(f"range() of {len(r)} steps; at most {MAX_RANGE} are allowed")
-    return r
-
-
-_BUILTIN_NAMES = (
-    "abs all any bool dict enumerate filter float int isinstance len list map max min round "
-    "set sorted str sum tuple zip"
-)
-SAFE_BUILTINS: dict[str, Any] = {n: getattr(builtins, n) for n in _BUILTIN_NAMES.split()}
-SAFE_BUILTINS["range"] = _bounded_range
-SAFE_BUILTINS.update({"True": True, "False": False, "None": None})
-
-ALLOWED_METHODS: dict[type, frozenset[str]] = {
-    dict: frozenset({"get", "keys", "values", "items"}),
-    str: frozenset(
-        {"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split"}
-    ),
-    list: frozenset({"count", "index"}),
-}
 _METHOD_NAMES = frozenset().union(*ALLOWED_METHODS.values())
 
 _NODE_NAMES = (
@@ -299,148 +274,3 @@ def compile_script(source: str, mode: str) -> CodeType:
     tree = _Rewriter().visit(_checked_tree(source, mode))
     ast.fix_missing_locations(tree)
     return compile(tree, "<bpmn script>", mode)
-
-
-_BINOPS: dict[str, Callable[[Any, Any], Any]] = {
-    "Add": operator.add,
-    "Sub": operator.sub,
-    "Mult": operator.mul,
-    "Div": operator.truediv,
-    "FloorDiv": operator.floordiv,
-    "Mod": operator.mod,
-    "Pow": operator.pow,
-    "BitAnd": operator.and_,
-    "BitOr": operator.or_,
-    "BitXor": operator.xor,
-}
-_SIZED = (str, bytes, list, tuple, dict, set, frozenset)
-
-
-class Guard:
-    """One run's budget, and the checks the rewritten code calls."""
-
-    def __init__(self) -> None:
-        self._callables = {id(f): f for f in SAFE_BUILTINS.values() if callable(f)}
-        self._deadline = time.monotonic() + TIME_LIMIT_S
-        self._steps = 0
-        self._total = 0
-        self._weights: dict[int, tuple[Any, int]] = {}  # id -> (value kept alive, units)
-
-    def step(self) -> None:
-        """Count one step; raises ScriptRejected past the step or time budget."""
-        self._steps += 1
-        if self._steps > MAX_STEPS:
-            raise ScriptRejected(f"script ran more than {MAX_STEPS} steps")
-        if time.monotonic() > self._deadline:
-            raise ScriptRejected(f"script ran longer than {TIME_LIMIT_S:g} s")
-
-    def expose(self, functions: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
-        """The functions a script may call, each call counted as a step (even from `map`)."""
-        exposed = {name: self._counted(fn) for name, fn in functions.items()}
-        self._callables.update({id(f): f for f in exposed.values()})
-        return exposed
-
-    def _counted(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.step()
-            return fn(*args, **kwargs)
-
-        counted.__name__ = getattr(fn, "__name__", "function")
-        return counted
-
-    def attr(self, obj: Any, name: str) -> Any:
-        """`obj.name`, for an allowed method of a plain dict, str or list only."""
-        if name not in ALLOWED_METHODS.get(type(obj), frozenset()):
-            raise ScriptRejected(f"'{type(obj).__name__}.{name}' is not allowed")
-        return getattr(obj, name)
-
-    def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call a function we handed in (or an allowed method) and weigh its result."""
-        if id(func) not in self._callables and not self._allowed_method(func):
-            raise ScriptRejected(
-                f"'{getattr(func, '__name__', type(func).__name__)}' may not be called"
-            )
-        self.step()
-        return self.box(func(*args, **kwargs))
-
-    @staticmethod
-    def _allowed_method(func: Any) -> bool:
-        owner = getattr(func, "__self__", None)
-        name = getattr(func, "__name__", None)
-        return type(func).__name__ == "builtin_function_or_method" and name in ALLOWED_METHODS.get(
-            type(owner), frozenset()
-        )
-
-    def binop(self, op: str, left: Any, right: Any) -> Any:
-        """`left op right`, refusing results past the size budget before they are built."""
-        if op == "Mod" and isinstance(left, str | bytes):
-            raise ScriptRejected("'%' formatting is not allowed; use an f-string")
-        if op == "Mult":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, _SIZED) and isinstance(n, int):
-                    self._limit(self.weigh(seq) * max(n, 0))
-        if op == "Add" and isinstance(left, _SIZED) and isinstance(right, _SIZED):
-            self._limit(self.weigh(left) + self.weigh(right))
-        if (
-            op == "Pow"
-            and isinstance(left, int)
-            and isinstance(right, int)
-            and max(abs(left).bit_length() - 1, 0) * right > MAX_INT_BITS
-        ):
-            raise ScriptRejected(f"number larger than {MAX_INT_BITS} bits")
-        result = _BINOPS[op](left, right)
-        if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
-            raise ScriptRejected(f"number larger than {MAX_INT_BITS} bits")
-        return self.box(result)
-
-    def iterate(self, iterable: Any) -> Iterator[Any]:
-        """Iterate, one step per item."""
-        for item in iterable:
-            self.step()
-            yield item
-
-    def box(self, value: Any) -> Any:
-        """Weigh a new value against the value and run budgets; return it."""
-        if id(value) in self._weights:
-            return value
-        units = self.weigh(value)
-        self._limit(units)
-        self._total += units
-        if self._total > MAX_TOTAL_UNITS:
-            raise ScriptRejected(f"script built more than {MAX_TOTAL_UNITS} units of data")
-        return value
-
-    def _limit(self, units: int) -> None:
-        if units > MAX_VALUE_UNITS:
-            raise ScriptRejected(
-                f"value of {units} units (elements, characters); at most {MAX_VALUE_UNITS}"
-            )
-
-    def weigh(self, value: Any, depth: int = 0) -> int:
-        """Units of a value counted as a tree: shared parts count each time they appear."""
-        if isinstance(value, bool | float | type(None)):
-            return 1
-        if isinstance(value, int):
-            return 1 + value.bit_length() // 64
-        if isinstance(value, str | bytes):
-            return 1 + len(value)
-        known = self._weights.get(id(value))
-        if known is not None:
-            return known[1]
-        if depth > MAX_DEPTH:
-            raise ScriptRejected(f"value nested deeper than {MAX_DEPTH} levels")
-        if isinstance(value, dict):
-            items: Iterable[Any] = [*value.keys(), *value.values()]
-        elif isinstance(value, list | tuple | set | frozenset) or type(value).__name__.startswith(
-            "dict_"
-        ):
-            items = value
-        else:
-            return 1  # functions we handed in, lazy iterators, dates: no contents to count
-        units = 1
-        for item in items:
-            units += self.weigh(item, depth + 1)
-            if units > MAX_VALUE_UNITS:
-                break
-        self._weights[id(value)] = (value, units)
-        return units

@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.task import Task
 
+from engine.runtime.budget import check_stored
 from engine.runtime.sandbox import (
     GUARD_NAME,
     SAFE_BUILTINS,
@@ -84,7 +85,7 @@ class _RestrictedEnvironment(TaskDataEnvironment):
     def _reserved(self) -> dict[str, Any]:
         # Put last, so task data can neither replace the guard nor the builtins.
         guard = Guard()
-        return {"__builtins__": SAFE_BUILTINS, **guard.expose(self.globals), GUARD_NAME: guard}
+        return {"__builtins__": guard.builtins, **guard.expose(self.globals), GUARD_NAME: guard}
 
     def evaluate(
         self, expression: str, context: dict[str, Any], external_context: Any = None
@@ -98,13 +99,37 @@ class _RestrictedEnvironment(TaskDataEnvironment):
         self.check_for_overwrite(context, external)
         code = compile_script(script, "exec")
         reserved = self._reserved()
+        before = dict(context)
         context.update(external)
         context.update(reserved)
         try:
             exec(code, context)  # noqa: S102  # checked and rewritten by the sandbox
         finally:
             self._remove_globals_and_functions_from_context(context, {**external, **reserved})
+        _check_assigned(context, before)
         return True
+
+
+def _check_assigned(context: dict[str, Any], before: dict[str, Any]) -> None:
+    """Refuse what a script assigned that task data cannot keep (a `range`, a `map`, a set).
+
+    The refused names get their old values back, so the incident can still be saved.
+    Raises ScriptRejected naming the first refused variable.
+    """
+    refused: ScriptRejected | None = None
+    for name, value in list(context.items()):
+        if name in before and before[name] is value:
+            continue
+        try:
+            check_stored(name, value)
+        except ScriptRejected as e:
+            refused = refused or e
+            if name in before:
+                context[name] = before[name]
+            else:
+                del context[name]
+    if refused is not None:
+        raise refused
 
 
 class _Engine(PythonScriptEngine):

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import WorkflowError
+from engine.runtime.budget import TIME_LIMIT_S
 from engine.runtime.definitions import deploy
 from engine.runtime.instances import start_instance
 from engine.runtime.scripts import ScriptRejected, ServiceRegistry, make_script_engine
@@ -150,6 +151,75 @@ def test_runaway_script_becomes_an_incident_quickly(
         assert reason in loaded.row.incident["message"]  # type: ignore[index]
 
 
+_P = 2**61 - 1  # ints that differ by a multiple of it share one hash
+_ZIP_ARGS = ", ".join(["a"] * 1000)
+
+# One call of a C builtin holds the GIL and sees no step: each of these ran for seconds to
+# hours in a single call before the builtins were wrapped (the review's repros).
+LONG_CALLS = {
+    "round to -10**7 digits": ("x = round(5, -10**7)", "round()"),
+    "sum of lists": ("x = sum([[1]] * 100000, [])", "numbers only"),
+    "hexadecimal int": ("x = int('f' * 499999, 16)", "bits"),
+    "division of hexadecimal ints": (
+        "x = int('f' * 499999, 16)\ny = int('e' * 250000, 16)\nz = x // y",
+        "bits",
+    ),
+    "set of colliding hashes": (
+        f"a = [(k + 10000 * j) * {_P} for j in range(4) for k in range(10000)]\ns = set(a)",
+        "2 s",
+    ),
+    "dict view or colliding list": (
+        f"a = [(k + 10000 * j) * {_P} for j in range(4) for k in range(10000)]\n"
+        "s = {'a': 1}.keys() | a",
+        "2 s",
+    ),
+    "zip of a thousand copies": (f"a = [0] * 499999\nx = list(zip({_ZIP_ARGS}))", "units"),
+    "map over a thousand copies": (
+        f"a = [0] * 499999\nx = list(map(max, {_ZIP_ARGS}))",
+        "units",
+    ),
+}
+
+
+@pytest.mark.parametrize(("script", "reason"), LONG_CALLS.values(), ids=LONG_CALLS.keys())
+def test_one_long_builtin_call_becomes_an_incident_within_the_time_budget(
+    sessions: sessionmaker[Session], script: str, reason: str
+) -> None:
+    with sessions.begin() as s:
+        deploy(s, _process("long_call", script), "long_call.bpmn", {})
+        began = time.monotonic()
+        loaded = start_instance(s, "long_call", agency_id=_agency_id(s))
+        took = time.monotonic() - began
+        assert loaded.row.status == "incident"
+        assert reason in loaded.row.incident["message"]  # type: ignore[index]
+    assert took < TIME_LIMIT_S + 2, f"ran {took:.1f} s"
+
+
+LEFTOVERS = {
+    "range": ("x = range(3)", "range"),
+    "map": ("x = map(str, [1])", "iterator"),
+    "dict items": ("x = {'a': 1}.items()", "dict_items"),
+    "function in a list": ("x = [str]", "type"),
+    "set": ("x = {1}", "set"),
+    "not a number": ("x = float('nan')", "nan"),
+    "number key": ("x = {1: 'a'}", "key 1"),
+}
+
+
+@pytest.mark.parametrize(("script", "what"), LEFTOVERS.values(), ids=LEFTOVERS.keys())
+def test_value_task_data_cannot_keep_becomes_an_incident_naming_the_variable(
+    sessions: sessionmaker[Session], script: str, what: str
+) -> None:
+    with sessions.begin() as s:
+        deploy(s, _process("leftover", f"kept = 1\n{script}"), "leftover.bpmn", {})
+        loaded = start_instance(s, "leftover", agency_id=_agency_id(s))
+        assert loaded.row.status == "incident"
+        message = loaded.row.incident["message"]  # type: ignore[index]
+        assert "'x'" in message and what in message, message
+        data = loaded.workflow.get_tasks(spec_name="calc")[0].data
+    assert data == {"kept": 1}  # the refused value is gone, so the incident could be saved
+
+
 def test_ordinary_scripts_still_run(sessions: sessionmaker[Session]) -> None:
     script = (
         "people = [{'name': 'An', 'days': 2}, {'name': 'Bình', 'days': 3}]\n"
@@ -162,6 +232,9 @@ def test_ordinary_scripts_still_run(sessions: sessionmaker[Session]) -> None:
         "for i in range(10):\n"
         "    if i % 2 == 0:\n"
         "        count += 1\n"
+        "pairs = list(zip(['a', 'b'], range(2)))\n"
+        "kinds = [isinstance(people, list), isinstance({}, dict), isinstance(1, (int, set))]\n"
+        "numbers = sorted(set([3, 1, 3])) + [int('ff', 16), round(2.567, 2), round(1234, -2)]\n"
     )
     with sessions.begin() as s:
         deploy(s, _process("ordinary", script), "ordinary.bpmn", {})
@@ -171,6 +244,8 @@ def test_ordinary_scripts_still_run(sessions: sessionmaker[Session]) -> None:
     assert data["total"] == 5 and data["names"] == ["AN", "BÌNH"]
     assert data["label"] == "   5 ngày / days" and data["late"] == "late"
     assert data["due"] == "2026-02-25T09:00:00+07:00" and data["count"] == 5
+    assert data["pairs"] == [("a", 0), ("b", 1)] and data["kinds"] == [True, True, True]
+    assert data["numbers"] == [1, 3, 255, 2.57, 1200]
 
 
 def test_service_parameters_and_pre_scripts_are_checked_too(
