@@ -85,11 +85,11 @@ def test_a_400_level_chain_is_created_listed_and_administered_at_both_ends(api: 
     assert api.client.post(AGENCIES, json=above, headers=bottom).status_code == 403
 
 
+# PostgreSQL only: SQLite's LIKE is case-insensitive and never seeks a BINARY index.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_subtree_of_agencies_seeks_the_path_index_on_postgresql(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite's LIKE is case-insensitive: it never seeks a BINARY index")
     seen: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
