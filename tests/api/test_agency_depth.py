@@ -3,10 +3,8 @@ through the API on both databases, and a subtree stays an index lookup however l
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import demo
@@ -15,7 +13,7 @@ from engine.auth import principal_for
 from engine.users import list_users
 from storage.models import Agency, User
 from tests.conftest import Api
-from tests.engine.test_query_plans import _plan
+from tests.engine.test_query_plans import captured_statements, plan_of
 
 AGENCIES = "/api/v1/agencies"
 USERS = "/api/v1/users"
@@ -90,23 +88,15 @@ def test_a_400_level_chain_is_created_listed_and_administered_at_both_ends(api: 
 def test_a_subtree_of_agencies_seeks_the_path_index_on_postgresql(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    seen: list[tuple[str, Any]] = []
-
-    def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-        seen.append((statement, params))
-
     with sessions() as s:
         admin = principal_for(s, s.scalars(select(User.id).where(User.username == "admin")).one())
         province = s.scalars(select(Agency).where(Agency.code == demo.PROVINCE_CODE)).one()
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
+        with captured_statements(engine) as seen:
             list_agencies(s, province)
             list_users(s, admin)
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
     (agencies, *users) = [(q, p) for q, p in seen if "LIKE" in q]
     assert len(users) == 2, seen  # the users' count and their page
-    assert "ix_agencies_path" in _plan(engine, *agencies)
+    assert "ix_agencies_path" in plan_of(engine, *agencies)
     for statement, params in users:
-        plan = _plan(engine, statement, params)
+        plan = plan_of(engine, statement, params)
         assert "Seq Scan on agencies" not in plan, plan

@@ -10,6 +10,8 @@ document list is over the agency's documents, not the node's.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event, select, text
@@ -40,56 +42,56 @@ def test_the_duplicate_check_of_incoming_letters_seeks_an_index(
             ),
             [{"a": agency_id, "n": n, "code": f"{n:03d}", "issuer": ISSUER} for n in range(1, 301)],
         )
-    seen: list[tuple[str, Any]] = []
-
-    def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-        seen.append((statement, params))
-
     with sessions() as s:
         assert find_duplicate(s, agency_id, ISSUER, "7", "ubnd-vp") is not None
         assert find_duplicate(s, agency_id, ISSUER, "0301", "UBND-VP") is None
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
+        with captured_statements(engine) as seen:
             find_duplicate(s, agency_id, ISSUER, "42", "UBND-VP")
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
     ((statement, params),) = [(q, p) for q, p in seen if "FROM documents" in q]
-    assert "ix_documents_duplicates" in _plan(engine, statement, params)
+    assert "ix_documents_duplicates" in plan_of(engine, statement, params)
 
 
 def test_cases_are_found_by_instance_and_listed_by_agency(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
+    with sessions() as s:
+        principal = principal_for(
+            s, s.scalars(select(User.id).where(User.username == "vanthu")).one()
+        )
+        with captured_statements(engine) as seen:
+            s.scalar(select(Dossier).where(Dossier.instance_id == 1))
+            list_documents(s, principal, DocumentFilter(direction="incoming"), limit=20, offset=0)
+            document_files(s, Document(id=1))  # what each listed document shows of its files
+            list_dossiers(s, principal, limit=20, offset=0)
+    (by_instance, count, page, files, dossier_count, dossier_page) = seen
+    for statement, params in (dossier_count, dossier_page):
+        plan = plan_of(engine, statement, params)
+        assert "SCAN dossiers" not in plan and "Seq Scan on dossiers" not in plan, plan
+    assert "ix_dossiers_instance_id" in plan_of(engine, *by_instance)
+    for statement, params in (count, page):
+        plan = plan_of(engine, statement, params)
+        assert "SCAN documents" not in plan and "Seq Scan on documents" not in plan, plan
+    plan = plan_of(engine, *files)
+    assert "SCAN files" not in plan and "Seq Scan on files" not in plan, plan
+
+
+@contextmanager
+def captured_statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements and parameters `engine` runs inside the block, in order."""
     seen: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
         seen.append((statement, params))
 
-    with sessions() as s:
-        principal = principal_for(
-            s, s.scalars(select(User.id).where(User.username == "vanthu")).one()
-        )
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
-            s.scalar(select(Dossier).where(Dossier.instance_id == 1))
-            list_documents(s, principal, DocumentFilter(direction="incoming"), limit=20, offset=0)
-            document_files(s, Document(id=1))  # what each listed document shows of its files
-            list_dossiers(s, principal, limit=20, offset=0)
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
-    (by_instance, count, page, files, dossier_count, dossier_page) = seen
-    for statement, params in (dossier_count, dossier_page):
-        plan = _plan(engine, statement, params)
-        assert "SCAN dossiers" not in plan and "Seq Scan on dossiers" not in plan, plan
-    assert "ix_dossiers_instance_id" in _plan(engine, *by_instance)
-    for statement, params in (count, page):
-        plan = _plan(engine, statement, params)
-        assert "SCAN documents" not in plan and "Seq Scan on documents" not in plan, plan
-    plan = _plan(engine, *files)
-    assert "SCAN files" not in plan and "Seq Scan on files" not in plan, plan
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
 
 
-def _plan(engine: Engine, statement: str, params: Any) -> str:
+def plan_of(engine: Engine, statement: str, params: Any) -> str:
+    """The database's plan for `statement` (PostgreSQL: with sequential scans off)."""
     with engine.connect() as conn:
         cur = conn.connection.driver_connection.cursor()
         if engine.dialect.name == "sqlite":
@@ -129,5 +131,5 @@ def test_a_file_is_found_by_its_previous_version_and_an_object_by_its_key(
             if engine.dialect.name != "sqlite"
             else tuple(compiled.params[k] for k in compiled.positiontup or ())
         )
-        plan = _plan(engine, str(compiled), params)
+        plan = plan_of(engine, str(compiled), params)
         assert not re.search(rf"SCAN {table}\b|Seq Scan on {table}\b", plan), plan
