@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -127,6 +128,22 @@ def test_refusing_an_arrival_sends_status_02_with_the_reason(api: Api, pki: Test
     assert delivery["history"][-1]["description"] == "Gửi nhầm"
 
 
+def _delivered(api: Api, pki: TestPki) -> tuple[int, Outbox, dict]:
+    """A dispatched document, its outbox, and the copy the receiving commune registered."""
+    did = _dispatched(api, pki)
+    outbox = _outbox(api)
+    outbox.run_once()
+    return did, outbox, _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
+
+
+def _send_update(api: Api, did: int) -> Any:
+    return api.client.post(
+        f"/api/v1/documents/{did}/update",
+        json={"subject": "Trích yếu đã sửa", "reason": "Sửa trích yếu"},
+        headers=api.login("vanthu.so"),
+    )
+
+
 def _deliveries(api: Api, did: int) -> list[dict]:
     return list(
         api.client.get(f"/api/v1/documents/{did}/deliveries", headers=api.login("vanthu.so")).json()
@@ -136,10 +153,7 @@ def _deliveries(api: Api, did: int) -> list[dict]:
 def test_recall_reaches_the_receiver_who_accepts_it_and_the_sender_sees_15(
     api: Api, pki: TestPki
 ) -> None:
-    did = _dispatched(api, pki)
-    outbox = _outbox(api)
-    outbox.run_once()
-    copy = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
+    did, outbox, copy = _delivered(api, pki)
     h = api.login("vanthu.so")
     # Only the issuing agency's clerk recalls, and only with a reason.
     assert (
@@ -179,16 +193,8 @@ def test_recall_reaches_the_receiver_who_accepts_it_and_the_sender_sees_15(
 def test_update_refused_leaves_the_copy_as_it_was_and_replacement_accepted_closes_it(
     api: Api, pki: TestPki
 ) -> None:
-    did = _dispatched(api, pki)
-    outbox = _outbox(api)
-    outbox.run_once()
-    copy = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
-    h = api.login("vanthu.so")
-    r = api.client.post(
-        f"/api/v1/documents/{did}/update",
-        json={"subject": "Trích yếu đã sửa", "reason": "Sửa trích yếu"},
-        headers=h,
-    )
+    did, outbox, copy = _delivered(api, pki)
+    r = _send_update(api, did)
     assert r.status_code == 200 and r.json()["subject"] == "Trích yếu đã sửa"
     outbox.run_once()
     assert _doc(api, "vanthu", copy["id"])["pending_change"] == 2
@@ -241,16 +247,9 @@ def test_update_refused_leaves_the_copy_as_it_was_and_replacement_accepted_close
 def test_an_update_still_unanswered_when_a_recall_follows_is_answered_16_and_each_gets_its_own(
     api: Api, pki: TestPki
 ) -> None:
-    did = _dispatched(api, pki)
-    outbox = _outbox(api)
-    outbox.run_once()
-    copy = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
+    did, outbox, copy = _delivered(api, pki)
     h = api.login("vanthu.so")
-    r = api.client.post(
-        f"/api/v1/documents/{did}/update",
-        json={"subject": "Trích yếu đã sửa", "reason": "Sửa trích yếu"},
-        headers=h,
-    )
+    r = _send_update(api, did)
     assert r.status_code == 200, r.text
     outbox.run_once()
     assert _doc(api, "vanthu", copy["id"])["pending_change"] == 2
@@ -278,14 +277,9 @@ def test_an_update_still_unanswered_when_a_recall_follows_is_answered_16_and_eac
 def test_a_recall_waits_for_an_update_still_queued_before_it_so_answers_match(
     api: Api, pki: TestPki
 ) -> None:
-    did = _dispatched(api, pki)
-    outbox = _outbox(api)
-    outbox.run_once()
-    copy = _incoming_of(api, _doc(api, "vanthu.so", did)["exchange_id"])
+    did, outbox, copy = _delivered(api, pki)
     h = api.login("vanthu.so")
-    r = api.client.post(
-        f"/api/v1/documents/{did}/update", json={"subject": "Sửa", "reason": "Sửa"}, headers=h
-    )
+    r = _send_update(api, did)
     assert r.status_code == 200, r.text
     # The update's send failed and backs off for an hour (as after a peer's outage).
     with api.state.sessions.begin() as s:
