@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
 from pathlib import Path
 
 from sqlalchemy import select
@@ -14,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.auth import principal_for
 from engine.files import spool, store_file
 from engine.fixity import check_store, migrate_store
-from storage.models import ExchangeEvidence, ExternalSigning, User, utcnow
+from storage.models import User
 from storage.objects import LocalObjectStore, ObjectStore, key_for
 from tests.conftest import S3Buckets
-from tests.storage.conftest import Tamper
+from tests.storage.conftest import Tamper, add_object_references
 
 PACKAGE = b"<edXMLEnvelope>goi tin da nhan, luu lam chung cu</edXMLEnvelope>"
 PREPARED = b"%PDF-1.7 da chuan bi cho chu ky tren thiet bi ngoai"
@@ -44,18 +43,9 @@ def _evidence_and_signing(
         me = principal_for(s, user_id)
         upload = spool([b"%PDF-1.4 ban goc"], limit=1 << 20, tmp_dir=tmp_path / "spool")
         source = store_file(s, store, upload, "goc.pdf", me)
-        s.add(
-            ExchangeEvidence(
-                direction="received", kind="package", sha256=package[-64:], size=len(PACKAGE),
-                object_key=package, result="accepted",
-            )
-        )  # fmt: skip
-        s.add(
-            ExternalSigning(
-                id=str(uuid.uuid4()), file_id=source.id, user_id=me.user_id,
-                prepared_key=prepared, document_digest=b"d", region_start=0, region_end=1,
-                signed_attrs=b"a", field_name="Sig1", certificates_pem="", expires_at=utcnow(),
-            )
+        add_object_references(
+            s, package=package, prepared=prepared, file_id=source.id, user_id=me.user_id,
+            sha256=package[-64:], size=len(PACKAGE),
         )  # fmt: skip
     return package, prepared
 

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,15 +23,13 @@ from engine.fixity import check_store, migrate_store, sweep
 from engine.principal import Principal
 from storage.models import (
     AuditEvent,
-    ExchangeEvidence,
-    ExternalSigning,
     StoredFile,
     User,
     utcnow,
 )
 from storage.objects import LocalObjectStore, ObjectStore, RetainedObjectError, key_for
 from tests.conftest import REPO, S3Buckets
-from tests.storage.conftest import Tamper
+from tests.storage.conftest import Tamper, add_object_references
 
 LIMIT = 1 << 20
 GRACE = timedelta(hours=1)
@@ -188,18 +185,9 @@ def test_sweep_keeps_evidence_packages_and_prepared_signatures(
     source = _upload(sessions, object_store, tmp_path, b"%PDF-1.4 ban goc", "goc.pdf")
     with sessions.begin() as s:
         me = _me(s)
-        s.add(
-            ExchangeEvidence(
-                direction="received", kind="package", sha256="0" * 64, size=1,
-                object_key=package, result="accepted",
-            )
-        )  # fmt: skip
-        s.add(
-            ExternalSigning(
-                id=str(uuid.uuid4()), file_id=source.id, user_id=me.user_id,
-                prepared_key=prepared, document_digest=b"d", region_start=0, region_end=1,
-                signed_attrs=b"a", field_name="Sig1", certificates_pem="", expires_at=utcnow(),
-            )
+        add_object_references(
+            s, package=package, prepared=prepared, file_id=source.id, user_id=me.user_id,
+            sha256="0" * 64, size=1,
         )  # fmt: skip
     later = utcnow() + 2 * GRACE
     assert sweep(sessions, object_store, grace=GRACE, now=later) == [orphan]
