@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -219,17 +219,25 @@ def definitions(session: SessionDep, user: CurrentUser) -> list[DefinitionOut]:
     "/definitions",
     response_model=DefinitionOut,
     status_code=201,
-    responses=error_responses(401, 403, 413, 422),
+    responses={
+        200: {"description": "The same BPMN and forms as the newest version: nothing stored"},
+        **error_responses(401, 403, 413, 422),
+    },
 )
 async def deploy_definition(
     session: SessionDep,
     user: Designer,
+    response: Response,
     file: Annotated[UploadFile, File(description="The BPMN file")],
     forms: Annotated[
         list[UploadFile] | None, File(description="JSON Schema forms it references")
     ] = None,
 ) -> DefinitionOut:
-    """Deploy a BPMN file (and its form schemas) as the next version of its process."""
+    """Deploy a BPMN file (and its form schemas) as the next version of its process.
+
+    201 with `created: true` when a new version was stored; 200 with `created: false` when
+    the file and forms are those of the newest version, which is answered unchanged.
+    """
     data = await file.read(MAX_BPMN_BYTES + 1)
     form_map: dict[str, Any] = {}
     for f in forms or []:
@@ -248,4 +256,6 @@ async def deploy_definition(
         actor_id=user.user_id,
         known_services=DEFAULT_SERVICES.names(),
     )
+    if not created:
+        response.status_code = 200
     return DefinitionOut(**asdict(view), created=created)
