@@ -31,7 +31,7 @@ from api.cli_users import agency_app, user_app
 from api.deps import AppState
 from api.settings import Settings, SettingsError, settings_error
 from engine.errors import LienthongError
-from engine.fixity import SWEEP_GRACE_MAX_HOURS, SWEEP_GRACE_MIN_HOURS
+from engine.storage_sweep import SWEEP_GRACE_MAX_HOURS, SWEEP_GRACE_MIN_HOURS
 from signing.errors import SigningError
 from storage.errors import StorageError
 
@@ -426,7 +426,7 @@ def storage_sweep(
     files, partial writes, unfinished S3 multipart uploads), after a grace period."""
     from datetime import timedelta
 
-    from engine.fixity import sweep, sweep_leftovers
+    from engine.storage_sweep import sweep, sweep_leftovers
 
     if grace_hours is not None and not (
         math.isfinite(grace_hours) and SWEEP_GRACE_MIN_HOURS <= grace_hours <= SWEEP_GRACE_MAX_HOURS
@@ -463,7 +463,7 @@ def storage_migrate(
 ) -> None:
     """Copy every object from the local store to S3 and verify it; run again to resume."""
     from api.app import build_store
-    from engine.fixity import migrate_store
+    from engine.storage_migrate import migrate_store
 
     if to != "s3":
         raise _fail("Chỉ hỗ trợ --to s3 / only --to s3 is supported")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from engine.fixity import SWEEP_GRACE_MAX_HOURS, SWEEP_GRACE_MIN_HOURS
+from engine.storage_sweep import SWEEP_GRACE_MAX_HOURS, SWEEP_GRACE_MIN_HOURS
 
 __all__ = ["DEFAULT_SECRET", "Settings", "SettingsError", "settings_error"]
 

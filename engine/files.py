@@ -1,6 +1,6 @@
 """Files: upload (spooled, hashed, sniffed), store by content address, versions, soft delete.
 
-Objects are written before the database row commits; `engine.fixity.sweep` removes objects
+Objects are written before the database row commits; `engine.storage_sweep.sweep` removes objects
 that no committed row references once a grace period has passed. Reads verify the SHA-256
 while streaming (`verified_chunks`).
 """
@@ -31,8 +31,8 @@ from engine.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from engine.fixity import release_object
 from engine.principal import Principal
+from engine.storage_sweep import release_object
 from storage.errors import StorageError
 from storage.models import Agency, SignatureUpgrade, StoredFile, User, utcnow
 from storage.names import sanitise_name

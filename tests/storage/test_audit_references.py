@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.auth import principal_for
 from engine.files import spool, store_file
-from engine.fixity import check_store, migrate_store
+from engine.fixity import check_store
+from engine.storage_migrate import migrate_store
 from storage.models import User
 from storage.objects import LocalObjectStore, ObjectStore, key_for
 from tests.conftest import S3Buckets

@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.auth import principal_for
 from engine.files import FileView, soft_delete, spool, store_file
-from engine.fixity import check_store, migrate_store, sweep
+from engine.fixity import check_store
 from engine.principal import Principal
+from engine.storage_migrate import migrate_store
+from engine.storage_sweep import sweep
 from storage.models import (
     AuditEvent,
     StoredFile,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import InvalidInputError
 from engine.files import spool
-from engine.fixity import sweep_leftovers
+from engine.storage_sweep import sweep_leftovers
 from storage.models import utcnow
 from storage.objects import Leftover, LocalObjectStore, ObjectStore, key_for
 from tests.conftest import REPO, S3Buckets

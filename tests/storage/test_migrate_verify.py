@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.auth import principal_for
 from engine.files import FileView, spool, store_file
-from engine.fixity import migrate_store
+from engine.storage_migrate import migrate_store
 from storage.models import User
 from storage.objects import LocalObjectStore, key_for
 from storage.s3 import S3ObjectStore

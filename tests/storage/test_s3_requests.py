@@ -20,7 +20,8 @@ from engine.files import verified_chunks
 from storage.errors import ObjectStoreError
 from storage.models import StoredFile
 from storage.objects import ObjectStore, key_for
-from storage.s3 import S3ObjectStore, _Exactly
+from storage.s3 import S3ObjectStore
+from storage.s3_client import Exactly
 from tests.conftest import S3Buckets
 
 MB = 1024 * 1024
@@ -149,7 +150,7 @@ def test_put_body_rewinds_as_urllib3_does_to_retry(store: S3ObjectStore) -> None
     data = os.urandom(3 * MB)
     source = io.BytesIO(b"head" + data)
     source.seek(4)
-    body = _Exactly(source, len(data), "k")
+    body = Exactly(source, len(data), "k")
     position = set_file_position(body, None)
     assert body.read(MB) == data[:MB]
     rewind_body(body, position)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.auth import principal_for
 from engine.errors import InvalidInputError
 from engine.files import FileView, spool, store_file
-from engine.fixity import sweep
+from engine.storage_sweep import sweep
 from storage.db import make_engine, make_sessionmaker
 from storage.models import User
 from storage.objects import LocalObjectStore, key_for
