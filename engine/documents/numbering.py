@@ -1,4 +1,8 @@
-"""Register numbers (Decree 30 art. 15): from 01 on 1 January, one series per register."""
+"""Register numbers (Decree 30 art. 15): from 01 on 1 January, one series per register.
+
+Secret documents have a series of their own, so a secret "01/QĐ-UBND" and a normal one
+may both exist in a year: number + notation are unique per agency, year and series.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,11 @@ from storage.models import Document, RegisterCounter, utcnow
 
 __all__ = ["assign_number", "display_number"]
 
+_SERIES = {
+    "outgoing": ("sổ văn bản đi", "outgoing register"),
+    "outgoing_secret": ("sổ văn bản đi mật", "secret outgoing register"),
+}
+
 
 def display_number(number: int | None) -> str:
     """Numbers below 10 are written with a leading zero (01, 02, …, 10, 11)."""
@@ -28,7 +37,7 @@ def assign_number(session: Session, document: Document, at: datetime | None = No
     ones their arrival number. Taken in the caller's transaction: concurrent callers
     serialise on the counter row, so numbers are neither repeated nor skipped. Raises
     ConflictError when the document already has a number, or when number + notation is
-    already used that year.
+    already used in that series that year.
     """
     if document.number is not None:
         raise ConflictError(
@@ -49,13 +58,15 @@ def assign_number(session: Session, document: Document, at: datetime | None = No
         if own and session.scalar(
             select(Document.id).where(
                 Document.agency_id == document.agency_id,
+                Document.register == register,
                 Document.year == when.year,
                 Document.own_code == own,
             )
         ):
             raise ConflictError(
-                f"Số và ký hiệu {own} đã dùng trong năm {when.year}; đổi ký hiệu / number and "
-                f"notation {own} are already used in {when.year}; change the notation",
+                f"Số và ký hiệu {own} đã dùng trong {_SERIES[register][0]} năm {when.year}; "
+                f"đổi ký hiệu / number and notation {own} are already used in the "
+                f"{_SERIES[register][1]} of {when.year}; change the notation",
                 code="number_taken",
             )
         document.own_code = own

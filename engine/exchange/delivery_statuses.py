@@ -16,13 +16,16 @@ def answered_delivery(session: Session, status: StatusPackage) -> Delivery | Non
     """The delivery a status package answers, or None: our latest delivery of the document
     it names to the agency sending it (or of its replacement); for 15/16 the oldest recall,
     update or replacement sent there and not yet answered (the receiver answers them in
-    order), else the latest of those."""
+    order), else the latest of those. Secret documents are never answered."""
     change = status.status_code.value in ("15", "16")
     ours = (
         select(Delivery)
         .join(Document, Document.id == Delivery.document_id)
         .where(
             Document.exchange_id == status.response_for.document_id,
+            # Secret documents never travel over the exchange, and their own number series
+            # gives one the same DocumentId as a normal letter of that day: never theirs.
+            Document.secrecy == 0,
             Delivery.recipient_code == status.from_.organ_id,
             (Delivery.business_type != 0) if change else Delivery.business_type.in_((0, 3)),
         )

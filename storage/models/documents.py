@@ -29,13 +29,14 @@ class Document(Base):
 
     `register` + `year` + `number` is the register entry (outgoing number, or arrival number
     for incoming); `own_code` ("05/QĐ-UBND") is set only on numbered outgoing documents so
-    the database itself keeps number + notation unique per agency and year.
+    the database itself keeps number + notation unique per agency, register and year (the
+    secret series numbers from 01 beside the normal one, Decree 30/2020).
     """
 
     __tablename__ = "documents"
     __table_args__ = (
         UniqueConstraint("agency_id", "register", "year", "number"),
-        UniqueConstraint("agency_id", "year", "own_code"),
+        UniqueConstraint("agency_id", "register", "year", "own_code"),
         Index("ix_documents_agency_direction", "agency_id", "direction", "created_at"),
         # Duplicate detection (engine.documents.drafting.find_duplicate) compares numbers
         # without leading zeros: the index holds that expression, so the check stays a

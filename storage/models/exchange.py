@@ -47,7 +47,12 @@ class PeerAgency(Base):
 
 
 class Delivery(Base):
-    """One package for one recipient agency, in the outbox until its node answers."""
+    """One package for one recipient agency, in the outbox until its node answers.
+
+    `state`: pending (in the outbox), sent, undeliverable (no node serves the agency, a
+    secret document, or its letter never arrived), refused (the receiving node refused it
+    for good) or failed (retried past the outbox's limit); the last three until resent.
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -69,6 +74,8 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When the current run of failed attempts began: the outbox gives up after a while.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -106,6 +113,7 @@ class StatusOutbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ReceivedPackage(Base):
