@@ -439,6 +439,7 @@ def storage_sweep(
         )
     with _errors():
         state = _state()
+        state.objects.ping()  # as `check` does: on S3, refuses a main bucket without versioning
         grace = timedelta(
             hours=grace_hours if grace_hours is not None else state.settings.sweep_grace_hours
         )

@@ -32,7 +32,13 @@ from storage.objects import (
     RetainedObjectError,
     content_sha256,
 )
-from storage.s3_checks import Rewindable, md5_hex, no_object_lock, require_object_lock
+from storage.s3_checks import (
+    Rewindable,
+    md5_hex,
+    no_object_lock,
+    require_object_lock,
+    require_versioning,
+)
 from storage.s3_client import S3_ERRORS, Exactly, rewindable, stream
 from storage.s3_sweep import S3Sweep
 
@@ -51,8 +57,9 @@ class S3ObjectStore(S3Sweep, ObjectStore):
     name = "s3"
 
     def ping(self) -> None:
-        """Check the server answers, the key works, the buckets exist and the archive bucket
-        has object lock; raises ObjectStoreError saying what to fix."""
+        """Check the server answers, the key works, the buckets exist, the main bucket keeps
+        versions (the sweep's race guard needs them) and the archive bucket has object lock;
+        raises ObjectStoreError saying what to fix."""
         for bucket in filter(None, (self.bucket, self.archive_bucket)):
             try:
                 exists = self.client.bucket_exists(bucket)
@@ -60,6 +67,10 @@ class S3ObjectStore(S3Sweep, ObjectStore):
                 raise self._fail(e, f"check bucket {bucket}") from e
             if not exists:
                 raise self._missing(bucket)
+        try:
+            require_versioning(self.client, self.bucket, self.endpoint)
+        except S3_ERRORS as e:
+            raise self._fail(e, f"check the versioning of bucket {self.bucket}") from e
         if self.archive_bucket:
             try:
                 require_object_lock(self.client, self.archive_bucket, self.endpoint)

@@ -1,5 +1,6 @@
 """What the S3 backend checks on the server: that an existing object holds the bytes its key
-names, and (at start) that the archive bucket can keep records under retention."""
+names, and (at start) that the main bucket keeps versions and the archive bucket can keep
+records under retention."""
 
 from __future__ import annotations
 
@@ -7,12 +8,21 @@ import hashlib
 from typing import BinaryIO, Protocol
 
 from minio import Minio
+from minio.commonconfig import ENABLED
 from minio.error import S3Error
+from minio.versioningconfig import OFF
 
 from storage.errors import ObjectStoreError
 from storage.objects import CHUNK
 
-__all__ = ["Rewindable", "md5_hex", "no_object_lock", "require_object_lock"]
+__all__ = [
+    "Rewindable",
+    "md5_hex",
+    "no_object_lock",
+    "no_versioning",
+    "require_object_lock",
+    "require_versioning",
+]
 
 
 class Rewindable(Protocol):
@@ -59,3 +69,33 @@ def require_object_lock(client: Minio, bucket: str, endpoint: str) -> None:
         if e.code in ("ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound"):
             raise no_object_lock(bucket, endpoint) from e
         raise
+
+
+def no_versioning(bucket: str, endpoint: str, status: str) -> ObjectStoreError:
+    """The refusal of a main bucket whose versioning is off or suspended."""
+    return ObjectStoreError(
+        f"Bucket {bucket} trên {endpoint} chưa bật versioning (trạng thái: {status}; "
+        '"Suspended" cũng là chưa bật), nên `lienthong storage sweep` có thể xoá tệp của một '
+        "lần tải lên đang chờ ghi vào cơ sở dữ liệu; bật versioning cho bucket này: "
+        f"`mc version enable ALIAS/{bucket}` hoặc `aws s3api put-bucket-versioning --bucket "
+        f"{bucket} --versioning-configuration Status=Enabled` / the bucket {bucket} on "
+        f"{endpoint} does not have versioning enabled (status: {status}; suspended counts as "
+        "not enabled), so `lienthong storage sweep` could delete the object of an upload whose "
+        "row is about to commit; enable versioning on it with "
+        f"`mc version enable ALIAS/{bucket}` or `aws s3api put-bucket-versioning --bucket "
+        f"{bucket} --versioning-configuration Status=Enabled`, then start again",
+        code="s3_bucket_without_versioning",
+    )
+
+
+def require_versioning(client: Minio, bucket: str, endpoint: str) -> None:
+    """Raise ObjectStoreError (`no_versioning`) unless versioning is enabled on `bucket`;
+    other S3 errors are the caller's to translate.
+
+    The sweep hides an object behind a delete marker and checks the upload tag again before
+    deleting the versions it judged; without versions the delete is final at once, and an
+    upload that touched the object in between would commit a row for bytes that are gone.
+    """
+    status = client.get_bucket_versioning(bucket).status or OFF  # never enabled: no status
+    if status != ENABLED:
+        raise no_versioning(bucket, endpoint, status)

@@ -17,7 +17,7 @@ import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
 from minio.commonconfig import ENABLED
-from minio.versioningconfig import VersioningConfig
+from minio.versioningconfig import OFF, SUSPENDED, VersioningConfig
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -180,6 +180,17 @@ class S3Buckets:
             secure=False,
             region="us-east-1",
         )
+
+    def unversioned(self, status: str = OFF) -> str:
+        """A new bucket on the same server whose versioning is `OFF` (never enabled) or
+        `SUSPENDED` (enabled, then suspended): what the start-up check must refuse."""
+        client = self.server.client()
+        name = f"{self.bucket}-{status.lower()}"
+        client.make_bucket(name)
+        if status == SUSPENDED:
+            client.set_bucket_versioning(name, VersioningConfig(ENABLED))
+            client.set_bucket_versioning(name, VersioningConfig(SUSPENDED))
+        return name
 
 
 @pytest.fixture

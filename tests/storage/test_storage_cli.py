@@ -287,6 +287,23 @@ def test_sweep_service_refuses_a_grace_under_one_hour(data_dir: DataDir) -> None
     assert sweep(data_dir.sessions, data_dir.store, grace=timedelta(hours=1)) == []
 
 
+@pytest.mark.parametrize("command", [("check",), ("sweep",), ("sweep", "--dry-run")])
+def test_check_and_sweep_refuse_a_main_bucket_without_versioning_and_remove_nothing(
+    data_dir: DataDir, s3_buckets: S3Buckets, command: tuple[str, ...]
+) -> None:
+    unversioned = s3_buckets.unversioned()
+    client = s3_buckets.server.client()
+    client.put_object(unversioned, "sha256/ab/mo-coi", io.BytesIO(b"mo coi"), 6)  # an orphan
+    env = _s3_env(s3_buckets, bucket=unversioned) | {"LIENTHONG_OBJECT_STORE": "s3"}
+    sentence = _one_sentence(_run(data_dir.path, "storage", *command, env=env))
+    endpoint = s3_buckets.server.endpoint
+    assert f"the bucket {unversioned} on {endpoint} does not have versioning enabled" in sentence
+    assert f"mc version enable ALIAS/{unversioned}" in sentence
+    assert f"put-bucket-versioning --bucket {unversioned}" in sentence
+    listed = client.list_objects(unversioned, recursive=True)
+    assert [o.object_name for o in listed] == ["sha256/ab/mo-coi"]
+
+
 # -- migrate ---------------------------------------------------------------------------
 
 
