@@ -91,7 +91,11 @@ def _validation_field(error: Any) -> dict[str, str]:
             "message": f"JSON không hợp lệ ở ký tự {at} / Malformed JSON at character {at}"
             + (f": {why}" if why else ""),
         }
-    return {"field": _field_name(tuple(error["loc"])), "message": error["msg"]}
+    field = _field_name(tuple(error["loc"]))
+    if error["type"] == "non_finite_number":
+        # Found deep in a free-form JSON object (`api.schemas.Input`): say where.
+        field = ".".join([field, *(str(k) for k in error["ctx"]["json_path"])])
+    return {"field": field, "message": error["msg"]}
 
 
 def _classify(exc: BaseException) -> Trouble | None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic_core import PydanticCustomError
 
 from api.errors import NUL_MESSAGE
 from engine.dossiers.reception import Applicant, Reception
@@ -16,17 +20,32 @@ T = TypeVar("T")
 
 
 class Input(BaseModel):
-    """Base of request bodies: unknown fields are an error, not silently dropped."""
+    """Base of request bodies: unknown fields are an error, not silently dropped.
+
+    Every field, free-form JSON objects included, refuses text with NUL and numbers that
+    are not finite (`NaN`, `Infinity`, `-Infinity`, or `1e400`, which JSON reads as infinite).
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
+    def _storable(cls, value: Any) -> Any:
         # PostgreSQL cannot store \x00 in text, SQLite can: refuse it alike on both. After
         # validation, so a nested body is a model by now and names its own field.
         if _holds_nul(value):
             raise ValueError(NUL_MESSAGE)
+        # JSON columns have no NaN or infinity: they were stored as null, silently. Typed
+        # float fields are caught here too, rather than by pydantic's `allow_inf_nan=False`,
+        # whose message is in English only.
+        at = _non_finite_at(value)
+        if at is not None:
+            raise PydanticCustomError(
+                "non_finite_number",
+                "Số không hữu hạn (NaN, Infinity hoặc vượt giới hạn) không được chấp nhận / "
+                "a number must be finite (not NaN, Infinity or out of range)",
+                {"json_path": at},
+            )
         return value
 
 
@@ -38,6 +57,26 @@ def _holds_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_holds_nul(v) for v in value)
     return False
+
+
+def _non_finite_at(value: Any) -> list[str | int] | None:
+    """The path inside `value` to its first NaN or infinite number ([] for `value` itself)."""
+    if isinstance(value, Decimal):  # math.isfinite() cannot read a signalling NaN
+        return None if value.is_finite() else []
+    if isinstance(value, float):
+        return None if math.isfinite(value) else []
+    items: Iterable[tuple[str | int, Any]]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        below = _non_finite_at(item)
+        if below is not None:
+            return [key, *below]
+    return None
 
 
 class ApplicantIn(Input):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -242,7 +243,9 @@ async def deploy_definition(
     form_map: dict[str, Any] = {}
     for f in forms or []:
         try:
-            form_map[f.filename or ""] = json.loads(await f.read(1_000_000))
+            form_map[f.filename or ""] = json.loads(
+                await f.read(1_000_000), parse_constant=_no_constant, parse_float=_finite
+            )
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidInputError(
                 f"Biểu mẫu {f.filename} không phải JSON / form {f.filename} is not JSON: {e}",
@@ -259,3 +262,15 @@ async def deploy_definition(
     if not created:
         response.status_code = 200
     return DefinitionOut(**asdict(view), created=created)
+
+
+def _no_constant(text: str) -> float:
+    # Python's json reads NaN and Infinity, which JSON has not; a stored form could not say them.
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
