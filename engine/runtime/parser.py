@@ -42,7 +42,9 @@ class ParsedProcess:
 
 
 def _hardened_parser() -> etree.XMLParser:
-    # No DTD, no entity expansion, no network, no huge trees: hostile XML fails fast.
+    # No DTD, no entity expansion, no network, no huge trees: hostile XML fails fast. The
+    # encoding is forced: the bytes checked for a DOCTYPE are the bytes parsed, whatever the
+    # XML declaration claims (UTF-7 or UTF-16 could otherwise spell `<!DOCTYPE` unseen).
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -50,6 +52,48 @@ def _hardened_parser() -> etree.XMLParser:
         dtd_validation=False,
         huge_tree=False,
         remove_pis=True,
+        encoding="utf-8",
+    )
+
+
+# Byte-order marks, and the first bytes of `<?` without one (XML 1.0 appendix F), of the
+# encodings other than UTF-8 that an editor may save: named so the refusal says which.
+_OTHER_ENCODINGS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\x00<", "UTF-32"),
+    (b"<\x00\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\x00<\x00?", "UTF-16"),
+    (b"<\x00?\x00", "UTF-16"),
+)
+
+
+def _refuse_other_encoding(data: bytes, filename: str) -> None:
+    """Refuse what is not UTF-8: a DOCTYPE in UTF-16 or UTF-32 has no ASCII bytes to find."""
+    found = next((name for bom, name in _OTHER_ENCODINGS if data.startswith(bom)), None)
+    at = 0
+    if found is None:
+        try:
+            data.decode("utf-8")
+            return
+        except UnicodeDecodeError as e:
+            at = e.start
+    vi = f"tệp đang là {found}" if found else f"byte {at} không hợp lệ"
+    en = f"it is {found}" if found else f"invalid byte at {at}"
+    raise WorkflowError(
+        f"{filename}: tệp BPMN phải được lưu ở mã UTF-8 ({vi}) / "
+        f"the BPMN file must be saved as UTF-8 ({en}); save it again as UTF-8",
+        code="bpmn_encoding",
+    )
+
+
+def _forbidden_dtd(filename: str) -> WorkflowError:
+    return WorkflowError(
+        f"{filename}: BPMN không được chứa DOCTYPE hoặc ENTITY / "
+        "BPMN must not contain a DOCTYPE or entity declarations",
+        code="bpmn_forbidden_dtd",
     )
 
 
@@ -60,20 +104,19 @@ def _parse_xml(data: bytes, filename: str) -> etree._ElementTree:
             f"BPMN file larger than {MAX_BPMN_BYTES // 1024 // 1024} MB",
             code="bpmn_too_large",
         )
+    _refuse_other_encoding(data, filename)
     head = data[:4096].upper()
     if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
-        raise WorkflowError(
-            f"{filename}: BPMN không được chứa DOCTYPE hoặc ENTITY / "
-            "BPMN must not contain a DOCTYPE or entity declarations",
-            code="bpmn_forbidden_dtd",
-        )
+        raise _forbidden_dtd(filename)
     try:
-        root = etree.fromstring(data, parser=_hardened_parser())
+        tree = etree.fromstring(data, parser=_hardened_parser()).getroottree()
     except etree.XMLSyntaxError as e:
         raise WorkflowError(
             f"{filename}: XML không hợp lệ / not well-formed XML: {e}", code="bpmn_malformed"
         ) from e
-    return root.getroottree()
+    if tree.docinfo.doctype:  # one after a prolog longer than the head read above
+        raise _forbidden_dtd(filename)
+    return tree
 
 
 def _pick_process(parser: SpiffBpmnParser, tree: etree._ElementTree, filename: str) -> str:
