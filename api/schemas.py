@@ -8,13 +8,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from api.errors import NUL_MESSAGE
 from engine.dossiers.reception import Applicant, Reception
 
-__all__ = ["ApplicantIn", "Input", "Output", "PageOut", "ReceptionIn"]
+__all__ = ["ApplicantIn", "Input", "Output", "PageOut", "Password", "ReceptionIn"]
 
 T = TypeVar("T")
 
@@ -47,6 +47,11 @@ class Input(BaseModel):
                 {"json_path": at},
             )
         return value
+
+
+# A password is taken exactly as typed, surrounding spaces included, wherever it is set
+# (here, the command line and the log-in form): `Input` strips every other string.
+Password = Annotated[str, StringConstraints(strip_whitespace=False, max_length=256)]
 
 
 def _holds_nul(value: Any) -> bool:

@@ -7,11 +7,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from engine import audit
@@ -33,6 +33,7 @@ __all__ = [
     "principal_from_token",
     "revoke_api_token",
     "revoke_sessions",
+    "token_row_id",
     "verify_password",
 ]
 
@@ -223,9 +224,21 @@ def revoke_api_token(session: Session, token_id: int, actor: Principal) -> None:
     )
 
 
-def revoke_sessions(session: Session, user_id: int) -> None:
-    """End every log-in session of a user (after a password reset); API tokens stay."""
-    session.execute(
+def token_row_id(session: Session, token: str, secret: str) -> int | None:
+    """The id of a bearer token's row (valid or not), or None for an unknown token."""
+    return session.scalar(
+        select(ApiToken.id).where(ApiToken.token_hash == _token_digest(token, secret))
+    )
+
+
+def revoke_sessions(session: Session, user_id: int, *, keep: int | None = None) -> int:
+    """End every log-in session of a user but `keep` (a token id: the session in use) after
+    a password change or reset; returns how many ended.
+
+    Named API tokens stay: they belong to machines, which cannot log in again, and each is
+    listed and revoked on its own (`revoke_api_token`).
+    """
+    stmt = (
         update(ApiToken)
         .where(
             ApiToken.user_id == user_id,
@@ -234,3 +247,7 @@ def revoke_sessions(session: Session, user_id: int) -> None:
         )
         .values(revoked_at=utcnow())
     )
+    if keep is not None:
+        stmt = stmt.where(ApiToken.id != keep)
+    # An UPDATE's result is a cursor result; the session's signature does not say so.
+    return cast("CursorResult[Any]", session.execute(stmt)).rowcount

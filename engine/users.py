@@ -213,9 +213,14 @@ def check_new_password(password: str, field: str = "new_password") -> None:
         )
 
 
-def change_own_password(session: Session, actor: Principal, old: str, new: str) -> None:
-    """Set a new password after checking the old one; raises PermissionDeniedError (wrong old
-    password) or InvalidInputError (new one too short)."""
+def change_own_password(
+    session: Session, actor: Principal, old: str, new: str, *, keep_session: int | None = None
+) -> None:
+    """Set a new password after checking the old one, and end the user's other log-in
+    sessions (all but the token id `keep_session`; API tokens stay, see `revoke_sessions`).
+
+    Raises PermissionDeniedError (wrong old password) or InvalidInputError (new one too short).
+    """
     user = _in_scope(session, actor.username, None)
     if not verify_password(user.password_hash, old):
         raise PermissionDeniedError(
@@ -224,7 +229,11 @@ def change_own_password(session: Session, actor: Principal, old: str, new: str) 
         )
     check_new_password(new)
     user.password_hash = hash_password(new)
-    audit.record(session, actor.user_id, "change_password", "user", user.id)
+    # Whoever knew the old password may hold a session elsewhere: the change shuts them out.
+    ended = revoke_sessions(session, user.id, keep=keep_session)
+    audit.record(
+        session, actor.user_id, "change_password", "user", user.id, {"sessions_ended": ended}
+    )
 
 
 def reset_password(

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
-from api.deps import ConnectionSlot, CurrentUser, SessionDep, SettingsDep
+from api.deps import ConnectionSlot, CurrentUser, SessionDep, SettingsDep, oauth2
 from api.errors import error_responses
-from api.schemas import Input
+from api.schemas import Input, Password
 from engine import audit
 from engine.auth import (
     API_TOKEN_DEFAULT_TTL,
@@ -21,6 +21,7 @@ from engine.auth import (
     issue_token,
     list_api_tokens,
     revoke_api_token,
+    token_row_id,
 )
 from engine.errors import PermissionDeniedError
 from engine.users import change_own_password, find_user_id, token_target
@@ -50,11 +51,8 @@ ApiTokenOut = TokenView
 
 
 class PasswordIn(Input):
-    # Passwords are taken as typed: no stripping of spaces.
-    model_config = ConfigDict(str_strip_whitespace=False)
-
-    old_password: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=1, max_length=256)
+    old_password: Password = Field(min_length=1)
+    new_password: Password = Field(min_length=1)
 
 
 @router.post("/token", response_model=TokenOut, responses=error_responses(401, 422))
@@ -133,7 +131,20 @@ def revoke(
 
 
 @router.post("/password", status_code=204, responses=error_responses(401, 403, 422))
-def change_password(body: PasswordIn, user: CurrentUser, session: SessionDep) -> Response:
-    """Change my own password (the current one is asked for)."""
-    change_own_password(session, user, body.old_password, body.new_password)
+def change_password(
+    body: PasswordIn,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2)],
+) -> Response:
+    """Change my own password (the current one is asked for), taken exactly as typed.
+
+    My other log-in sessions end at once (another device, or someone who knew the old
+    password); the one making this request stays valid, so I am not logged out here. My
+    named API tokens stay: machines cannot log in again; revoke one with
+    DELETE /api/v1/auth/api-tokens/{id}.
+    """
+    current = token_row_id(session, token, settings.secret_key) if token else None
+    change_own_password(session, user, body.old_password, body.new_password, keep_session=current)
     return Response(status_code=204)

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import ConfigDict, Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt
 
 from api.deps import CurrentUser, Page, SessionDep, require_roles
 from api.errors import error_responses
-from api.schemas import Input, Output, PageOut
+from api.schemas import Input, Output, PageOut, Password
 from engine.agencies import create_agency, get_agency, in_scope, list_agencies
 from engine.errors import ConflictError, PermissionDeniedError
 from engine.principal import Clearance, Principal
 from engine.users import (
     check_grantable,
+    check_new_password,
     create_user,
     list_users,
     reset_password,
@@ -58,7 +59,7 @@ class UserIn(Input):
     full_name: str = Field(min_length=1, max_length=255)
     agency_code: str
     roles: list[str] = Field(min_length=1)
-    password: str = Field(min_length=8, max_length=256)
+    password: Password = Field(min_length=8)
     clearance: StrictInt = Field(default=0, ge=0, le=3)
     position: str | None = Field(default=None, max_length=255)
 
@@ -68,9 +69,7 @@ class UserPatch(Input):
 
 
 class PasswordResetIn(Input):
-    model_config = ConfigDict(str_strip_whitespace=False)
-
-    new_password: str = Field(min_length=1, max_length=256)
+    new_password: Password = Field(min_length=1)
 
 
 @router.get("/agencies", response_model=list[AgencyOut], responses=error_responses(401))
@@ -126,13 +125,15 @@ def users(session: SessionDep, user: Admin, page: Page) -> PageOut[UserOut]:
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def add_user(body: UserIn, session: SessionDep, user: Admin) -> UserOut:
-    """Create a user in an agency within the admin's scope."""
+    """Create a user in an agency within the admin's scope; the password is kept exactly as
+    given, surrounding spaces included."""
     if not in_scope(user, get_agency(session, body.agency_code).path):
         raise PermissionDeniedError(
             "Chỉ tạo người dùng trong phạm vi của mình / Create users within your own subtree",
             code="agency_out_of_scope",
         )
     check_grantable(user, Clearance(body.clearance))
+    check_new_password(body.password, field="password")  # as `lienthong user add` checks it
     created = create_user(
         session,
         body.username,
@@ -173,6 +174,7 @@ def reset_user_password(
     username: str, body: PasswordResetIn, session: SessionDep, user: Admin
 ) -> Response:
     """Set a new password for a user of the admin's subtree (not cleared above the admin);
-    their log-in sessions end."""
+    all their log-in sessions end (an admin resetting their own: this one too). Their named
+    API tokens stay: revoke those with DELETE /api/v1/auth/api-tokens/{id}."""
     reset_password(session, username, body.new_password, actor=user)
     return Response(status_code=204)
