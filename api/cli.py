@@ -444,7 +444,9 @@ def storage_sweep(
             hours=grace_hours if grace_hours is not None else state.settings.sweep_grace_hours
         )
         tmp_dir = state.settings.tmp_dir
-        leftovers = sweep_leftovers(state.objects, tmp_dir, grace=grace, dry_run=dry_run)
+        leftovers = sweep_leftovers(
+            state.sessions, state.objects, tmp_dir, grace=grace, dry_run=dry_run
+        )
         removed = sweep(state.sessions, state.objects, grace=grace, dry_run=dry_run)
     verb = "would remove " if dry_run else "removed "
     for key in removed:

@@ -5,9 +5,11 @@ a purge (the sweep's rule for one key)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +19,7 @@ from engine.errors import InvalidInputError
 from engine.storage_references import OTHER_REFERENCES, REFERENCES
 from storage.db import reading
 from storage.models import StoredFile, utcnow
-from storage.objects import Leftover, ObjectStore, RetainedObjectError
+from storage.objects import Leftover, ObjectInfo, ObjectStore, RetainedObjectError
 
 __all__ = [
     "SWEEP_GRACE_MAX_HOURS",
@@ -33,6 +35,9 @@ SWEEP_GRACE_MIN_HOURS = 1
 SWEEP_GRACE_MAX_HOURS = 100_000
 # The temp files `engine.files.spool` receives uploads into, in the settings' tmp_dir.
 _SPOOL_GLOB = "upload-*"
+# Removals listed in one audit event: a sweep of many thousands writes several events of a
+# few hundred kilobytes each rather than one the database or a reader would choke on.
+_AUDIT_BATCH = 1000
 
 
 def sweep(
@@ -47,7 +52,8 @@ def sweep(
 
     An upload writes (or touches) its object before its row commits, so an object younger
     than `grace` may belong to a transaction still running: keep `grace` above the longest
-    request. The archive area (retained records) is never swept.
+    request. The archive area (retained records) is never swept. Every object deleted is
+    audited (`sweep`), those deleted before a failure too.
 
     Raises InvalidInputError when `grace` is outside SWEEP_GRACE_MIN_HOURS..MAX_HOURS.
     """
@@ -55,19 +61,22 @@ def sweep(
     candidates = [info for info in store.list_objects() if info.modified <= cutoff]
     with reading(factory) as s:
         referenced = {key for query in REFERENCES for key in s.scalars(query)}
-    removed = []
-    for info in candidates:
-        if info.key in referenced:
-            continue
-        if dry_run or store.delete_if_stale(info.key, cutoff):
-            removed.append(info.key)
-    if removed and not dry_run:
-        with factory.begin() as s:
-            audit.record(s, None, "sweep", "object_store", "sweep", {"removed": removed[:1000]})
-    return removed
+    removed: list[ObjectInfo] = []
+    try:
+        for info in candidates:
+            if info.key in referenced:
+                continue
+            if dry_run or store.delete_if_stale(info.key, cutoff):
+                removed.append(info)
+    finally:
+        if not dry_run:
+            entries = [_entry("key", i.key, i.size, i.modified, "unreferenced") for i in removed]
+            _record(factory, "sweep", entries, grace)
+    return [info.key for info in removed]
 
 
 def sweep_leftovers(
+    factory: sessionmaker[Session],
     store: ObjectStore,
     tmp_dir: Path,
     *,
@@ -78,20 +87,55 @@ def sweep_leftovers(
     """Remove what uploads killed midway left, untouched for `grace`: spooled uploads in
     `tmp_dir`, the store's partial writes (local temp files, unfinished S3 multipart
     uploads); returns them. Younger ones may belong to an upload still running and stay.
+    Every removal is audited (`sweep_leftovers`), those made before a failure too.
 
     Raises InvalidInputError for a `grace` out of range (see `sweep`), StorageError.
     """
     cutoff = _cutoff(grace, now)
-    found = []
+    leftovers = chain(
+        _spool_files(tmp_dir, cutoff, dry_run), store.clear_leftovers(cutoff, dry_run=dry_run)
+    )
+    found: list[Leftover] = []
+    try:
+        for item in leftovers:  # one at a time: a failure keeps the record of what went
+            found.append(item)
+    finally:
+        if not dry_run:
+            entries = [_entry("name", i.name, i.size, i.modified, i.reason) for i in found]
+            _record(factory, "sweep_leftovers", entries, grace)
+    return found
+
+
+def _spool_files(tmp_dir: Path, cutoff: datetime, dry_run: bool) -> Iterator[Leftover]:
+    """The spooled uploads in `tmp_dir` untouched since `cutoff`, each yielded once removed."""
     for path in sorted(tmp_dir.glob(_SPOOL_GLOB)):
         with contextlib.suppress(FileNotFoundError):  # its upload finished meanwhile
             st = path.stat()
             modified = datetime.fromtimestamp(st.st_mtime, UTC)
-            if path.is_file() and modified <= cutoff:
-                if not dry_run:
-                    path.unlink()
-                found.append(Leftover(str(path), st.st_size, modified))
-    return found + store.clear_leftovers(cutoff, dry_run=dry_run)
+            if not path.is_file() or modified > cutoff:
+                continue
+            if not dry_run:
+                path.unlink()
+            yield Leftover(str(path), st.st_size, modified, "upload_spool")
+
+
+def _entry(field: str, where: str, size: int, modified: datetime, reason: str) -> dict[str, Any]:
+    return {field: where, "size": size, "modified": modified.isoformat(), "reason": reason}
+
+
+def _record(
+    factory: sessionmaker[Session], action: str, entries: list[dict[str, Any]], grace: timedelta
+) -> None:
+    """Audit what a sweep removed, `_AUDIT_BATCH` entries per event so none is left out."""
+    if not entries:
+        return
+    with factory.begin() as s:
+        for start in range(0, len(entries), _AUDIT_BATCH):
+            details = {
+                "grace_hours": grace.total_seconds() / 3600,
+                "removed": entries[start : start + _AUDIT_BATCH],
+            }
+            audit.record(s, None, action, "object_store", "sweep", details)
 
 
 def _cutoff(grace: timedelta, now: datetime | None) -> datetime:

@@ -90,11 +90,17 @@ class ObjectInfo:
 
 @dataclass(frozen=True)
 class Leftover:
-    """What a write killed midway leaves behind: a temp file, an unfinished multipart upload."""
+    """What a write killed midway leaves behind: a temp file, an unfinished multipart upload.
+
+    `reason` says which kind, as the audit log records it: `partial_write` (`.incoming-*`),
+    `swept_copy` (a `.sweep-*` copy whose object was written again), `ping_probe`,
+    `unfinished_multipart_upload`, and the engine's `upload_spool`.
+    """
 
     name: str  # where it is: a path, or `s3://bucket/key (…)`
     size: int
     modified: datetime  # its last write: a younger one may belong to a write still running
+    reason: str
 
 
 class ObjectStore:
@@ -150,10 +156,11 @@ class ObjectStore:
         """
         raise NotImplementedError
 
-    def clear_leftovers(self, cutoff: datetime, *, dry_run: bool = False) -> list[Leftover]:
-        """Remove what writes killed midway left behind, untouched since `cutoff`; returns it
-        (removing nothing when `dry_run`). Raises ObjectStoreError."""
-        return []
+    def clear_leftovers(self, cutoff: datetime, *, dry_run: bool = False) -> Iterator[Leftover]:
+        """Remove what writes killed midway left behind, untouched since `cutoff`, yielding each
+        once it is gone (removing nothing when `dry_run`), so a caller keeps the record of
+        every removal made before a failure. Raises ObjectStoreError."""
+        return iter(())
 
 
 class LocalObjectStore(ObjectStore):
@@ -302,11 +309,11 @@ class LocalObjectStore(ObjectStore):
         aside.unlink(missing_ok=True)
         return True
 
-    def clear_leftovers(self, cutoff: datetime, *, dry_run: bool = False) -> list[Leftover]:
+    def clear_leftovers(self, cutoff: datetime, *, dry_run: bool = False) -> Iterator[Leftover]:
         """Remove the temp files of writes (`.incoming-*`) and sweeps (`.sweep-*`) a crash left,
-        untouched since `cutoff`. An object a sweep had moved aside and that was not written
-        again is put back instead: the sweep judges it again, so a crash never loses a file."""
-        found = []
+        untouched since `cutoff`, yielding each once removed. An object a sweep had moved aside
+        and that was not written again is put back instead (not yielded): the sweep judges it
+        again, so a crash never loses a file."""
         for path in sorted(self._temp_files()):
             try:
                 st = path.stat()
@@ -321,17 +328,22 @@ class LocalObjectStore(ObjectStore):
                     with contextlib.suppress(FileNotFoundError):
                         os.rename(path, original)
                 continue
-            found.append(Leftover(str(path), st.st_size, modified))
             if not dry_run:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-        return found
+            yield Leftover(str(path), st.st_size, modified, _temp_reason(path.name))
 
     def _temp_files(self) -> Iterator[Path]:
         yield from self.root.glob(f"{_PING_PREFIX}*")
         for area in ("objects", "archive"):
             for prefix in (_INCOMING_PREFIX, _SWEEP_PREFIX):
                 yield from (self.root / area).rglob(f"{prefix}*")
+
+
+def _temp_reason(name: str) -> str:
+    if name.startswith(_SWEEP_PREFIX):
+        return "swept_copy"
+    return "ping_probe" if name.startswith(_PING_PREFIX) else "partial_write"
 
 
 def _intact(path: Path, key: str, size: int, archive: bool) -> bool:

@@ -4,12 +4,13 @@ without racing an upload, and the unfinished multipart uploads killed uploads le
 An upload of content already stored marks the object wanted with a tag (a tag changes no
 version); the sweep checks that tag, hides the object behind a delete marker, checks again
 and only then deletes the versions it listed. That order needs versioning on the main
-bucket.
+bucket, which the start-up check (`storage.s3_checks.require_versioning`) insists on.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from minio.commonconfig import Tags
@@ -87,21 +88,22 @@ class S3Sweep(S3Connection):
             raise self._fail(e, f"sweep {key}") from e
         return True
 
-    def clear_leftovers(self, cutoff: datetime, *, dry_run: bool = False) -> list[Leftover]:
+    def clear_leftovers(self, cutoff: datetime, *, dry_run: bool = False) -> Iterator[Leftover]:
         """Abort the multipart uploads (of both buckets) a killed upload left unfinished, with
-        no part written since `cutoff`; Initiated and part times have whole seconds, so one in
-        the cutoff's own second counts as young. Raises ObjectStoreError."""
+        no part written since `cutoff`, yielding each once aborted; Initiated and part times
+        have whole seconds, so one in the cutoff's own second counts as young. Raises
+        ObjectStoreError."""
         horizon = cutoff.replace(microsecond=0)
-        found = []
         for bucket in filter(None, (self.bucket, self.archive_bucket)):
             try:
                 for upload in unfinished_uploads(self._send, bucket):
                     if upload.modified >= horizon:
                         continue  # maybe an upload still sending parts
-                    name = f"s3://{bucket}/{upload.key} (unfinished multipart upload)"
-                    found.append(Leftover(name, upload.size, upload.modified))
                     if not dry_run:
                         abort(self._send, upload)
+                    name = f"s3://{bucket}/{upload.key} (unfinished multipart upload)"
+                    yield Leftover(
+                        name, upload.size, upload.modified, "unfinished_multipart_upload"
+                    )
             except (*S3_ERRORS, ET.ParseError) as e:
                 raise self._fail(e, f"clear unfinished uploads of {bucket}") from e
-        return found

@@ -172,7 +172,9 @@ def test_sweep_removes_an_orphan_only_once_it_is_older_than_the_grace(
     assert _read(object_store, key_for(live.sha256)) == b"%PDF-1.4 dang dung"
     assert _read(object_store, key_for(deleted.sha256)) == b"%PDF-1.4 xoa mem"
     [event] = _audits(sessions, "sweep")
-    assert event.details == {"removed": [orphan]}
+    [entry] = event.details["removed"]
+    assert (entry["key"], entry["size"]) == (orphan, len(b"khong ai tham chieu"))
+    assert entry["reason"] == "unreferenced" and event.details["grace_hours"] == 1
     assert sweep(sessions, object_store, grace=GRACE, now=later) == []
 
 

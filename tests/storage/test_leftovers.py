@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def _key(data: bytes) -> str:
     return key_for(hashlib.sha256(data).hexdigest())
 
 
-def _names(found: list[Leftover]) -> set[str]:
+def _names(found: Iterable[Leftover]) -> set[str]:
     return {item.name for item in found}
 
 
@@ -75,16 +76,17 @@ def test_upload_killed_midway_leaves_a_spool_file_that_the_sweep_removes_once_ol
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     [left] = (data_dir / "tmp").glob("upload-*")
 
-    assert sweep_leftovers(object_store, data_dir / "tmp", grace=GRACE) == []  # maybe running
+    spool_dir = data_dir / "tmp"
+    assert sweep_leftovers(sessions, object_store, spool_dir, grace=GRACE) == []  # maybe running
     assert left.exists()
     later = utcnow() + 2 * GRACE
-    [found] = sweep_leftovers(object_store, data_dir / "tmp", grace=GRACE, now=later)
+    [found] = sweep_leftovers(sessions, object_store, spool_dir, grace=GRACE, now=later)
     assert (found.name, found.size) == (str(left), len(b"%PDF-1.4 mat dien"))
     assert not left.exists()
 
 
 def test_sweep_removes_old_spool_files_and_keeps_young_ones_on_each_store(
-    object_store: ObjectStore, tmp_path: Path
+    sessions: sessionmaker[Session], object_store: ObjectStore, tmp_path: Path
 ) -> None:
     tmp_dir = tmp_path / "spool"
     old = _age(_spooled(tmp_dir, b"tai len bi ngat"))
@@ -93,19 +95,22 @@ def test_sweep_removes_old_spool_files_and_keeps_young_ones_on_each_store(
     other.write_text("x")
     _age(other)
 
-    dry = sweep_leftovers(object_store, tmp_dir, grace=GRACE, dry_run=True)
+    dry = sweep_leftovers(sessions, object_store, tmp_dir, grace=GRACE, dry_run=True)
     assert [(f.name, f.size) for f in dry] == [(str(old), len(b"tai len bi ngat"))]
     assert old.exists()
 
-    assert sweep_leftovers(object_store, tmp_dir, grace=GRACE) == dry
+    assert sweep_leftovers(sessions, object_store, tmp_dir, grace=GRACE) == dry
     assert not old.exists()
     assert young.exists() and other.exists()
 
 
-def test_sweep_refuses_a_grace_under_one_hour_and_removes_nothing(tmp_path: Path) -> None:
+def test_sweep_refuses_a_grace_under_one_hour_and_removes_nothing(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
     old = _age(_spooled(tmp_path / "spool", b"x"), 120)
+    store = LocalObjectStore(tmp_path / "objects")
     with pytest.raises(InvalidInputError, match="outside 1 to 100000 hours"):
-        sweep_leftovers(LocalObjectStore(tmp_path / "objects"), old.parent, grace=timedelta(0))
+        sweep_leftovers(sessions, store, old.parent, grace=timedelta(0))
     assert old.exists()
 
 
@@ -130,7 +135,7 @@ def test_local_store_removes_old_partial_writes_and_keeps_young_ones(tmp_path: P
     ]
     young = _temp(store, "objects", ".incoming-q7r8s9")
 
-    dry = store.clear_leftovers(datetime.now(UTC) - GRACE, dry_run=True)
+    dry = list(store.clear_leftovers(datetime.now(UTC) - GRACE, dry_run=True))
     assert _names(dry) == {str(p) for p in old} and sum(f.size for f in dry) == 150
     assert all(p.exists() for p in old)
 
@@ -191,7 +196,7 @@ def test_s3_aborts_unfinished_multipart_uploads_once_old_in_both_buckets(
     time.sleep(1.0)
     _unfinished(s3_buckets, main, "sha256/cc/moi", b"moi")
 
-    dry = store.clear_leftovers(between, dry_run=True)
+    dry = list(store.clear_leftovers(between, dry_run=True))
     assert _names(dry) == {
         f"s3://{main}/sha256/aa/cu (unfinished multipart upload)",
         f"s3://{archive}/sha256/bb/cu (unfinished multipart upload)",
@@ -199,15 +204,16 @@ def test_s3_aborts_unfinished_multipart_uploads_once_old_in_both_buckets(
     assert [f.size for f in dry] == [len(part), len(part)]
     assert _pending(s3_buckets, main) == ["sha256/aa/cu", "sha256/cc/moi"]
 
-    assert store.clear_leftovers(between) == dry
+    assert list(store.clear_leftovers(between)) == dry
     assert _pending(s3_buckets, main) == ["sha256/cc/moi"]  # young: maybe still sending
     assert _pending(s3_buckets, archive) == []
-    assert store.clear_leftovers(datetime.now(UTC) - GRACE) == []
+    assert list(store.clear_leftovers(datetime.now(UTC) - GRACE)) == []
 
 
 def test_s3_sweep_with_no_unfinished_uploads_finds_nothing(
-    s3_buckets: S3Buckets, tmp_path: Path
+    sessions: sessionmaker[Session], s3_buckets: S3Buckets, tmp_path: Path
 ) -> None:
     store = s3_buckets.store()
     store.put(_key(b"x"), io.BytesIO(b"x"), 1)  # a whole object is not a leftover
-    assert sweep_leftovers(store, tmp_path, grace=GRACE, now=utcnow() + 2 * GRACE) == []
+    later = utcnow() + 2 * GRACE
+    assert sweep_leftovers(sessions, store, tmp_path, grace=GRACE, now=later) == []

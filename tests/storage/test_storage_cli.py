@@ -24,7 +24,7 @@ from engine.errors import InvalidInputError
 from engine.files import FileView, spool, store_file
 from engine.storage_sweep import sweep
 from storage.db import make_engine, make_sessionmaker
-from storage.models import User
+from storage.models import AuditEvent, User
 from storage.objects import LocalObjectStore, key_for
 from tests.conftest import S3Buckets
 from tests.nodes import LIENTHONG, Run
@@ -267,6 +267,40 @@ def test_sweep_lists_then_removes_what_killed_uploads_left_once_older_than_the_g
     assert swept[-1] == "2 crash leftover(s) removed, 182 bytes"
     assert not old_spool.exists() and not old_partial.exists()
     assert all(path.exists() for path in young)  # maybe uploads still running
+
+
+def test_sweep_records_every_object_and_leftover_it_removed_in_the_audit_log(
+    data_dir: DataDir,
+) -> None:
+    orphan = _old_orphan(data_dir, b"mo coi trong nhat ky", hours=48)
+    spooled = spool([b"bi ngat"], limit=1 << 20, tmp_dir=data_dir.path / "tmp")
+    old_spool = _aged(spooled.path, b"bi ngat", hours=48)
+    partial = data_dir.store.root / "objects" / "sha256" / "ab"
+    old_partial = _aged(partial / ".incoming-nhatky", b"phan dau", hours=48)
+    _ok(_run(data_dir.path, "storage", "sweep", "--dry-run"))
+    assert _audited(data_dir) == {}
+    _ok(_run(data_dir.path, "storage", "sweep"))
+    assert _audited(data_dir) == {
+        "sweep": [(orphan, len(b"mo coi trong nhat ky"), "unreferenced")],
+        "sweep_leftovers": [
+            (str(old_spool), len(b"bi ngat"), "upload_spool"),
+            (str(old_partial), len(b"phan dau"), "partial_write"),
+        ],
+    }
+
+
+def _audited(data_dir: DataDir) -> dict[str, list[tuple[str, int, str]]]:
+    """What the sweep's audit events list as removed: (key or path, size, reason) by action."""
+    found: dict[str, list[tuple[str, int, str]]] = {}
+    with data_dir.sessions.begin() as s:
+        query = select(AuditEvent).where(AuditEvent.action.in_(["sweep", "sweep_leftovers"]))
+        for event in s.scalars(query.order_by(AuditEvent.id)):
+            assert event.details["grace_hours"] == 24  # LIENTHONG_SWEEP_GRACE_HOURS' default
+            found.setdefault(event.action, []).extend(
+                (e.get("key") or e["name"], e["size"], e["reason"])
+                for e in event.details["removed"]
+            )
+    return found
 
 
 @pytest.mark.parametrize("hours", ["0", "0.01", "-1", "nan", "inf", "1e300"])
