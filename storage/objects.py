@@ -163,6 +163,24 @@ class ObjectStore:
         return iter(())
 
 
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(directory: Path) -> None:
+    """Create `directory` and any missing parents, each new entry synced into its parent."""
+    if directory.is_dir():
+        return
+    _make_dirs(directory.parent)
+    with contextlib.suppress(FileExistsError):  # another writer made it meanwhile
+        directory.mkdir()
+        _fsync_dir(directory.parent)
+
+
 class LocalObjectStore(ObjectStore):
     """Objects as files under a root directory; written via a temp file and an atomic rename."""
 
@@ -226,7 +244,7 @@ class LocalObjectStore(ObjectStore):
                 if archive and retain_until is not None:
                     _extend_retention(path, retain_until)
                 return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_INCOMING_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -240,6 +258,9 @@ class LocalObjectStore(ObjectStore):
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, path)
+            # The rename lives in the directory: until that is synced, a power cut may
+            # lose the object whose row the caller is about to commit.
+            _fsync_dir(path.parent)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
