@@ -268,9 +268,7 @@ class LocalObjectStore(ObjectStore):
         if archive:
             path.chmod(0o444)
             if retain_until is not None:
-                _retention_file(path).write_text(
-                    json.dumps({"retain_until": retain_until.isoformat()})
-                )
+                _write_retention(path, retain_until)
 
     def open(self, key: str, *, archive: bool = False) -> Iterator[bytes]:
         """The object's bytes in chunks; raises ObjectMissingError."""
@@ -403,7 +401,24 @@ def _extend_retention(path: Path, until: datetime) -> None:
     # Retention only ever grows: the longest record class sharing the content wins.
     current = _retained_until(path)
     if current is None or until > current:
-        _retention_file(path).write_text(json.dumps({"retain_until": until.isoformat()}))
+        _write_retention(path, until)
+
+
+def _write_retention(path: Path, until: datetime) -> None:
+    # Atomic and synced like the object: a torn or lost sidecar would drop the retention.
+    target = _retention_file(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=_INCOMING_PREFIX)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps({"retain_until": until.isoformat()}))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _retention_file(path: Path) -> Path:
