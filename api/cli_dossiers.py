@@ -1,11 +1,13 @@
 """`lienthong dossier …`: the one-stop dossier commands, through the services and the input
-schema of `/api/v1/dossiers` (receive, show, list, stats, request-supplement, supplement)."""
+schema of `/api/v1/dossiers` (receive, show, list, stats, register, request-supplement,
+supplement)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -209,8 +211,9 @@ def stats_cmd(
     received_from: From = None,
     received_to: To = None,
 ) -> None:
-    """Timeliness figures (early / on time / overdue, on-time rate) of the dossiers received
-    in the period, as `GET /api/v1/stats/timeliness`; prints JSON."""
+    """Timeliness figures (early / on time / overdue, on-time rate) of the dossiers the
+    agency received or decides, received in the period, as `GET /api/v1/stats/timeliness`;
+    prints JSON."""
     from api.cli import _principal, _print_json, _unit_of_work
     from engine.dossiers.stats import timeliness_stats
 
@@ -219,6 +222,35 @@ def stats_cmd(
         me = _principal(session, as_user)
         result = timeliness_stats(session, me, agency=agency, start=start, end=end)
     _print_json(result)
+
+
+@dossier_app.command("register")
+def register_cmd(
+    as_user: AsUser,
+    received_from: Annotated[str, typer.Option("--from", help=f"Received at or after: {_PERIOD}")],
+    received_to: Annotated[str, typer.Option("--to", help=f"Received before: {_PERIOD}")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write it (.csv or .xlsx)")],
+) -> None:
+    """Form 06, the dossier tracking register of the period, as `GET /api/v1/dossier-register`:
+    the dossiers the official's agency subtree received or decides, to a CSV or XLSX file."""
+    from api.cli import _fail, _principal, _unit_of_work, out
+    from engine.dossiers.register import register_csv, register_rows, register_xlsx
+
+    render = {".csv": register_csv, ".xlsx": register_xlsx}.get(out_file.suffix.lower())
+    if render is None:
+        raise _fail("--out phải là tệp .csv hoặc .xlsx / --out must end in .csv or .xlsx")
+    start, end = _instant(received_from, "--from"), _instant(received_to, "--to")
+    assert start is not None and end is not None
+    with _unit_of_work() as (_, session):
+        rows = register_rows(session, _principal(session, as_user), start, end)
+    try:
+        out_file.write_bytes(render(rows))
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise _fail(
+            f"Không ghi được {out_file} ({why}) / cannot write {out_file} ({why})"
+        ) from None
+    out.print(f"{len(rows)} hồ sơ / dossiers → {out_file}")
 
 
 @dossier_app.command("request-supplement")

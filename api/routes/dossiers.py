@@ -17,7 +17,7 @@ from api.deps import CurrentUser, ObjectStoreDep, Page, SessionDep
 from api.errors import error_responses
 from api.routes.signing_keys import signing_config
 from api.schemas import Input, PageOut, ReceptionIn
-from engine.dossiers.documents import dossier_slip, register_csv, register_rows, register_xlsx
+from engine.dossiers.documents import dossier_slip
 from engine.dossiers.lifecycle import stop
 from engine.dossiers.reading import (
     DossierView,
@@ -29,6 +29,7 @@ from engine.dossiers.reading import (
     public_dossier,
 )
 from engine.dossiers.reception import receive
+from engine.dossiers.register import register_csv, register_rows, register_xlsx
 from engine.dossiers.stats import Timeliness, timeliness_stats
 from engine.dossiers.supplements import request_supplement, supplement
 from engine.errors import RateLimitedError
@@ -211,7 +212,8 @@ def register(
     to: AwareDatetime,
     format: Literal["csv", "xlsx"] = "csv",
 ) -> Response:
-    """Form 06, the dossier tracking register, for a period (CSV or XLSX)."""
+    """Form 06, the dossier tracking register, for a period (CSV or XLSX): the dossiers my
+    agency subtree received or decides, that I may read (columns: `docs/one-stop.md`)."""
     rows = register_rows(session, user, from_, to)
     if format == "xlsx":
         return Response(
@@ -239,8 +241,8 @@ def stats(
     from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     to: AwareDatetime | None = None,
 ) -> TimelinessOut:
-    """Early / on time / overdue counts and rates (of the finished dossiers) for an agency's
-    subtree, for dossiers received in [from, to) when given."""
+    """Early / on time / overdue counts and rates (of the finished dossiers) of the dossiers an
+    agency's subtree received or decides, each once, received in [from, to) when given."""
     return TimelinessOut(
         **asdict(timeliness_stats(session, user, agency=agency, start=from_, end=to))
     )

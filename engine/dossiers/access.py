@@ -25,7 +25,13 @@ from sqlalchemy.orm import Session
 from engine.principal import Principal
 from storage.models import Agency, Dossier, WorkflowTask
 
-__all__ = ["SUPERVISING_ROLES", "may_read_dossier", "readable_by", "readable_ids"]
+__all__ = [
+    "SUPERVISING_ROLES",
+    "may_read_dossier",
+    "readable_by",
+    "readable_ids",
+    "subtree_ids",
+]
 
 SUPERVISING_ROLES: Final = frozenset({"leader", "admin"})
 
@@ -65,6 +71,18 @@ def readable_ids(principal: Principal) -> CompoundSelect[tuple[int]]:
             select(Dossier.id).where(Dossier.competent_agency_id.in_(below)),
         ]
     return union(*parts)
+
+
+def subtree_ids(path: str) -> CompoundSelect[tuple[int]]:
+    """The ids of the dossiers an agency subtree (its materialised `path`) handles: received
+    there or decided there, each once. A provincial department deciding dossiers that desks
+    elsewhere received (liaison, non-boundary reception) counts them as its own; a UNION of
+    two index lookups, as `readable_ids`, not an OR that scans the dossiers table."""
+    below = select(Agency.id).where(Agency.path.startswith(path))
+    return union(
+        select(Dossier.id).where(Dossier.receiving_agency_id.in_(below)),
+        select(Dossier.id).where(Dossier.competent_agency_id.in_(below)),
+    )
 
 
 def may_read_dossier(session: Session, principal: Principal, dossier: Dossier) -> bool:

@@ -1,4 +1,4 @@
-"""The slips of a dossier (forms 01–05) and the tracking register (form 06, CSV/XLSX)."""
+"""The slips of a dossier (forms 01–05); the tracking register (form 06) is `register`."""
 
 from __future__ import annotations
 
@@ -9,17 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.calendar import VN_TZ
-from engine.dossiers.access import readable_by
 from engine.dossiers.reading import dossier_for
 from engine.dossiers.slips import SLIP_KINDS, SlipData, render_slip
-from engine.dossiers.statuses import CHANNEL_NAMES, STATUS_NAMES
-from engine.dossiers.timeliness import VERDICT_NAMES, timeliness_verdict
 from engine.errors import ConflictError, InvalidInputError
 from engine.principal import Principal
-from engine.tables import table_csv, table_xlsx
 from storage.models import Agency, Dossier, DossierEvent, User
 
-__all__ = ["REGISTER_COLUMNS", "dossier_slip", "register_rows", "register_csv", "register_xlsx"]
+__all__ = ["dossier_slip"]
 
 
 def _vn(t: datetime | None) -> str:
@@ -91,67 +87,3 @@ def dossier_slip(session: Session, principal: Principal, code: str, kind: str) -
         rows=_control_rows(session, d) if kind == "control" else [],
     )
     return render_slip(kind, data)
-
-
-REGISTER_COLUMNS = [
-    "STT",
-    "Mã hồ sơ",
-    "Tên TTHC",
-    "Người nộp",
-    "Kênh",
-    "Ngày nhận",
-    "Hẹn trả",
-    "Ngày xử lý xong",
-    "Ngày trả",
-    "Trạng thái",
-    "Tiến độ",
-]
-
-
-def register_rows(
-    session: Session, principal: Principal, start: datetime, end: datetime
-) -> list[list[str]]:
-    """Form 06 rows: dossiers received by the principal's agency subtree in [start, end) that
-    the principal may read (the register names the applicant; see `engine.dossiers.access`)."""
-    if end <= start:
-        raise InvalidInputError(
-            "'to' phải sau 'from' / 'to' must be after 'from'",
-            details=[{"field": "to", "message": "before from"}],
-        )
-    rows = session.execute(
-        select(Dossier, timeliness_verdict())
-        .join(Agency, Agency.id == Dossier.receiving_agency_id)
-        .where(
-            Agency.path.startswith(principal.agency_path),
-            readable_by(principal),
-            Dossier.received_at >= start,
-            Dossier.received_at < end,
-        )
-        .order_by(Dossier.received_at, Dossier.id)
-    ).all()
-    return [
-        [
-            str(i),
-            d.code,
-            d.procedure_name,
-            str(d.applicant.get("full_name", "")),
-            CHANNEL_NAMES.get(d.channel, d.channel),
-            _vn(d.received_at),
-            _vn(d.due_at),
-            _vn(d.finished_at),
-            _vn(d.returned_at),
-            STATUS_NAMES[d.status],
-            VERDICT_NAMES.get(verdict, verdict),
-        ]
-        for i, (d, verdict) in enumerate(rows, 1)
-    ]
-
-
-def register_csv(rows: list[list[str]]) -> bytes:
-    """The register as CSV (UTF-8 with BOM so spreadsheet programs read the diacritics)."""
-    return table_csv(REGISTER_COLUMNS, rows)
-
-
-def register_xlsx(rows: list[list[str]]) -> bytes:
-    """The register as an XLSX workbook."""
-    return table_xlsx(REGISTER_COLUMNS, rows, "Sổ theo dõi hồ sơ")

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.agencies import in_scope
 from engine.dossiers.reading import dossier_for
-from engine.dossiers.reception import record_event
 from engine.dossiers.statuses import Status
+from engine.dossiers.timeline import record_event
 from engine.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from engine.principal import Principal
 from engine.runtime.cancel import cancel_instance

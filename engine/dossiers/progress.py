@@ -13,8 +13,8 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from engine.calendar import VN_TZ
-from engine.dossiers.reception import record_event
 from engine.dossiers.statuses import Status
+from engine.dossiers.timeline import record_event
 from engine.errors import ConflictError, InvalidInputError
 from engine.runtime import hooks
 from engine.runtime.instances import LoadedInstance, current_data
@@ -33,7 +33,13 @@ from storage.models import (
     utcnow,
 )
 
-__all__ = ["RETURN_FORM", "RETURN_METHODS", "TASK_STATUS", "dossier_deadline"]
+__all__ = [
+    "RETURN_FORM",
+    "RETURN_METHODS",
+    "TASK_STATUS",
+    "dossier_deadline",
+    "make_pending_apologies",
+]
 
 # User task id → the national status the dossier reaches when that task is done.
 TASK_STATUS: dict[str, int] = {
@@ -229,25 +235,34 @@ def _on_deadline(session: Session, instance_id: int, due_at: str | None) -> None
     # The timer fires while the engine runs, before this step's tasks are written: at reception
     # of a dossier entered after its deadline (backdated), the process has no task rows yet;
     # when a completion wakes a late timer, the rows still show the step just done. So the
-    # apology, which names the waiting steps and tells their holders, is made when the unit of
-    # work commits and the tasks table shows where the dossier really waits.
+    # apology, which names the waiting steps and tells their holders, is made once the tasks
+    # table shows where the dossier really waits: by reception right after starting the
+    # process, else when the unit of work commits.
     pending: list[int] = session.info.setdefault(_PENDING_APOLOGIES, [])
     if instance_id not in pending:
         pending.append(instance_id)
+
+
+def make_pending_apologies(session: Session) -> None:
+    """Form 04, now, for every dossier whose deadline passed in this unit of work, once its
+    process has written its task rows (reception calls it after starting the process, so that
+    the answer shows the apology a later read would). Never raises: a failing apology is
+    undone alone (a savepoint) and logged, and the unit of work goes on without it."""
+    for instance_id in session.info.pop(_PENDING_APOLOGIES, ()):
+        # A failing apology must not undo the unit of work that found the deadline passed
+        # (a reception, the worker's timer round): it is logged, the rest commits.
+        try:
+            with session.begin_nested():
+                _apologise(session, instance_id)
+        except Exception:
+            log.exception("form 04 for instance %s could not be made", instance_id)
 
 
 @event.listens_for(Session, "before_commit")
 def _apologise_pending(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint: later steps of this unit of work may still write task rows
-    for instance_id in session.info.pop(_PENDING_APOLOGIES, ()):
-        # A failing apology must not undo the unit of work that found the deadline passed
-        # (nor stop the worker's timer round): it is logged, the rest commits.
-        try:
-            with session.begin_nested():
-                _apologise(session, instance_id)
-        except Exception:
-            log.exception("form 04 for instance %s could not be made", instance_id)
+    make_pending_apologies(session)
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -6,24 +6,25 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from engine import audit
-from engine.agencies import AGENCY_KINDS, ancestors, get_agency, nearest_of_kind
 from engine.calendar import VN_TZ
 from engine.catalogue import get_procedure
 from engine.dossiers.codes import format_code, next_sequence
+from engine.dossiers.competence import competent_agency
+from engine.dossiers.progress import make_pending_apologies
 from engine.dossiers.statuses import CHANNELS, Status
+from engine.dossiers.timeline import record_event
 from engine.errors import InvalidInputError, PermissionDeniedError
 from engine.lunar import MAX_YEAR, MIN_YEAR
 from engine.principal import Principal
 from engine.runtime.instances import start_instance
 from engine.workdays import calendar_for
-from storage.models import Agency, Dossier, DossierEvent, Procedure, utcnow
+from storage.models import Agency, Dossier, Procedure, utcnow
 
-__all__ = ["Applicant", "Reception", "receive", "record_event", "start_processing"]
+__all__ = ["Applicant", "Reception", "receive", "start_processing"]
 
 # A received_at this far ahead of the clock is a typo, not a paper dossier entered late.
 _CLOCK_SKEW = timedelta(minutes=5)
@@ -51,100 +52,6 @@ class Reception:
     received_at: datetime | None = None
     refusal_reason: str | None = None
     competent_agency: str | None = None
-
-
-def record_event(
-    session: Session,
-    dossier: Dossier,
-    kind: str,
-    *,
-    actor_id: int | None,
-    status: int | None = None,
-    note: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    """Append to the dossier's timeline (and set its status when one is given)."""
-    if status is not None:
-        dossier.status = status
-    session.add(
-        DossierEvent(
-            dossier_id=dossier.id,
-            actor_id=actor_id,
-            kind=kind,
-            status=status,
-            note=note,
-            details=details or {},
-        )
-    )
-
-
-def _province_of(session: Session, agency: Agency) -> Agency:
-    """The province an agency belongs to, by the tree: its top-level provincial people's
-    committee; without one, its top-level ancestor below the ministries (a provincial branch
-    of a vertical line, e.g. a provincial police under its ministry); a ministry is its own."""
-    line = [*reversed(ancestors(session, agency)), agency]  # the root first
-    return next(
-        (a for a in line if a.kind == "province_pc"),
-        next((a for a in line if a.kind != "ministry"), agency),
-    )
-
-
-def _check_competent(
-    session: Session, procedure: Procedure, receiving: Agency, competent: Agency
-) -> Agency:
-    # Non-boundary reception (Decree 118/2025) lets a desk receive for a competent agency
-    # elsewhere in its province, never beyond it; and the catalogue says which kind of
-    # agency decides the procedure, so a dossier never stalls where no lane can take it.
-    province = _province_of(session, receiving)
-    if not competent.path.startswith(province.path):
-        raise InvalidInputError(
-            f"Cơ quan {competent.code} ({competent.name}) không thuộc {province.name}: chỉ tiếp "
-            "nhận thay cho cơ quan có thẩm quyền trong cùng tỉnh; hãy chọn cơ quan trong tỉnh / "
-            f"agency {competent.code} is outside the province of the receiving agency "
-            f"{receiving.code} ({province.code}); a desk receives only for competent agencies "
-            "of its own province: choose one of them",
-            code="competent_outside_province",
-            details=[{"field": "competent_agency", "message": "outside the receiving province"}],
-        )
-    if competent.kind != procedure.competent_agency_kind:
-        wanted = AGENCY_KINDS.get(procedure.competent_agency_kind, procedure.competent_agency_kind)
-        raise InvalidInputError(
-            f"Cơ quan {competent.code} ({AGENCY_KINDS.get(competent.kind, competent.kind)}) không "
-            f"có thẩm quyền giải quyết thủ tục {procedure.code}; thẩm quyền: {wanted} "
-            f"({procedure.competent_unit}); hãy chọn cơ quan đúng thẩm quyền hoặc bỏ trống "
-            f"competent_agency / agency {competent.code} ({competent.kind}) cannot decide "
-            f"procedure {procedure.code}, a {procedure.competent_agency_kind} does; give an "
-            "agency of that kind or leave competent_agency out",
-            code="competent_wrong_kind",
-            details=[
-                {
-                    "field": "competent_agency",
-                    "message": f"must be a {procedure.competent_agency_kind}",
-                }
-            ],
-        )
-    return competent
-
-
-def _competent(
-    session: Session, procedure: Procedure, receiving: Agency, code: str | None
-) -> Agency:
-    """The competent agency: the one given, else the receiving agency or the nearest agency of
-    the procedure's kind. Raises NotFoundError (unknown code), InvalidInputError (none found,
-    outside the receiving province, wrong kind)."""
-    if code:
-        return _check_competent(session, procedure, receiving, get_agency(session, code))
-    if receiving.kind == procedure.competent_agency_kind:
-        return receiving
-    found = nearest_of_kind(session, receiving, procedure.competent_agency_kind)
-    if found is None:
-        raise InvalidInputError(
-            f"Không tìm thấy cơ quan có thẩm quyền ({procedure.competent_unit}); hãy chỉ rõ "
-            f"competent_agency / no competent agency ({procedure.competent_unit}) found from "
-            f"{receiving.code}; give competent_agency",
-            details=[{"field": "competent_agency", "message": "required here"}],
-        )
-    return _check_competent(session, procedure, receiving, found)
 
 
 _ID_NUMBER = re.compile(r"^(\d{9}|\d{12})$")
@@ -239,7 +146,9 @@ def receive(session: Session, principal: Principal, reception: Reception) -> Dos
     supplement requested, the clock waits; refusal reason → refused. Raises NotFoundError
     (procedure, competent agency), InvalidInputError (channel, missing list or refusal
     reason against `complete`, received_at in the future or outside the calendar's years,
-    competent agency outside the province or of the wrong kind), PermissionDeniedError.
+    competent agency outside the province or of the wrong kind, or left out where the agency
+    tree gives none or several equally near; see `engine.dossiers.competence`),
+    PermissionDeniedError. A dossier already overdue gets its apology (form 04) here.
     """
     if not principal.has_role("reception"):
         raise PermissionDeniedError(
@@ -250,7 +159,7 @@ def receive(session: Session, principal: Principal, reception: Reception) -> Dos
     procedure = get_procedure(session, reception.procedure_code)
     receiving = session.get(Agency, principal.agency_id)
     assert receiving is not None
-    competent = _competent(session, procedure, receiving, reception.competent_agency)
+    competent = competent_agency(session, procedure, receiving, reception.competent_agency)
     day = received_at.astimezone(VN_TZ).date()
     code = format_code(receiving.code, day, next_sequence(session, receiving.id, day))
     dossier = Dossier(
@@ -307,7 +216,8 @@ def receive(session: Session, principal: Principal, reception: Reception) -> Dos
 def start_processing(
     session: Session, dossier: Dossier, procedure: Procedure, start: datetime, principal: Principal
 ) -> None:
-    """Accept a complete dossier: due date from `start`, receipt event, its process started."""
+    """Accept a complete dossier: due date from `start`, receipt event, its process started;
+    already overdue, its apology (form 04) too."""
     calendar = calendar_for(session)
     dossier.due_at = calendar.add_working_days(start, procedure.processing_days)
     record_event(
@@ -339,3 +249,6 @@ def start_processing(
         actor_id=principal.user_id,
     )
     dossier.instance_id = loaded.row.id
+    # A dossier received after its deadline (backdated) is overdue from the start: its
+    # apology is made now, in this unit of work, so the answer shows it as a read would.
+    make_pending_apologies(session)

@@ -23,8 +23,9 @@ from engine import audit
 from engine.agencies import in_scope
 from engine.calendar import WorkCalendar
 from engine.catalogue import get_procedure
-from engine.dossiers.reception import record_event, start_processing
+from engine.dossiers.reception import start_processing
 from engine.dossiers.statuses import Status
+from engine.dossiers.timeline import record_event
 from engine.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from engine.principal import Principal
 from engine.runtime.instances import advance, load_instance

@@ -169,7 +169,8 @@ def test_register_exports_csv_and_xlsx_for_a_period(api: Api) -> None:
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[0][1] == "Mã hồ sơ" and [row[1] for row in rows[1:]] == codes
     # Printed in Vietnamese, as the form is: the channel and the progress, not their codes.
-    assert {(row[4], row[-1]) for row in rows[1:]} == {("Trực tiếp", "Đang trong hạn")}
+    channel = rows[0].index("Kênh tiếp nhận")
+    assert {(row[channel], row[-1]) for row in rows[1:]} == {("Trực tiếp", "Đang trong hạn")}
     r = api.client.get(
         "/api/v1/dossier-register", params={"from": start, "to": end, "format": "xlsx"}, headers=h
     )

@@ -13,7 +13,7 @@ from engine.calendar import VN_TZ
 from tests.conftest import Api
 
 ISSUER = "Tác giả (cơ quan ban hành)"  # the incoming register's column
-APPLICANT = "Người nộp"  # the dossier register's
+APPLICANT = "Tên cá nhân, tổ chức"  # the dossier register's (form 06)
 
 PROVINCE = "000.00.00.H99"
 HYPERLINK = '=HYPERLINK("http://evil.example/","Bấm vào đây")'

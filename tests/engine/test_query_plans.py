@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, event, select, text
@@ -22,6 +23,8 @@ from engine.documents.drafting import find_duplicate
 from engine.documents.reading import DocumentFilter, list_documents
 from engine.documents.reading import _files as document_files
 from engine.dossiers.reading import list_dossiers
+from engine.dossiers.register import register_rows
+from engine.dossiers.stats import timeliness_stats
 from storage.models import Agency, Document, Dossier, User
 
 ISSUER = "000.00.00.H99"
@@ -73,6 +76,28 @@ def test_cases_are_found_by_instance_and_listed_by_agency(
         assert "SCAN documents" not in plan and "Seq Scan on documents" not in plan, plan
     plan = plan_of(engine, *files)
     assert "SCAN files" not in plan and "Seq Scan on files" not in plan, plan
+
+
+def test_statistics_and_the_register_find_an_agencys_dossiers_by_index(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """Counting and listing the dossiers a department received or decides: each a UNION of
+    index lookups (receiving agency, competent agency), never a scan of the node's dossiers."""
+    with sessions() as s:
+        principal = principal_for(
+            s, s.scalars(select(User.id).where(User.username == "lanhdao.so")).one()
+        )
+        start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+        with captured_statements(engine) as seen:
+            timeliness_stats(s, principal, start=start, end=end)
+            register_rows(s, principal, start, end)
+    # The counts; the rows, their competent agencies' names and their processes' steps.
+    queries = [(q, p) for q, p in seen if "FROM dossiers" in q]
+    assert len(queries) == 4, queries
+    for statement, params in queries:
+        plan = plan_of(engine, statement, params)
+        assert not re.search(r"SCAN (dossiers|tasks)\b", plan), plan
+        assert not re.search(r"Seq Scan on (dossiers|tasks)\b", plan), plan
 
 
 @contextmanager
