@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from storage.durable import fsync_dir, make_dirs, write_atomic
 from storage.errors import ObjectStoreError, StorageError
 
 __all__ = [
@@ -163,24 +164,6 @@ class ObjectStore:
         return iter(())
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _make_dirs(directory: Path) -> None:
-    """Create `directory` and any missing parents, each new entry synced into its parent."""
-    if directory.is_dir():
-        return
-    _make_dirs(directory.parent)
-    with contextlib.suppress(FileExistsError):  # another writer made it meanwhile
-        directory.mkdir()
-        _fsync_dir(directory.parent)
-
-
 class LocalObjectStore(ObjectStore):
     """Objects as files under a root directory; written via a temp file and an atomic rename."""
 
@@ -244,7 +227,7 @@ class LocalObjectStore(ObjectStore):
                 if archive and retain_until is not None:
                     _extend_retention(path, retain_until)
                 return
-        _make_dirs(path.parent)
+        make_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_INCOMING_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -260,7 +243,7 @@ class LocalObjectStore(ObjectStore):
             os.replace(tmp, path)
             # The rename lives in the directory: until that is synced, a power cut may
             # lose the object whose row the caller is about to commit.
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -406,19 +389,8 @@ def _extend_retention(path: Path, until: datetime) -> None:
 
 def _write_retention(path: Path, until: datetime) -> None:
     # Atomic and synced like the object: a torn or lost sidecar would drop the retention.
-    target = _retention_file(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=_INCOMING_PREFIX)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(json.dumps({"retain_until": until.isoformat()}))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    data = json.dumps({"retain_until": until.isoformat()}).encode()
+    write_atomic(_retention_file(path), data, prefix=_INCOMING_PREFIX)
 
 
 def _retention_file(path: Path) -> Path:

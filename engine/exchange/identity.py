@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from signing.keys import SigningKey, load_pkcs12
+from storage.durable import write_atomic
 
 __all__ = ["NodeIdentity", "load_identity"]
 
@@ -77,8 +78,7 @@ def load_identity(
     secret = (password or "lienthong-node").encode()
     with _lock:
         if not generated.exists():
-            generated.parent.mkdir(parents=True, exist_ok=True)
-            tmp = generated.with_suffix(".tmp")
-            tmp.write_bytes(_self_signed(name, secret))
-            tmp.replace(generated)
+            # Synced, and created only if absent: a power cut must not lose the key peers
+            # pin, and of two processes starting at once (`serve` and `worker`) one key wins.
+            write_atomic(generated, _self_signed(name, secret), exclusive=True)
     return NodeIdentity(name, load_pkcs12(generated.read_bytes(), secret))
