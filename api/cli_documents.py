@@ -153,3 +153,29 @@ def register(
             f"{out_file} ({e.strerror or type(e).__name__})"
         ) from None
     out.print(f"{len(rows)} văn bản / documents → {out_file}")
+
+
+@document_app.command("deliveries")
+def deliveries(document_id: int, as_user: AsUser) -> None:
+    """Per recipient of a dispatched document: state (pending, sent, refused, failed,
+    undeliverable), latest status, last error and history, as JSON."""
+    from dataclasses import asdict
+
+    from api.cli import _principal, _print_json, _unit_of_work
+    from engine.documents.deliveries import deliveries_of
+
+    with _unit_of_work() as (_, session):
+        rows = deliveries_of(session, _principal(session, as_user), document_id)
+    _print_json([asdict(r) for r in rows])
+
+
+@document_app.command("resend")
+def resend(document_id: int, delivery_id: int, as_user: AsUser) -> None:
+    """Send again a refused, failed or undeliverable delivery once its cause is fixed (the
+    issuing agency's clerk, or an admin); prints the delivery, as JSON."""
+    from api.cli import _principal, _print_json, _unit_of_work
+    from engine.documents.deliveries import resend_delivery
+
+    with _unit_of_work() as (_, session):
+        row = resend_delivery(session, _principal(session, as_user), document_id, delivery_id)
+    _print_json(row)

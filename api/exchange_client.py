@@ -8,13 +8,16 @@ import httpx
 
 from api.deps import AppState
 from api.routes.exchange import signing_keys
-from engine.exchange.outbox import Outbox, Send
+from engine.exchange.outbox import Outbox
+from engine.exchange.transport import PeerAnswered, Send
 
 __all__ = ["http_send", "outbox_for"]
 
 
 def http_send(timeout: float) -> Send:
-    """A transport posting edXML to a peer; raises OSError when it is down or refuses.
+    """A transport posting edXML to a peer; raises OSError when it cannot be reached and
+    PeerAnswered (an OSError carrying the HTTP status and the peer's error code) when it
+    answers with an error, so the outbox tells a refusal for good from a passing failure.
 
     One client for the worker's life: connections to peers are kept alive between packages.
     """
@@ -26,7 +29,7 @@ def http_send(timeout: float) -> Send:
         except httpx.HTTPError as e:
             raise OSError(f"{url}: {e.__class__.__name__}: {e}") from e
         if r.status_code >= 400:
-            raise OSError(f"{url} answered {r.status_code}: {r.text[:500]}")
+            raise PeerAnswered(url, r.status_code, r.content[:4000])
         return r.content
 
     return send
@@ -43,4 +46,5 @@ def outbox_for(state: AppState) -> Outbox:
         lease=timedelta(seconds=state.settings.exchange_lease),
         parallel=state.settings.exchange_parallel,
         keys=signing_keys(state, state.objects),
+        give_up=timedelta(hours=state.settings.exchange_give_up_hours),
     )

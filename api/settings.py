@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     exchange_parallel: int = Field(
         default=4, ge=1, le=64, description="Documents delivered to other nodes at once"
     )
+    exchange_give_up_hours: float = Field(
+        default=72.0,
+        gt=0,
+        le=24 * 365,
+        description="Hours of failed attempts after which a delivery or status is no longer "
+        "retried (shown as failed until a clerk sends it again)",
+    )
     exchange_agency_keys: bool = Field(
         default=False,
         description="Sign packages with each agency's own seal key (once peers have pinned "

@@ -14,7 +14,7 @@ from api.routes.files import spooled_upload
 from api.routes.signing_keys import signing_config
 from api.schemas import Input, PageOut
 from engine.documents.changes import DocumentUpdate, answer_change, recall, send_update
-from engine.documents.deliveries import DeliveryView, deliveries_of
+from engine.documents.deliveries import DeliveryView, deliveries_of, resend_delivery
 from engine.documents.drafting import DocumentInput, FileRef, Party, Signer, create_document
 from engine.documents.reading import (
     DocumentFilter,
@@ -266,3 +266,16 @@ def answer(document_id: int, body: AnswerIn, session: SessionDep, user: CurrentU
 def deliveries(document_id: int, session: SessionDep, user: CurrentUser) -> list[DeliveryOut]:
     """Per recipient: the latest status of the delivery and its history."""
     return deliveries_of(session, user, document_id)
+
+
+@router.post(
+    "/{document_id}/deliveries/{delivery_id}/resend",
+    response_model=DeliveryOut,
+    responses=error_responses(401, 403, 404, 409),
+)
+def resend(
+    document_id: int, delivery_id: int, session: SessionDep, user: CurrentUser
+) -> DeliveryOut:
+    """Send again a delivery the receiving node refused, the outbox gave up on, or that had
+    nowhere to go — once its cause is fixed (the issuing agency's clerk, or an admin)."""
+    return resend_delivery(session, user, document_id, delivery_id)

@@ -8,6 +8,11 @@ go out in parallel (a province writing to a hundred communes waits for the slowe
 node, not for the sum of them), except that those of one document to one node go in
 order and stop at the first failure, so that a recall never overtakes its letter.
 Agencies on this node are delivered through the same receiving code, without HTTP.
+
+A receiver that refuses a package for good (engine.exchange.transport) closes the entry
+as `refused`; one failing for longer than `give_up` is closed as `failed`. Either stays
+shown in the document's deliveries and timeline until a clerk sends it again
+(engine.documents.deliveries.resend_delivery).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.documents.deliveries import latest_status
+from engine.documents.timeline import record_event
 from engine.exchange.agency_keys import AgencyKeys, fingerprint, sign_as
 from engine.exchange.edxml import build_document, parse_status
 from engine.exchange.evidence import evidence
@@ -34,6 +40,7 @@ from engine.exchange.packages import document_package, status_package
 from engine.exchange.peers import agency_pins, peer_certificate
 from engine.exchange.receiving import Receipt, receive_logged, signed_status
 from engine.exchange.signers import Signer, signer_of
+from engine.exchange.transport import Send, refusal
 from signing.xmldsig import verify_package
 from storage.db import any_row, reading
 from storage.models import (
@@ -48,16 +55,14 @@ from storage.models import (
 )
 from storage.objects import ObjectStore
 
-__all__ = ["Send", "Outbox", "backoff"]
-
-# POSTs a package to a peer's URL and returns the response body; raises OSError (or any
-# exception) when the peer cannot be reached or answers with an error.
-Send = Callable[[str, bytes], bytes]
+__all__ = ["GIVE_UP", "Send", "Outbox", "backoff"]
 
 log = logging.getLogger("lienthong.exchange")
 
 LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
+# Past three days of failed attempts a node is not coming back by itself: someone must look.
+GIVE_UP = timedelta(days=3)
 
 # A peer node: name, URL, its certificate, and the certificates pinned for its agencies.
 _Peer = tuple[str, str, x509.Certificate, dict[str, x509.Certificate]]
@@ -81,6 +86,7 @@ class Outbox:
     lease: timedelta = LEASE  # longer than a send may take, or a slow send is sent twice
     parallel: int = 4
     keys: AgencyKeys | None = None  # opens agencies' own keys; without it the node key signs
+    give_up: timedelta = GIVE_UP  # a run of failed attempts this long closes the entry
 
     def run_once(self) -> int:
         """Deliver what is due; returns how many deliveries and statuses were attempted."""
@@ -125,10 +131,34 @@ class Outbox:
                 .values(next_attempt_at=utcnow() + self.lease)
             )
 
-    def _fail(self, model: Any, ids: list[int], error: str) -> None:
+    def _fail(self, model: Any, ids: list[int], error: BaseException) -> bool:
+        """Record a failed attempt: a refusal for good closes the entries (refused), as does
+        a run of failures longer than `give_up` (failed); others are due after back-off.
+        Returns True when every entry is closed (what queues behind them may go on)."""
+        refused, now, closed = refusal(error), utcnow(), True
         with self.sessions.begin() as session:
             for row in session.scalars(select(model).where(model.id.in_(ids))):
-                row.last_error = error[:2000]
+                row.failing_since = row.failing_since or now
+                if refused is None and now - row.failing_since < self.give_up:
+                    row.last_error = _reason(error)[:2000]
+                    row.next_attempt_at = now + backoff(row.attempts)
+                    closed = False
+                    continue
+                row.state = "refused" if refused else "failed"
+                row.last_error = refused or _gave_up(row.failing_since, _reason(error))
+                row.next_attempt_at = None
+                _closed_event(session, row)
+                log.warning(
+                    "outbox: %s %s %s: %s", model.__tablename__, row.id, row.state, row.last_error
+                )
+        return closed
+
+    def _put_off(self, model: Any, ids: list[int]) -> None:
+        """Entries behind one that failed wait for it: due again after back-off, no failure
+        of their own counted."""
+        with self.sessions.begin() as session:
+            for row in session.scalars(select(model).where(model.id.in_(ids))):
+                row.last_error = _WAITING
                 row.next_attempt_at = utcnow() + backoff(row.attempts)
 
     # --- document packages ----------------------------------------------------------
@@ -167,13 +197,13 @@ class Outbox:
                     return True
                 self._renew(Delivery, members)
                 self._deliver(doc_id, business, members, peers.get(peer_id) if peer_id else None)
-            except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry and retried
-                self._fail(Delivery, members, _reason(e))
-                return False
+            except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry
+                # A closed letter lets the changes behind it on: `_after_original` closes them.
+                return self._fail(Delivery, members, e)
             return True
 
         def put_off(group: tuple[tuple[int, int, int | None], list[int]]) -> None:
-            self._fail(Delivery, group[1], _WAITING)
+            self._put_off(Delivery, group[1])
 
         queues: dict[Hashable, list[tuple[tuple[int, int, int | None], list[int]]]] = {}
         for group in groups.items():
@@ -379,7 +409,7 @@ class Outbox:
                     peer=peer,
                     signer=signer,
                 )
-                d.state, d.sent_at, d.last_error = "sent", now, None
+                d.state, d.sent_at, d.last_error, d.failing_since = "sent", now, None, None
                 if d.recipient_code not in by_code:
                     d.last_error = "Nút nhận không trả trạng thái / the node sent no receipt"
                     continue
@@ -414,17 +444,15 @@ class Outbox:
             try:
                 self._renew(StatusOutbox, [status_id])
                 self._send_status(status_id)
-            except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry and retried
-                self._fail(StatusOutbox, [status_id], _reason(e))
-                return False
+            except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry
+                # One refused is no reason to hold back the next (the sender orders them).
+                return self._fail(StatusOutbox, [status_id], e)
             return True
 
         queues: dict[Hashable, list[int]] = {}
         for status_id, document_id in rows:
             queues.setdefault(document_id, []).append(status_id)  # 03 before 04 …
-        self._in_order(
-            queues, send, lambda status_id: self._fail(StatusOutbox, [status_id], _WAITING)
-        )
+        self._in_order(queues, send, lambda status_id: self._put_off(StatusOutbox, [status_id]))
         return len(ids)
 
     def _send_status(self, status_id: int) -> None:
@@ -455,7 +483,7 @@ class Outbox:
         with self.sessions.begin() as session:
             row = session.get(StatusOutbox, status_id)
             assert row is not None
-            row.state, row.last_error = "sent", None
+            row.state, row.last_error, row.failing_since = "sent", None, None
             evidence(
                 session,
                 direction="sent",
@@ -490,3 +518,30 @@ _WAITING = (
 
 def _reason(e: BaseException) -> str:
     return getattr(e, "message", None) or str(e) or repr(e)
+
+
+def _gave_up(since: datetime, reason: str) -> str:
+    return (
+        f"Gửi không thành công từ {since:%Y-%m-%d %H:%M} UTC, đã ngừng thử lại; khắc phục rồi "
+        f"gửi lại / failing since {since:%Y-%m-%d %H:%M} UTC, no longer retried; fix the "
+        f"cause, then send it again. {reason}"
+    )[:2000]
+
+
+def _closed_event(session: Session, row: Delivery | StatusOutbox) -> None:
+    # On the document's timeline: the sender's clerk sees a delivery refused, the receiving
+    # clerk a status that never reached the sender.
+    doc = session.get(Document, row.document_id)
+    if doc is None:
+        return
+    if isinstance(row, Delivery):
+        kind = f"delivery_{row.state}"
+        details = {
+            "delivery_id": row.id,
+            "recipient": row.recipient_code,
+            "business_type": row.business_type,
+        }
+    else:
+        kind = f"status_{row.state}"
+        details = {"sender": row.sender_code, "status_code": row.status_code}
+    record_event(session, doc, kind, actor_id=None, note=row.last_error, details=details)
