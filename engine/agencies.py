@@ -151,10 +151,11 @@ def ancestors(session: Session, agency: Agency) -> list[Agency]:
     return [rows[i] for i in reversed(ids)]
 
 
-def nearest_of_kind(session: Session, agency: Agency, kind: str) -> Agency | None:
-    """The agency of `kind` closest to `agency`: itself, then each ancestor's subtree outward."""
+def nearest_of_kind(session: Session, agency: Agency, kind: str) -> list[Agency]:
+    """The agencies of `kind` closest to `agency`: itself, then each ancestor's subtree
+    outward, the shallowest there; several when equally near (the caller must not guess)."""
     if agency.kind == kind:
-        return agency
+        return [agency]
     for scope in [agency, *ancestors(session, agency)]:
         found = session.scalars(
             select(Agency)
@@ -162,10 +163,11 @@ def nearest_of_kind(session: Session, agency: Agency, kind: str) -> Agency | Non
             .order_by(Agency.path)
         ).all()
         if found:
-            # Shallowest match first: a department directly under the province beats a unit
+            # Shallowest first: a department directly under the province beats a unit
             # nested deeper.
-            return min(found, key=lambda a: (a.path.count("/"), a.path))
-    return None
+            depth = min(a.path.count("/") for a in found)
+            return [a for a in found if a.path.count("/") == depth]
+    return []
 
 
 def in_scope(principal: Principal, agency_path: str) -> bool:

@@ -9,7 +9,8 @@ human label and in brackets — `Chuyên viên thụ lý [specialist@competent]`
   (falls back to the case agency when absent);
 - `kind:<kind>`: the agency of that kind nearest the competent agency (itself, then each
   ancestor's subtree): a liaison step belongs near the agency that decides the case, not near
-  the desk that received it (non-boundary reception);
+  the desk that received it (non-boundary reception). Several equally near is an error
+  (`lane_ambiguous`), never a guess;
 - `code:<agency code>`: an explicit agency.
 
 `ROUTING_KEYS` are the data keys that send work to another agency. Only a domain service that
@@ -98,6 +99,17 @@ def _competent(session: Session, case_agency: Agency, data: dict[str, Any]) -> A
     return get_agency(session, str(code)) if code else case_agency
 
 
+def _ambiguous(lane: str, case_agency: Agency, near: list[Agency]) -> WorkflowError:
+    names = ", ".join(f"{a.code} ({a.name})" for a in near)
+    return WorkflowError(
+        f"Lane '{lane}' (hồ sơ của {case_agency.code}) khớp nhiều cơ quan ngang nhau: {names}; "
+        "hãy dùng competent hoặc code:<mã> / "
+        f"lane '{lane}' for a case of {case_agency.code} matches several equally near agencies: "
+        f"{names}; use competent or code:<code> instead",
+        code="lane_ambiguous",
+    )
+
+
 def resolve_lane(
     session: Session, lane: str, case_agency: Agency, data: dict[str, Any]
 ) -> tuple[str, Agency]:
@@ -113,7 +125,10 @@ def resolve_lane(
         elif ref.ref == "competent":
             agency = _competent(session, case_agency, data)
         elif ref.ref == "kind":
-            agency = nearest_of_kind(session, _competent(session, case_agency, data), ref.arg or "")
+            near = nearest_of_kind(session, _competent(session, case_agency, data), ref.arg or "")
+            if len(near) > 1:
+                raise _ambiguous(lane, case_agency, near)
+            agency = near[0] if near else None
         else:
             agency = get_agency(session, ref.arg or "")
     except NotFoundError:
