@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -209,9 +209,17 @@ def _replaced(session: Session, principal: Principal, document_id: int | None) -
 
 
 def find_duplicate(
-    session: Session, agency_id: int, issuer_code: str, code_number: str, notation: str | None
+    session: Session,
+    agency_id: int,
+    issuer_code: str,
+    code_number: str,
+    notation: str | None,
+    *,
+    issued: date | None = None,
+    secret: bool = False,
 ) -> Document | None:
-    """An incoming document the agency already has with the same issuer, number and notation.
+    """An incoming document the agency already has with the same issuer, number and notation,
+    from the same series (secret or not) and, when `issued` is known, the same year.
 
     Clerks write the same number and notation differently ("012/ubnd-vp" for "12/UBND-VP"):
     numbers compare without leading zeros, notations without case. LOWER, not UPPER: on
@@ -221,6 +229,17 @@ def find_duplicate(
         Document.notation.is_(None)
         if notation is None
         else func.lower(Document.notation) == notation.lower()
+    )
+    # Issuers number from 01 every January and keep secret letters in a series of their
+    # own (Decree 30/2020): 12/UBND-VP of last year, or a secret 12/UBND-VP, is another letter.
+    same_series = Document.secrecy > 0 if secret else Document.secrecy == 0
+    same_year = (
+        or_(
+            Document.issued_date.is_(None),
+            Document.issued_date.between(date(issued.year, 1, 1), date(issued.year, 12, 31)),
+        )
+        if issued is not None
+        else true()
     )
     return session.scalar(
         select(Document)
@@ -232,6 +251,8 @@ def find_duplicate(
             # expression, which the planners match.
             func.ltrim(Document.code_number, literal_column("'0'")) == code_number.lstrip("0"),
             same_notation,
+            same_series,
+            same_year,
         )
         .order_by(Document.id)
         .limit(1)
@@ -352,7 +373,13 @@ def start_incoming(
     """Flag duplicates, register when asked (paper entry), and start the incoming process."""
     assert row.code_number is not None
     duplicate = find_duplicate(
-        session, row.agency_id, row.issuer_code, row.code_number, row.notation
+        session,
+        row.agency_id,
+        row.issuer_code,
+        row.code_number,
+        row.notation,
+        issued=row.issued_date,
+        secret=row.secrecy > 0,
     )
     if duplicate is not None and duplicate.id != row.id:
         row.duplicate_of_id = duplicate.id

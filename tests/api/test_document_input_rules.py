@@ -229,3 +229,13 @@ def test_documents_without_notation_are_duplicates_by_number_alone(api: Api) -> 
     first = _entered(api, notation=None)
     assert _entered(api, code_number="012", notation=None)["duplicate_of"] == first["id"]
     assert _entered(api, code_number="12", notation="UBND-VP")["duplicate_of"] is None
+
+
+def test_the_same_number_next_year_or_in_the_secret_series_is_another_letter(api: Api) -> None:
+    # Issuers number from 01 each January, and secret letters in a series of their own
+    # (Decree 30/2020): neither is a duplicate of last year's or the normal 12/UBND-VP.
+    last_year = date(datetime.now(VN_TZ).year - 1, 12, 20).isoformat()
+    first = _entered(api, issued_date=last_year)
+    assert _entered(api)["duplicate_of"] is None  # this year's 12/UBND-VP
+    assert _entered(api, secrecy=1)["duplicate_of"] is None
+    assert _entered(api, issued_date=last_year)["duplicate_of"] == first["id"]
