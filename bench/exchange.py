@@ -843,7 +843,7 @@ packages (30; 10), `--no-profile`, `--no-write`. Writes `bench/results/exchange.
 load average, parameters, every round with every latency, summary, profile, idle CPU, goals).
 
 With two API processes per node (`--processes 2`, a separate full run on the same quiet
-machine half an hour after the table below, not written to the results): endpoint/1 40.3/s,
+machine on an earlier session's code, not re-run since and not written to the results): endpoint/1 40.3/s,
 endpoint/4 44.8/s (33.6–45.1), outbox/burst 33.4/s (30.1–38.8), paced p99 118 ms. B's process
 no longer bounds endpoint/4 by itself; end to end, A's and B's CPU per package (about 17 + 29
 ms on two shared cores) is the limit.
