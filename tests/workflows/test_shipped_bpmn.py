@@ -46,7 +46,11 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]]
             ("chuyenvien", "appraise_birth", {"appraisal": "eligible"}),
             ("lanhdao", "approve_birth", {"decision": "approve"}),
             ("bhxh", "issue_insurance_card", {"card_number": "TE1010012345678"}),
-            ("congan", "register_residence", {"residence_registered": True, "personal_id": "001226000123"}),
+            (
+                "congan",
+                "register_residence",
+                {"residence_registered": True, "personal_id": "001226000123"},
+            ),
             ("tiepnhan", "return_result", {"returned_by": "post"}),
         ],
     ),
@@ -145,7 +149,9 @@ def test_shipped_process_runs_to_end_with_round_trips(
         assert row is not None and row.status == "completed"
         assert row.next_timer_at is None
         open_tasks = s.scalars(
-            select(WorkflowTask).where(WorkflowTask.instance_id == instance_id, WorkflowTask.state == "ready")
+            select(WorkflowTask).where(
+                WorkflowTask.instance_id == instance_id, WorkflowTask.state == "ready"
+            )
         ).all()
         assert open_tasks == []
 

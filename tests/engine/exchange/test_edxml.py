@@ -321,7 +321,9 @@ def test_bad_base64_names_the_attachment() -> None:
     with pytest.raises(PackageInvalid) as e:
         parse_document(xml)
     assert e.value.code == "edxml_bad_base64"
-    assert e.value.details == [{"field": "AttachmentEncoded/Attachment[1]/ContentTransferEncoded", "message": "invalid"}]
+    assert e.value.details == [
+        {"field": "AttachmentEncoded/Attachment[1]/ContentTransferEncoded", "message": "invalid"}
+    ]
 
 
 def test_status_package_without_status_is_refused() -> None:
