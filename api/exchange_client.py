@@ -47,5 +47,4 @@ def outbox_for(state: AppState) -> Outbox:
         parallel=state.settings.exchange_parallel,
         keys=signing_keys(state, state.objects),
         give_up=timedelta(hours=state.settings.exchange_give_up_hours),
-        send_timeout=timedelta(seconds=state.settings.exchange_timeout),
     )

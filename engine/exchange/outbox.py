@@ -3,10 +3,10 @@
 A batch is claimed in a short transaction (its next attempt pushed past a lease), sent
 outside any transaction, and the answer recorded in another; a crash in between leaves
 the lease to expire and the package is sent again — the receiver de-duplicates. The
-lease is renewed just before a send once too little of it is left to outlast that send.
-Packages go out in parallel (a province writing to a hundred communes waits for the
-slowest node, not for the sum of them), except that those of one document to one node go
-in order and stop at the first failure, so that a recall never overtakes its letter.
+lease is renewed just before each send, so it only has to outlast one send. Packages
+go out in parallel (a province writing to a hundred communes waits for the slowest
+node, not for the sum of them), except that those of one document to one node go in
+order and stop at the first failure, so that a recall never overtakes its letter.
 Agencies on this node are delivered through the same receiving code, without HTTP.
 
 A receiver that refuses a package for good (engine.exchange.transport) closes the entry
@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,8 +61,6 @@ log = logging.getLogger("lienthong.exchange")
 
 LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
-# Building, signing and recording around the HTTP send: what a lease must cover besides it.
-_SEND_SLACK = timedelta(seconds=15)
 # Past three days of failed attempts a node is not coming back by itself: someone must look.
 GIVE_UP = timedelta(days=3)
 
@@ -90,7 +87,6 @@ class Outbox:
     parallel: int = 4
     keys: AgencyKeys | None = None  # opens agencies' own keys; without it the node key signs
     give_up: timedelta = GIVE_UP  # a run of failed attempts this long closes the entry
-    send_timeout: timedelta = timedelta(seconds=30)  # the transport's, to know when to renew
 
     def run_once(self) -> int:
         """Deliver what is due; returns how many deliveries and statuses were attempted."""
@@ -127,12 +123,7 @@ class Outbox:
         )
         return peer if peer is not None else f"no node serves {code}"
 
-    def _renew(self, model: Any, ids: list[int], claimed: float) -> None:
-        # A write transaction per send costs the burst rate; while what is left of the lease
-        # taken at `claimed` (monotonic) still outlasts a whole send, it is not needed.
-        left = self.lease.total_seconds() - (time.monotonic() - claimed)
-        if left > (self.send_timeout + _SEND_SLACK).total_seconds():
-            return
+    def _renew(self, model: Any, ids: list[int]) -> None:
         with self.sessions.begin() as session:
             session.execute(
                 update(model)
@@ -172,7 +163,6 @@ class Outbox:
 
     # --- document packages ----------------------------------------------------------
     def _documents(self) -> int:
-        claimed = time.monotonic()  # before the claim: the lease runs from no later than this
         ids = self._claim(Delivery)
         if not ids:  # the idle case, several times a second: no transaction at all
             return 0
@@ -205,7 +195,7 @@ class Outbox:
                     # Waiting (or closed) is not a failure: a change queued behind this one
                     # waits for the same letter in its own turn, keeping its own due time.
                     return True
-                self._renew(Delivery, members, claimed)
+                self._renew(Delivery, members)
                 self._deliver(doc_id, business, members, peers.get(peer_id) if peer_id else None)
             except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry
                 # A closed letter lets the changes behind it on: `_after_original` closes them.
@@ -440,7 +430,6 @@ class Outbox:
 
     # --- statuses back to senders ---------------------------------------------------
     def _statuses(self) -> int:
-        claimed = time.monotonic()
         ids = self._claim(StatusOutbox)
         if not ids:
             return 0
@@ -453,7 +442,7 @@ class Outbox:
 
         def send(status_id: int) -> bool:
             try:
-                self._renew(StatusOutbox, [status_id], claimed)
+                self._renew(StatusOutbox, [status_id])
                 self._send_status(status_id)
             except Exception as e:  # noqa: BLE001 - any failure is recorded on the entry
                 # One refused is no reason to hold back the next (the sender orders them).
