@@ -128,7 +128,8 @@ def user_create_admin(
 
 @user_app.command("set-password")
 def user_set_password(username: str, password_stdin: PasswordStdin = False) -> None:
-    """Set a user's password (read from stdin or prompted for); their log-in sessions end."""
+    """Set a user's password (read from stdin or prompted for); their log-in sessions
+    and API tokens end."""
     from api.cli import _errors, _unit_of_work, out
     from engine.users import reset_password
 

@@ -32,7 +32,7 @@ __all__ = [
     "principal_for",
     "principal_from_token",
     "revoke_api_token",
-    "revoke_sessions",
+    "revoke_tokens",
     "token_row_id",
     "verify_password",
 ]
@@ -231,20 +231,16 @@ def token_row_id(session: Session, token: str, secret: str) -> int | None:
     )
 
 
-def revoke_sessions(session: Session, user_id: int, *, keep: int | None = None) -> int:
-    """End every log-in session of a user but `keep` (a token id: the session in use) after
-    a password change or reset; returns how many ended.
+def revoke_tokens(session: Session, user_id: int, *, keep: int | None = None) -> int:
+    """End every token of a user, log-in sessions and named API tokens alike, but `keep`
+    (a token id: the one in use) after a password change or reset; returns how many ended.
 
-    Named API tokens stay: they belong to machines, which cannot log in again, and each is
-    listed and revoked on its own (`revoke_api_token`).
+    API tokens go too: whoever knew the old password could have made one from a session,
+    and it would outlive the change by up to ten years. Machines get a new token.
     """
     stmt = (
         update(ApiToken)
-        .where(
-            ApiToken.user_id == user_id,
-            ApiToken.kind == "session",
-            ApiToken.revoked_at.is_(None),
-        )
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
     if keep is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from engine import audit
 from engine.agencies import get_agency
-from engine.auth import hash_password, revoke_sessions, verify_password
+from engine.auth import hash_password, revoke_tokens, verify_password
 from engine.errors import (
     ConflictError,
     InvalidInputError,
@@ -216,8 +216,8 @@ def check_new_password(password: str, field: str = "new_password") -> None:
 def change_own_password(
     session: Session, actor: Principal, old: str, new: str, *, keep_session: int | None = None
 ) -> None:
-    """Set a new password after checking the old one, and end the user's other log-in
-    sessions (all but the token id `keep_session`; API tokens stay, see `revoke_sessions`).
+    """Set a new password after checking the old one, and end the user's other tokens,
+    sessions and API tokens (all but the token id `keep_session`; see `revoke_tokens`).
 
     Raises PermissionDeniedError (wrong old password) or InvalidInputError (new one too short).
     """
@@ -229,17 +229,18 @@ def change_own_password(
         )
     check_new_password(new)
     user.password_hash = hash_password(new)
-    # Whoever knew the old password may hold a session elsewhere: the change shuts them out.
-    ended = revoke_sessions(session, user.id, keep=keep_session)
+    # Whoever knew the old password may hold a session or a token made from one elsewhere:
+    # the change shuts them out.
+    ended = revoke_tokens(session, user.id, keep=keep_session)
     audit.record(
-        session, actor.user_id, "change_password", "user", user.id, {"sessions_ended": ended}
+        session, actor.user_id, "change_password", "user", user.id, {"tokens_ended": ended}
     )
 
 
 def reset_password(
     session: Session, username: str, new: str, *, actor: Principal | None = None
 ) -> None:
-    """Set a user's password and end their log-in sessions.
+    """Set a user's password and end all their tokens (log-in sessions and API tokens).
 
     With `actor` (an admin over HTTP) the user must be in the admin's subtree and not cleared
     above them; without (the command line, run by whoever runs the server) any user.
@@ -250,8 +251,15 @@ def reset_password(
         _check_not_above(actor, user, "đặt lại mật khẩu", "reset the password")
     check_new_password(new)
     user.password_hash = hash_password(new)
-    revoke_sessions(session, user.id)
-    audit.record(session, actor.user_id if actor else None, "reset_password", "user", user.id)
+    ended = revoke_tokens(session, user.id)
+    audit.record(
+        session,
+        actor.user_id if actor else None,
+        "reset_password",
+        "user",
+        user.id,
+        {"tokens_ended": ended},
+    )
 
 
 def set_active(

@@ -140,10 +140,9 @@ def change_password(
 ) -> Response:
     """Change my own password (the current one is asked for), taken exactly as typed.
 
-    My other log-in sessions end at once (another device, or someone who knew the old
-    password); the one making this request stays valid, so I am not logged out here. My
-    named API tokens stay: machines cannot log in again; revoke one with
-    DELETE /api/v1/auth/api-tokens/{id}.
+    My other log-in sessions and my API tokens end at once (another device, or someone who
+    knew the old password and may have made a token); the token making this request stays
+    valid, so I am not logged out here. Machines need a new API token afterwards.
     """
     current = token_row_id(session, token, settings.secret_key) if token else None
     change_own_password(session, user, body.old_password, body.new_password, keep_session=current)

@@ -174,7 +174,7 @@ def reset_user_password(
     username: str, body: PasswordResetIn, session: SessionDep, user: Admin
 ) -> Response:
     """Set a new password for a user of the admin's subtree (not cleared above the admin);
-    all their log-in sessions end (an admin resetting their own: this one too). Their named
-    API tokens stay: revoke those with DELETE /api/v1/auth/api-tokens/{id}."""
+    all their log-in sessions and API tokens end (an admin resetting their own: this one
+    too)."""
     reset_password(session, username, body.new_password, actor=user)
     return Response(status_code=204)
