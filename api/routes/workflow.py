@@ -221,7 +221,9 @@ def definitions(session: SessionDep, user: CurrentUser) -> list[DefinitionOut]:
     response_model=DefinitionOut,
     status_code=201,
     responses={
-        200: {"description": "The same BPMN and forms as the newest version: nothing stored"},
+        200: {
+            "description": "The same BPMN and forms as a stored version: nothing stored, that version answered"
+        },
         **error_responses(401, 403, 413, 422),
     },
 )
@@ -237,7 +239,8 @@ async def deploy_definition(
     """Deploy a BPMN file (and its form schemas) as the next version of its process.
 
     201 with `created: true` when a new version was stored; 200 with `created: false` when
-    the file and forms are those of the newest version, which is answered unchanged.
+    the file and forms are those of a version already stored (the newest or an earlier
+    one), which is answered unchanged.
     """
     data = await file.read(MAX_BPMN_BYTES + 1)
     form_map: dict[str, Any] = {}
