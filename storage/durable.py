@@ -26,7 +26,8 @@ def make_dirs(directory: Path) -> None:
     make_dirs(directory.parent)
     with contextlib.suppress(FileExistsError):  # another writer made it meanwhile
         directory.mkdir()
-        fsync_dir(directory.parent)
+    # Synced even when another writer made it: ours may commit before that writer syncs.
+    fsync_dir(directory.parent)
 
 
 def write_atomic(
