@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import audit
+from engine.agencies import in_scope
 from engine.documents.kinds import DocStatus
 from engine.documents.reading import document_for
 from engine.documents.timeline import record_event
@@ -131,9 +132,10 @@ def resend_delivery(
     ConflictError (not closed, a secret document, a recalled letter, a later change waiting).
     """
     doc = document_for(session, principal, document_id)
-    if not (
-        principal.is_admin or principal.has_role("clerk") and principal.agency_id == doc.agency_id
-    ):
+    issuer = session.get(Agency, doc.agency_id)
+    # An admin of the issuing agency's subtree: one elsewhere may read a shared copy only.
+    admin_here = principal.is_admin and issuer is not None and in_scope(principal, issuer.path)
+    if not (admin_here or principal.has_role("clerk") and principal.agency_id == doc.agency_id):
         raise PermissionDeniedError(
             "Chỉ văn thư cơ quan ban hành hoặc quản trị hệ thống được gửi lại / only the "
             "issuing agency's clerk or an admin may send it again",
@@ -183,8 +185,9 @@ def _check_resendable(session: Session, doc: Document, row: Delivery) -> None:
             "not sent over the exchange; send the paper copy",
             code="secret_document",
         )
-    if row.business_type in (0, 3) and doc.status != DocStatus.DISPATCHED:
-        # The recall went only to those who had the letter: sent now, it would stay live.
+    if row.business_type in (0, 2, 3) and doc.status != DocStatus.DISPATCHED:
+        # The recall went only to those who had the letter: sent now, it would stay live;
+        # an update would reach a copy already recalled.
         raise ConflictError(
             f"Văn bản {doc.id} đã thu hồi; không gửi lại văn bản / document {doc.id} was "
             "recalled; it is not sent again",
@@ -196,18 +199,15 @@ def _check_resendable(session: Session, doc: Document, row: Delivery) -> None:
             Delivery.recipient_code == row.recipient_code,
             Delivery.business_type.in_((1, 2)),
             Delivery.id > row.id,
-            or_(
-                Delivery.state == "pending",
-                (Delivery.state == "sent")
-                & or_(Delivery.status_code.is_(None), Delivery.status_code.not_in(("15", "16"))),
-            ),
+            # Answered or not: one that reached the receiver (or may) came first there.
+            Delivery.state.in_(("pending", "sent")),
         )
     )
     if row.business_type in (1, 2) and later is not None:
         # The receiver answers changes in arrival order; this one would come after it.
         raise ConflictError(
-            f"Yêu cầu sau (lần gửi {later}) đang chờ trả lời; không gửi lại yêu cầu trước nó / "
-            f"a later request (delivery {later}) awaits its answer; the earlier one is not "
-            "sent after it",
+            f"Yêu cầu sau (lần gửi {later}) đã hoặc sắp đến nơi nhận; không gửi lại yêu cầu "
+            f"trước nó / a later request (delivery {later}) has reached the receiver or is on "
+            "its way; the earlier one is not sent after it",
             code="later_change_pending",
         )

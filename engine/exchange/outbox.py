@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.documents.deliveries import latest_status
 from engine.documents.timeline import record_event
+from engine.errors import ExchangeError
 from engine.exchange.agency_keys import AgencyKeys, fingerprint, sign_as
 from engine.exchange.edxml import build_document, parse_status
 from engine.exchange.evidence import evidence
@@ -40,7 +41,7 @@ from engine.exchange.packages import document_package, status_package
 from engine.exchange.peers import agency_pins, peer_certificate
 from engine.exchange.receiving import Receipt, receive_logged, signed_status
 from engine.exchange.signers import Signer, signer_of
-from engine.exchange.transport import Send, refusal
+from engine.exchange.transport import LocalRefusal, Send, refusal
 from signing.xmldsig import verify_package
 from storage.db import any_row, reading
 from storage.models import (
@@ -137,9 +138,13 @@ class Outbox:
         Returns True when every entry is closed (what queues behind them may go on)."""
         refused, now, closed = refusal(error), utcnow(), True
         with self.sessions.begin() as session:
-            for row in session.scalars(select(model).where(model.id.in_(ids))):
+            # Pending only: another worker whose lease came first may have sent it meanwhile.
+            pending = select(model).where(model.id.in_(ids), model.state == "pending")
+            for row in session.scalars(pending):
                 row.failing_since = row.failing_since or now
-                if refused is None and now - row.failing_since < self.give_up:
+                if _must_arrive(row) or (
+                    refused is None and now - row.failing_since < self.give_up
+                ):
                     row.last_error = _reason(error)[:2000]
                     row.next_attempt_at = now + backoff(row.attempts)
                     closed = False
@@ -157,7 +162,8 @@ class Outbox:
         """Entries behind one that failed wait for it: due again after back-off, no failure
         of their own counted."""
         with self.sessions.begin() as session:
-            for row in session.scalars(select(model).where(model.id.in_(ids))):
+            pending = select(model).where(model.id.in_(ids), model.state == "pending")
+            for row in session.scalars(pending):
                 row.last_error = _WAITING
                 row.next_attempt_at = utcnow() + backoff(row.attempts)
 
@@ -336,9 +342,7 @@ class Outbox:
     ) -> None:
         data, exchange_id = self._package(doc_id, business, members)
         if peer is None:
-            receipts = receive_logged(
-                self.sessions, self.store, self.node, data, tmp_dir=self.tmp_dir, keys=self.keys
-            )
+            receipts = self._receive_here(data)
             statuses = [
                 (r, xml, signer_of(xml, self.node) if r.status_package else None)
                 for r in receipts
@@ -348,6 +352,15 @@ class Outbox:
             answer = self.send(f"{peer[1]}/exchange/v1/packages", data)
             statuses = self._verified(answer, peer[2], peer[3], exchange_id)
         self._record(members, data, exchange_id, peer[0] if peer else self.node.name, statuses)
+
+    def _receive_here(self, data: bytes) -> list[Receipt]:
+        """Hand a package to an agency of this node, as a peer's endpoint would take it."""
+        try:
+            return receive_logged(
+                self.sessions, self.store, self.node, data, tmp_dir=self.tmp_dir, keys=self.keys
+            )
+        except ExchangeError as e:
+            raise LocalRefusal(e) from e
 
     def _verified(
         self,
@@ -475,9 +488,7 @@ class Outbox:
             exchange_id, sender_code, ours = doc.exchange_id, row.sender_code, agency.code
             target = (route.name, route.url) if route is not None else None
         if target is None:
-            receive_logged(
-                self.sessions, self.store, self.node, xml, tmp_dir=self.tmp_dir, keys=self.keys
-            )
+            self._receive_here(xml)
         else:
             self.send(f"{target[1]}/exchange/v1/packages", xml)
         with self.sessions.begin() as session:
@@ -514,6 +525,13 @@ _WAITING = (
     "Chờ gói tin trước đó của văn bản này được gửi / waiting for an earlier package of this "
     "document to be delivered"
 )
+
+
+def _must_arrive(row: Delivery | StatusOutbox) -> bool:
+    # The sender files each 15/16 under its oldest change still unanswered: one closed here
+    # would put the next answer on the wrong change. So it is retried (back-off up to an
+    # hour) until it gets through, and holds back the statuses queued behind it.
+    return isinstance(row, StatusOutbox) and row.status_code in ("15", "16")
 
 
 def _reason(e: BaseException) -> str:

@@ -14,13 +14,15 @@ from typing import Final
 
 from engine.errors import ExchangeError
 
-__all__ = ["PERMANENT_STATUSES", "PeerAnswered", "Send", "refusal"]
+__all__ = ["PERMANENT_STATUSES", "LocalRefusal", "PeerAnswered", "Send", "refusal"]
 
 # POSTs a package to a peer's URL and returns the response body; raises PeerAnswered when
 # the peer answers with an HTTP error, OSError (or any exception) when it cannot be reached.
 Send = Callable[[str, bytes], bytes]
 
 PERMANENT_STATUSES: Final = frozenset({400, 401, 403, 404, 410, 413, 415, 422})
+# Answers with one of those statuses that nonetheless ask to be sent again later.
+_TRANSIENT_CODES: Final = frozenset({"package_in_progress"})
 
 
 class PeerAnswered(OSError):
@@ -34,18 +36,31 @@ class PeerAnswered(OSError):
     @property
     def permanent(self) -> bool:
         """True when sending the same package again would get the same answer."""
-        return self.status in PERMANENT_STATUSES
+        return self.status in PERMANENT_STATUSES and self.code not in _TRANSIENT_CODES
+
+
+class LocalRefusal(Exception):
+    """The receiving code of an agency on this node refused the package (`error`): what a
+    peer node would have answered with an HTTP error."""
+
+    def __init__(self, error: ExchangeError) -> None:
+        self.error = error
+        super().__init__(error.message)
 
 
 def refusal(e: BaseException) -> str | None:
     """The sentence recorded on an entry the receiver refused for good, or None when the
-    failure is worth another attempt. An agency of this node refuses with an ExchangeError
-    (the same checks a peer answers 422 for)."""
+    failure is worth another attempt. Only the receiver's own answer counts: a package or
+    status we could not read in a peer's 2xx answer was received there, so it is transient."""
     if isinstance(e, PeerAnswered) and e.permanent:
         what = f"HTTP {e.status} {e.code}"
         detail = e.detail
-    elif isinstance(e, ExchangeError) and e.http_status in PERMANENT_STATUSES:
-        what, detail = e.code, e.message
+    elif (
+        isinstance(e, LocalRefusal)
+        and e.error.http_status in PERMANENT_STATUSES
+        and e.error.code not in _TRANSIENT_CODES
+    ):
+        what, detail = e.error.code, e.error.message
     else:
         return None
     return (
