@@ -184,8 +184,6 @@ def store_file(
     previous = file_for_writing(session, previous_id, principal) if previous_id else None
     if previous is not None and previous.deleted_at is not None:
         raise ConflictError("Không tạo phiên bản mới cho tệp đã xoá / the file was deleted")
-    if previous is not None:
-        _check_latest(session, previous)
     return _write(
         session,
         store,
@@ -269,6 +267,8 @@ def _write(
     examine_signatures: bool = True,
     stored: bool = False,
 ) -> FileView:
+    if previous is not None:
+        _check_latest(session, previous)
     now = utcnow()
     retain_until = _retention(record_class, now)
     archived = record_class is not None
@@ -320,6 +320,12 @@ def _write(
 
 
 def _check_latest(session: Session, previous: StoredFile) -> None:
+    # One version at a time per chain: its first row is locked first (PostgreSQL; SQLite's
+    # single writer already orders them), so a writer that waited sees the version just
+    # added. Without it, both pass the check and the later one takes the next number too.
+    session.execute(
+        select(StoredFile.id).where(StoredFile.id == previous.root_id).with_for_update()
+    )
     # The newest live version: one deleted after it does not freeze the chain.
     newest = latest_version(session, previous.root_id)
     if newest is not None and newest.version > previous.version:
