@@ -192,7 +192,10 @@ def test_one_long_builtin_call_becomes_an_incident_within_the_time_budget(
         took = time.monotonic() - began
         assert loaded.row.status == "incident"
         assert reason in loaded.row.incident["message"]  # type: ignore[index]
-    assert took < TIME_LIMIT_S + 2, f"ran {took:.1f} s"
+    # Unchecked these ran seconds to hours. A colliding set may take as long again as building
+    # it did once the clock has run out (a known limit), and a shared CI machine stretches
+    # both: the bound says "stopped", not "how fast" (that is for bench/).
+    assert took < TIME_LIMIT_S + 6, f"ran {took:.1f} s"
 
 
 LEFTOVERS = {
