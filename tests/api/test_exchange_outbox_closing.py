@@ -4,11 +4,8 @@ never a package the receiver took just because its answer could not be read."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -20,6 +17,7 @@ from tests.api.test_exchange_local import _deliveries as _local_deliveries
 from tests.api.test_exchange_refusals import (
     B_COMMUNE,
     TO_B,
+    _Answering,
     _deliveries,
     _dispatched,
     _outbox,
@@ -78,34 +76,15 @@ def test_a_15_or_16_is_never_given_up_on_or_closed_but_other_statuses_are(
         assert row is not None and row.state == "failed"
 
 
-class _Unreadable(ThreadingHTTPServer):
-    """A peer that takes the package (200) but answers with a receipt we cannot read."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                body = (
-                    b'{"receipts": [{"organ_id": "000.01.20.H98", '
-                    b'"status_package": "<edXML>not a status"}]}'
-                )
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def unreadable() -> Iterator[str]:
-    server = _Unreadable()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    """A peer that takes the package (200) but answers with a receipt we cannot read."""
+    server = _Answering()
+    server.status = 200
+    server.body = (
+        b'{"receipts": [{"organ_id": "000.01.20.H98", "status_package": "<edXML>not a status"}]}'
+    )
+    yield server.url
     server.shutdown()
     server.server_close()
 

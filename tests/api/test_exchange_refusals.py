@@ -58,9 +58,10 @@ def node_b(b: Node) -> Iterator[Node]:
 
 
 class _Answering(ThreadingHTTPServer):
-    """A peer (or the proxy in front of it) answering every POST with one status."""
+    """A peer (or the proxy in front of it) answering every POST with one status and body."""
 
     status = 503
+    body = b'{"error": "proxy", "detail": "answered by the test proxy"}'
 
     def __init__(self) -> None:
         server = self
@@ -68,7 +69,7 @@ class _Answering(ThreadingHTTPServer):
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                body = b'{"error": "proxy", "detail": "answered by the test proxy"}'
+                body = server.body
                 self.send_response(server.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
