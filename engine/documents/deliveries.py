@@ -185,14 +185,6 @@ def _check_resendable(session: Session, doc: Document, row: Delivery) -> None:
             "not sent over the exchange; send the paper copy",
             code="secret_document",
         )
-    if row.business_type in (0, 2, 3) and doc.status != DocStatus.DISPATCHED:
-        # The recall went only to those who had the letter: sent now, it would stay live;
-        # an update would reach a copy already recalled.
-        raise ConflictError(
-            f"Văn bản {doc.id} đã thu hồi; không gửi lại văn bản / document {doc.id} was "
-            "recalled; it is not sent again",
-            code="document_recalled",
-        )
     later = session.scalar(
         select(Delivery.id).where(
             Delivery.document_id == doc.id,
@@ -210,4 +202,12 @@ def _check_resendable(session: Session, doc: Document, row: Delivery) -> None:
             f"trước nó / a later request (delivery {later}) has reached the receiver or is on "
             "its way; the earlier one is not sent after it",
             code="later_change_pending",
+        )
+    if row.business_type in (0, 2, 3) and doc.status != DocStatus.DISPATCHED:
+        # The recall went only to those who had the letter: sent now, it would stay live;
+        # an update would reach a copy already recalled.
+        raise ConflictError(
+            f"Văn bản {doc.id} đã thu hồi; không gửi lại văn bản / document {doc.id} was "
+            "recalled; it is not sent again",
+            code="document_recalled",
         )
